@@ -1,0 +1,69 @@
+"""jaxscope: TF1's variable scopes for JAX, without classes or graphs.
+
+A model is a plain function that asks for variables by name inside nested
+scopes; :func:`transform` turns it into a pure ``init``/``apply`` pair whose
+variables live in a nested dict keyed by the scoped names.
+
+>>> import jax, jax.numpy as jnp
+>>> import jaxscope as js
+>>> def model(x):
+...     with js.variable_scope("dense"):
+...         w = js.get_variable("w", [x.shape[-1], 10])
+...         b = js.get_variable("b", [10], initializer=js.initializers.zeros)
+...     return x @ w + b
+>>> f = js.transform(model)
+>>> x = jnp.ones((2, 3))
+>>> params = f.init(jax.random.key(0), x)
+>>> jax.jit(f.apply)(params, x).shape
+(2, 10)
+"""
+
+from jaxscope import errors, initializers
+from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope.rng import next_rng_key
+from jaxscope.scopes import (
+    AUTO_REUSE,
+    VariableScope,
+    get_variable_scope,
+    name_scope,
+    variable_scope,
+)
+from jaxscope.transform import (
+    Transformed,
+    TransformedWithState,
+    transform,
+    transform_with_state,
+)
+from jaxscope.trees import flatten, unflatten
+from jaxscope.variables import (
+    assign,
+    get_regularization_loss,
+    get_regularization_losses,
+    get_variable,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AUTO_REUSE",
+    "Transformed",
+    "TransformedWithState",
+    "VariableScope",
+    "apply_constraints",
+    "assign",
+    "constraint_projection",
+    "errors",
+    "flatten",
+    "get_constraints",
+    "get_regularization_loss",
+    "get_regularization_losses",
+    "get_variable",
+    "get_variable_scope",
+    "initializers",
+    "name_scope",
+    "next_rng_key",
+    "transform",
+    "transform_with_state",
+    "unflatten",
+    "variable_scope",
+]

@@ -1,0 +1,125 @@
+"""The per-call context: everything one ``init`` or ``apply`` call tracks.
+
+A transform call pushes one :class:`Frame` on a thread-local stack and pops it
+when the call ends, also when the model function raises, so nothing outlives
+the call and threads never see each other's scopes. All bookkeeping of a call
+(which names were obtained, the scope stack, the ``default_name`` counts, the
+regularization losses) lives in that one object.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jax.extend.core import get_opaque_trace_state
+
+from jaxscope import errors
+
+
+class Mode(enum.Enum):
+    INIT = "init"
+    APPLY = "apply"
+
+
+@dataclass(slots=True)
+class VariableRecord:
+    """What a call knows about one variable it has obtained."""
+
+    name: str
+    value: Any
+    shape: tuple[int, ...]
+    dtype: Any
+    trainable: bool
+    origin: str
+    initial_value: Any = None
+    constraint: Callable | None = None
+    sharding: Any = None
+
+
+@dataclass(eq=False)
+class Frame:
+    """The state of one ``init`` or ``apply`` call."""
+
+    mode: Mode
+    rng: Any
+    allow_state: bool
+    params: dict | None = None  # the trees given to apply
+    state: dict | None = None
+    records: dict[str, VariableRecord] = field(default_factory=dict)
+    leaf_names: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+    scope_counts: dict[str, int] = field(default_factory=dict)
+    regularization_losses: list[tuple[str, Any]] = field(default_factory=list)
+    rng_counts: dict[str, int] = field(default_factory=dict)
+    # Scopes and op-name scopes currently entered, innermost last.
+    scope_stack: list = field(default_factory=list)
+    op_path: str = ""
+    root_scope: Any = None
+    current_scope: Any = None
+    trace_state: Any = None
+    variable_key: Any = None
+    stream_key: Any = None
+    alive: bool = True
+
+    def __post_init__(self):
+        self.trace_state = get_opaque_trace_state()
+
+    def in_outer_trace(self) -> bool:
+        """Whether JAX is tracing at the level this call started at, rather
+        than inside a raw transform opened by the model function."""
+        return get_opaque_trace_state() == self.trace_state
+
+
+class _Local(threading.local):
+    def __init__(self):
+        self.frames: list[Frame] = []
+
+
+_local = _Local()
+
+
+def push(frame: Frame) -> None:
+    _local.frames.append(frame)
+
+
+def pop(frame: Frame) -> None:
+    frames = _local.frames
+    assert frames and frames[-1] is frame, "jaxscope frames popped out of order"
+    frames.pop()
+    frame.alive = False
+
+
+def current(what: str = "this function") -> Frame:
+    """The innermost active call, or a ``NoTransformError``."""
+    frames = _local.frames
+    if not frames:
+        raise errors.NoTransformError(
+            f"{what} can only be called inside a function transformed by "
+            "js.transform or js.transform_with_state, while its init or apply "
+            "runs. Fix: f = js.transform(model); params = f.init(rng, ...)."
+        )
+    return frames[-1]
+
+
+def current_or_none() -> Frame | None:
+    frames = _local.frames
+    return frames[-1] if frames else None
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_location() -> str:
+    """``file:line`` of the innermost caller outside jaxscope."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
+        f = f.f_back
+    if f is None:
+        return "<unknown>"
+    return f"{f.f_code.co_filename}:{f.f_lineno}"

@@ -1,0 +1,168 @@
+"""Errors raised by jaxscope.
+
+Every error derives from :class:`ScopeError`, so ``except js.errors.ScopeError``
+catches them all, and also from the built-in type TF1 raised in the same
+situation (``ValueError`` for a variable that exists, is missing or has the
+wrong shape or dtype; ``RuntimeError`` for misuse such as bad scope nesting),
+so ported code that catches ``ValueError`` keeps working. Every message names
+the full variable path and says how to fix the problem.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ScopeError",
+    "VariableExistsError",
+    "VariableMissingError",
+    "ShapeMismatchError",
+    "DtypeMismatchError",
+    "InvalidNameError",
+    "NameConflictError",
+    "InitializerError",
+    "InvalidParamsError",
+    "ScopeArgumentError",
+    "ScopeNestingError",
+    "NoTransformError",
+    "StaleScopeError",
+    "StateInStatelessTransformError",
+    "AssignError",
+    "MissingRNGError",
+    "RawTransformError",
+]
+
+
+class ScopeError(Exception):
+    """Base class of every jaxscope error."""
+
+
+class VariableExistsError(ScopeError, ValueError):
+    """A variable is created twice in one call without reuse.
+
+    >>> def model():
+    ...     with js.variable_scope("foo"):
+    ...         js.get_variable("v", [1])
+    ...     with js.variable_scope("foo"):
+    ...         js.get_variable("v", [1])  # raises: foo/v already exists
+    >>> js.transform(model).init(0)  # doctest: +SKIP
+    Traceback (most recent call last):
+    VariableExistsError: Variable foo/v already exists, created at model.py:3 ...
+
+    Fix: open the second scope with ``reuse=True`` (or ``js.AUTO_REUSE``), or
+    pick another name.
+    """
+
+
+class VariableMissingError(ScopeError, ValueError):
+    """A reused variable does not exist, or ``apply``'s tree lacks a variable.
+
+    >>> def model():
+    ...     with js.variable_scope("foo", reuse=True):
+    ...         js.get_variable("v", [1])  # raises: foo/v does not exist
+    >>> js.transform(model).init(0)  # doctest: +SKIP
+
+    Fix: create the variable first (``reuse=None``), use ``js.AUTO_REUSE``, or
+    pass ``apply`` the params that ``init`` returned.
+    """
+
+
+class ShapeMismatchError(ScopeError, ValueError):
+    """A variable is asked for with a shape other than the one it has.
+
+    ``Trying to share variable a/v, but specified shape (2,) and found shape
+    (1,)``. Fix: ask for the stored shape, or omit ``shape`` on reuse.
+    """
+
+
+class DtypeMismatchError(ScopeError, ValueError):
+    """A variable is asked for with a dtype other than the one it has.
+
+    Fix: ask for the stored dtype, or cast the params tree before ``apply``.
+    """
+
+
+class InvalidNameError(ScopeError, ValueError):
+    """A variable or scope name is empty, contains ``:``, has an empty
+    component (``a//b``) or starts or ends with ``/``."""
+
+
+class NameConflictError(ScopeError, ValueError):
+    """A name would be both a variable and a scope holding variables.
+
+    TF1 allowed ``a/x`` and ``a/x/y`` side by side; a nested dict cannot hold
+    both, so jaxscope raises at the ``get_variable`` call that makes the
+    conflict. Fix: rename one of the two.
+    """
+
+
+class InitializerError(ScopeError, ValueError):
+    """A variable cannot be initialized as asked.
+
+    Raised when neither ``shape`` nor a concrete initializer is given, when a
+    concrete initializer's shape disagrees with ``shape``, or when an
+    initializer returns a value of the wrong shape or dtype.
+    """
+
+
+class InvalidParamsError(ScopeError, ValueError):
+    """The tree given to ``apply`` is not a tree of arrays in the expected
+    place: a sub-tree where a variable is expected, or a leaf that is not an
+    array."""
+
+
+class ScopeArgumentError(ScopeError, ValueError, TypeError):
+    """``variable_scope`` is called with arguments that do not go together,
+    such as ``default_name`` with ``reuse=True``, or neither a name nor a
+    default name."""
+
+
+class ScopeNestingError(ScopeError, RuntimeError):
+    """Scopes are exited in another order than they were entered.
+
+    Fix: use ``with`` blocks, which always exit in order.
+    """
+
+
+class NoTransformError(ScopeError, RuntimeError):
+    """A jaxscope function (``get_variable``, ``variable_scope``, …) is called
+    outside ``js.transform``.
+
+    Fix: wrap the model function with ``js.transform(fn)`` and call its
+    ``init`` or ``apply``.
+    """
+
+
+class StaleScopeError(ScopeError, RuntimeError):
+    """A ``VariableScope`` object is used outside the transform call that
+    created it. Scopes live for one ``init`` or ``apply`` call; capture them
+    inside the model function."""
+
+
+class StateInStatelessTransformError(ScopeError, RuntimeError):
+    """A ``trainable=False`` variable is created under ``js.transform``.
+
+    Fix: use ``js.transform_with_state``, whose ``init`` returns ``(params,
+    state)`` and whose ``apply`` returns ``(out, new_state)``.
+    """
+
+
+class AssignError(ScopeError, ValueError):
+    """``js.assign`` targets a variable that was not obtained in this call, a
+    trainable variable, or gives a value of the wrong shape or dtype."""
+
+
+class MissingRNGError(ScopeError, ValueError):
+    """A random key is needed but the transform was called without ``rng``.
+
+    Fix: pass ``rng=jax.random.key(...)`` to ``apply`` (or a key to ``init``).
+    """
+
+
+class RawTransformError(ScopeError, RuntimeError):
+    """A variable is created inside a raw JAX transform (``jax.lax.scan``,
+    ``jax.vmap``, ``jax.jit``, ``jax.checkpoint``, ``jax.lax.while_loop``, …).
+
+    Its value would be a tracer of the inner transform and leak out of it.
+    Fix: use the lifted version (``js.scan``, ``js.vmap``, ``js.remat``,
+    ``js.while_loop``, ``js.cond``, ``js.layer_stack``), or create the variable
+    before entering the raw transform.
+    """

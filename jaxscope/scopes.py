@@ -1,0 +1,421 @@
+"""Variable scopes and op-name scopes, with TF1's semantics.
+
+A :class:`VariableScope` carries a name prefix, a reuse flag and defaults for
+``get_variable`` (initializer, regularizer, constraint, dtype, partitioner,
+custom getter). ``variable_scope`` opens one; sub-scopes inherit everything.
+A scope object belongs to one ``init``/``apply`` call and can be captured and
+re-entered anywhere inside that call.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxscope import context, errors, trees
+
+__all__ = [
+    "AUTO_REUSE",
+    "VariableScope",
+    "variable_scope",
+    "get_variable_scope",
+    "name_scope",
+]
+
+
+class _ReuseMode(enum.Enum):
+    AUTO_REUSE = 1
+
+    def __repr__(self) -> str:
+        return "js.AUTO_REUSE"
+
+
+AUTO_REUSE = _ReuseMode.AUTO_REUSE
+"""Reuse mode that creates a variable when missing and reuses it otherwise."""
+
+
+class VariableScope:
+    """A variable scope: a name prefix, a reuse flag and variable defaults.
+
+    Obtained from ``with js.variable_scope(...) as scope`` or
+    ``js.get_variable_scope()``. Its ``set_*`` methods change the defaults of
+    this scope for the rest of its life; ``reuse_variables()`` turns reuse on.
+    ``scope.get_variable(...)`` uses this scope's name, reuse flag and
+    defaults wherever it is called, without opening the scope.
+
+    >>> def model():
+    ...     with js.variable_scope("enc") as enc:
+    ...         js.get_variable("w", [2])
+    ...     with js.variable_scope(enc, reuse=True):
+    ...         return js.get_variable("w", [2])
+    >>> js.transform(model).init(0)["enc"]["w"].shape
+    (2,)
+    """
+
+    __slots__ = (
+        "_frame",
+        "_name",
+        "_original_name_scope",
+        "_reuse",
+        "_initializer",
+        "_regularizer",
+        "_constraint",
+        "_custom_getter",
+        "_dtype",
+        "_dtype_set",
+        "_partitioner",
+    )
+
+    def __init__(self, frame: context.Frame, name: str, reuse: Any = False):
+        self._frame = frame
+        self._name = name
+        self._original_name_scope = ""
+        self._reuse = reuse
+        self._initializer = None
+        self._regularizer = None
+        self._constraint = None
+        self._custom_getter = None
+        self._dtype = jnp.float32
+        self._dtype_set = False  # the root's float32 default is not "asked for"
+        self._partitioner = None
+
+    def _copy(self, name: str | None = None) -> VariableScope:
+        new = VariableScope.__new__(VariableScope)
+        for slot in VariableScope.__slots__:
+            setattr(new, slot, getattr(self, slot))
+        if name is not None:
+            new._name = name
+        return new
+
+    def _check_alive(self) -> context.Frame:
+        frame = self._frame
+        if not frame.alive or context.current_or_none() is not frame:
+            raise errors.StaleScopeError(
+                f"VariableScope '{self._name}' belongs to a transform call that "
+                "has ended (or to another call). Scopes live for one init or "
+                "apply call. Fix: capture the scope inside the model function "
+                "and use it there."
+            )
+        return frame
+
+    @property
+    def name(self) -> str:
+        """The full name, ``""`` for the root scope."""
+        return self._name
+
+    @property
+    def original_name_scope(self) -> str:
+        """The op-name scope opened when this scope was first entered,
+        with a trailing ``/`` (``""`` at the root)."""
+        return self._original_name_scope
+
+    @property
+    def reuse(self) -> bool | _ReuseMode:
+        """``False``, ``True`` or ``js.AUTO_REUSE``."""
+        return self._reuse
+
+    @property
+    def initializer(self) -> Any:
+        return self._initializer
+
+    @property
+    def regularizer(self) -> Callable | None:
+        return self._regularizer
+
+    @property
+    def constraint(self) -> Callable | None:
+        return self._constraint
+
+    @property
+    def custom_getter(self) -> Callable | None:
+        return self._custom_getter
+
+    @property
+    def dtype(self) -> Any:
+        return self._dtype
+
+    @property
+    def partitioner(self) -> Callable | None:
+        return self._partitioner
+
+    def reuse_variables(self) -> None:
+        """Turns reuse on for the rest of this scope (it cannot be turned
+        off again, as in TF1)."""
+        self._reuse = True
+
+    def set_initializer(self, initializer: Any) -> None:
+        self._initializer = initializer
+
+    def set_regularizer(self, regularizer: Callable | None) -> None:
+        self._regularizer = regularizer
+
+    def set_constraint(self, constraint: Callable | None) -> None:
+        self._constraint = constraint
+
+    def set_custom_getter(self, custom_getter: Callable | None) -> None:
+        self._custom_getter = custom_getter
+
+    def set_dtype(self, dtype: Any) -> None:
+        self._dtype = dtype
+        self._dtype_set = True
+
+    def set_partitioner(self, partitioner: Callable | None) -> None:
+        self._partitioner = partitioner
+
+    def get_variable(
+        self, name: str, shape=None, dtype=None, initializer=None, **kwargs
+    ) -> jax.Array:
+        """``js.get_variable`` in this scope; see :func:`jaxscope.get_variable`."""
+        from jaxscope import variables
+
+        return variables.get_variable_in(
+            self._check_alive(), self, name, shape, dtype, initializer, **kwargs
+        )
+
+    def __repr__(self) -> str:
+        return f"VariableScope(name={self._name!r}, reuse={self._reuse!r})"
+
+
+def get_variable_scope() -> VariableScope:
+    """The current variable scope (the root scope, named ``""``, at the top)."""
+    return context.current("js.get_variable_scope").current_scope
+
+
+def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable | None:
+    """TF1's order: the inner getter receives a getter that calls the outer."""
+    if inner is None or outer is None:
+        return inner or outer
+
+    def composed(getter, name, **kwargs):
+        return inner(functools.partial(outer, getter), name, **kwargs)
+
+    return composed
+
+
+class _OpScope:
+    """Shared enter/exit of an op-name scope, tracked on the frame."""
+
+    __slots__ = ("_frame", "_named", "_old_op_path")
+
+    def _enter_op_scope(self, frame: context.Frame | None, name: str) -> None:
+        self._frame = frame
+        self._named = jax.named_scope(name)
+        self._named.__enter__()
+        if frame is not None:
+            self._old_op_path = frame.op_path
+            frame.op_path = trees.join(frame.op_path, name)
+
+    def _exit_op_scope(self, *exc) -> None:
+        if self._frame is not None:
+            self._frame.op_path = self._old_op_path
+        self._named.__exit__(*exc)
+
+    def _pop(self, what: str, exc_type) -> None:
+        stack = self._frame.scope_stack
+        if stack and stack[-1] is self:
+            stack.pop()
+        elif exc_type is None:
+            if self in stack:
+                stack.remove(self)
+            raise errors.ScopeNestingError(
+                f"{what} was exited out of order: another scope entered inside it "
+                "is still open. Fix: use `with` blocks, or exit scopes in the "
+                "reverse order of entering them."
+            )
+
+
+class name_scope(_OpScope):
+    """Names the operations created inside it (via ``jax.named_scope``).
+
+    The name shows in jaxprs, HLO metadata and profiler traces; variable names
+    are unchanged. Unlike TF1's graph op names, names are not uniquified:
+    entering ``"bar"`` twice names ops ``bar/...`` both times.
+
+    >>> with js.name_scope("bar"):
+    ...     y = jnp.ones(2) + 1.0
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str):
+        trees.check_name(name, "name scope")
+        self._name = name
+
+    def __enter__(self) -> str:
+        frame = context.current_or_none()
+        self._enter_op_scope(frame, self._name)
+        if frame is None:
+            return self._name + "/"
+        frame.scope_stack.append(self)
+        return frame.op_path + "/"
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._frame is not None:
+                self._pop(f"js.name_scope({self._name!r})", exc_type)
+        finally:
+            self._exit_op_scope(exc_type, exc, tb)
+
+
+class variable_scope(_OpScope):
+    """Opens a variable scope: a context manager yielding a ``VariableScope``.
+
+    Args:
+        name_or_scope: a name (appended to the current scope's, like a
+            directory) or a captured ``VariableScope`` to re-enter (its own
+            name and settings, wherever it is entered).
+        default_name: used when ``name_or_scope`` is None, uniquified as TF1
+            does (``layer``, ``layer_1``, …).
+        reuse: ``None`` inherits; ``True`` reuses here and below;
+            ``js.AUTO_REUSE`` creates when missing; ``False`` is ``None``.
+        initializer, regularizer, constraint, custom_getter, dtype,
+            partitioner: defaults for ``get_variable`` here and below.
+        auxiliary_name_scope: whether to also open an op-name scope named by
+            the scope's last name component.
+
+    >>> def model(x):
+    ...     with js.variable_scope("dense", initializer=js.initializers.zeros):
+    ...         w = js.get_variable("w", [x.shape[-1], 2])
+    ...     return x @ w
+    >>> js.transform(model).init(0, jnp.ones((1, 3)))["dense"]["w"].shape
+    (3, 2)
+    """
+
+    __slots__ = (
+        "_name_or_scope",
+        "_default_name",
+        "_reuse",
+        "_overrides",
+        "_custom_getter",
+        "_auxiliary",
+        "_scope",
+        "_old_scope",
+        "_counts_snapshot",
+    )
+
+    def __init__(
+        self,
+        name_or_scope: str | VariableScope | None = None,
+        default_name: str | None = None,
+        *,
+        reuse: bool | _ReuseMode | None = None,
+        initializer: Any = None,
+        regularizer: Callable | None = None,
+        constraint: Callable | None = None,
+        custom_getter: Callable | None = None,
+        dtype: Any = None,
+        partitioner: Callable | None = None,
+        auxiliary_name_scope: bool = True,
+    ):
+        if reuse is False:
+            reuse = None  # as in TF1, False cannot turn reuse off
+        if name_or_scope is None:
+            if default_name is None:
+                raise errors.ScopeArgumentError(
+                    "js.variable_scope needs a name_or_scope or a default_name. "
+                    "Fix: js.variable_scope('layer') or "
+                    "js.variable_scope(None, default_name='layer')."
+                )
+            if reuse:
+                raise errors.ScopeArgumentError(
+                    f"js.variable_scope(default_name={default_name!r}) cannot "
+                    f"use reuse={reuse!r}: a uniquified name is always new. Fix: "
+                    "reuse by name (js.variable_scope('layer', reuse=True)) or "
+                    "by a captured scope object."
+                )
+            trees.check_name(default_name, "scope")
+        elif isinstance(name_or_scope, str):
+            trees.check_name(name_or_scope, "scope")
+        elif not isinstance(name_or_scope, VariableScope):
+            raise errors.ScopeArgumentError(
+                "name_or_scope must be a str or a VariableScope, got "
+                f"{type(name_or_scope).__name__}."
+            )
+        self._name_or_scope = name_or_scope
+        self._default_name = default_name
+        self._reuse = reuse
+        self._overrides = {
+            "_initializer": initializer,
+            "_regularizer": regularizer,
+            "_constraint": constraint,
+            "_partitioner": partitioner,
+        }
+        if dtype is not None:
+            self._overrides["_dtype"] = dtype
+            self._overrides["_dtype_set"] = True
+        self._custom_getter = custom_getter
+        self._auxiliary = auxiliary_name_scope
+        self._frame = None
+
+    def __enter__(self) -> VariableScope:
+        frame = context.current("js.variable_scope")
+        parent = frame.current_scope
+        counts = frame.scope_counts
+        target = self._name_or_scope
+        if isinstance(target, VariableScope):
+            target._check_alive()
+            scope = target._copy()
+            if self._reuse:
+                scope._reuse = self._reuse
+            full = target.name
+            op_name = full.rsplit("/", 1)[-1]
+        else:
+            if target is None:
+                target = self._unique_name(parent.name, counts)
+            full = trees.join(parent.name, target)
+            scope = parent._copy(full)
+            scope._reuse = self._reuse or parent._reuse
+            op_name = target
+        for slot, value in self._overrides.items():
+            if value is not None:
+                setattr(scope, slot, value)
+        scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
+        counts[full] = counts.get(full, 0) + 1
+        self._counts_snapshot = dict(counts) if isinstance(target, VariableScope) else None
+
+        if self._auxiliary and op_name:
+            self._enter_op_scope(frame, op_name)
+        else:
+            self._frame, self._named = frame, None
+        if not isinstance(target, VariableScope):
+            scope._original_name_scope = frame.op_path + "/" if frame.op_path else ""
+        self._scope = scope
+        self._old_scope = parent
+        frame.current_scope = scope
+        frame.scope_stack.append(self)
+        return scope
+
+    def _unique_name(self, parent_name: str, counts: dict[str, int]) -> str:
+        """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
+        smallest ``i >= 1`` whose full name has not been opened."""
+        prefix = self._default_name
+        full = trees.join(parent_name, prefix)
+        if not counts.get(full):
+            return prefix
+        i = 1
+        while counts.get(f"{full}_{i}"):
+            i += 1
+        return f"{prefix}_{i}"
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        frame = self._frame
+        try:
+            self._pop(f"js.variable_scope('{self._scope.name}')", exc_type)
+        finally:
+            frame.current_scope = self._old_scope
+            counts = frame.scope_counts
+            if self._counts_snapshot is not None:
+                counts.clear()
+                counts.update(self._counts_snapshot)
+            else:
+                below = self._scope.name + "/"
+                for name in counts:
+                    if name.startswith(below):
+                        counts[name] = 0
+            if self._named is not None:
+                self._exit_op_scope(exc_type, exc, tb)

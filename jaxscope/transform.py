@@ -1,0 +1,218 @@
+"""``transform``: a model function becomes a pure ``init``/``apply`` pair.
+
+``init`` runs the function once and returns the variables it created;
+``apply`` runs it once against a given tree. Both are pure functions of their
+arguments, so they compose with ``jax.jit``, ``jax.grad``, ``jax.vmap`` and
+``jax.eval_shape``; under ``jit`` the scoping machinery leaves nothing in the
+compiled program but the model's own math.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+
+from jaxscope import context, errors, trees
+from jaxscope import rng as rng_lib
+from jaxscope.context import Frame, Mode, VariableRecord
+from jaxscope.scopes import VariableScope
+
+__all__ = [
+    "Transformed",
+    "TransformedWithState",
+    "transform",
+    "transform_with_state",
+    "variable_records",
+]
+
+Params = dict
+State = dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Transformed:
+    """The ``init``/``apply`` pair of a model without state.
+
+    ``init(rng, *args, **kwargs) -> params``;
+    ``apply(params, *args, rng=None, **kwargs) -> out``.
+    Unpacks as ``init, apply = js.transform(fn)``.
+    """
+
+    init: Callable[..., Params]
+    apply: Callable[..., Any]
+    fn: Callable = dataclasses.field(repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[Callable]:
+        return iter((self.init, self.apply))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformedWithState:
+    """The ``init``/``apply`` pair of a model with state.
+
+    ``init(rng, *args, **kwargs) -> (params, state)``;
+    ``apply(params, state, *args, rng=None, **kwargs) -> (out, new_state)``.
+    """
+
+    init: Callable[..., tuple[Params, State]]
+    apply: Callable[..., tuple[Any, State]]
+    fn: Callable = dataclasses.field(repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[Callable]:
+        return iter((self.init, self.apply))
+
+
+def _check_tree(tree: Any, what: str, hint: str) -> Mapping:
+    if tree is None:
+        return {}
+    if not isinstance(tree, Mapping):
+        raise errors.InvalidParamsError(
+            f"apply's {what} argument must be the {what} tree (a dict) returned "
+            f"by init, but got a {type(tree).__name__}. {hint}"
+        )
+    return tree
+
+
+def _run(
+    fn: Callable,
+    mode: Mode,
+    rng: Any,
+    allow_state: bool,
+    args: tuple,
+    kwargs: dict,
+    params: Mapping | None = None,
+    state: Mapping | None = None,
+) -> tuple[Any, Frame]:
+    frame = Frame(
+        mode=mode, rng=rng_lib.as_key(rng), allow_state=allow_state, params=params, state=state
+    )
+    frame.root_scope = frame.current_scope = VariableScope(frame, "")
+    context.push(frame)
+    try:
+        out = fn(*args, **kwargs)
+        if frame.scope_stack:
+            open_scopes = list(frame.scope_stack)
+            for scope in reversed(open_scopes):
+                if getattr(scope, "_named", None) is not None:
+                    scope._exit_op_scope(None, None, None)
+            raise errors.ScopeNestingError(
+                f"{len(open_scopes)} scope(s) entered by {fn.__name__} were never "
+                "exited. Fix: open scopes with `with` blocks."
+            )
+    finally:
+        context.pop(frame)
+    return out, frame
+
+
+def _initial_trees(frame: Frame) -> tuple[Params, State]:
+    params: Params = {}
+    state: State = {}
+    for record in frame.records.values():
+        trees.set_path(params if record.trainable else state, record.name, record.initial_value)
+    return params, state
+
+
+def _updated_state(frame: Frame, state: Mapping) -> State:
+    updates = {
+        r.name: r.value
+        for r in frame.records.values()
+        if not r.trainable and r.value is not r.initial_value
+    }
+    return trees.replace_paths(state, updates) if updates else dict(state)
+
+
+def transform(fn: Callable) -> Transformed:
+    """Turns a model function that calls ``get_variable`` into ``init``/``apply``.
+
+    >>> def model(x):
+    ...     with js.variable_scope("dense"):
+    ...         w = js.get_variable("w", [x.shape[-1], 2])
+    ...     return x @ w
+    >>> f = js.transform(model)
+    >>> x = jnp.ones((1, 3))
+    >>> params = f.init(jax.random.key(0), x)
+    >>> jax.jit(f.apply)(params, x).shape
+    (1, 2)
+
+    ``rng`` (to ``init``, or ``apply(..., rng=...)``) is a JAX PRNG key, a raw
+    uint32 key or an int seed. ``fn`` may not create ``trainable=False``
+    variables; use :func:`transform_with_state` for those.
+    """
+
+    @functools.wraps(fn)
+    def init(rng: Any, *args, **kwargs) -> Params:
+        _, frame = _run(fn, Mode.INIT, rng, False, args, kwargs)
+        return _initial_trees(frame)[0]
+
+    @functools.wraps(fn)
+    def apply(params: Params, *args, rng: Any = None, **kwargs) -> Any:
+        params = _check_tree(
+            params, "params", "Fix: call f.apply(params, *args) with init's params first."
+        )
+        out, _ = _run(fn, Mode.APPLY, rng, False, args, kwargs, params=params)
+        return out
+
+    return Transformed(init, apply, fn)
+
+
+def transform_with_state(fn: Callable) -> TransformedWithState:
+    """Like :func:`transform`, for models with ``trainable=False`` variables.
+
+    ``init`` returns ``(params, state)``, the initial values (assignments made
+    while ``init`` runs are not returned); ``apply(params, state, ...)``
+    returns ``(out, new_state)`` with the values set by ``js.assign``.
+
+    >>> def model(x):
+    ...     count = js.get_variable("count", [], jnp.int32, trainable=False)
+    ...     js.assign("count", count + 1)
+    ...     return x
+    >>> f = js.transform_with_state(model)
+    >>> params, state = f.init(0, 1.0)
+    >>> _, state = f.apply(params, state, 1.0)
+    >>> int(state["count"])
+    1
+    """
+
+    @functools.wraps(fn)
+    def init(rng: Any, *args, **kwargs) -> tuple[Params, State]:
+        _, frame = _run(fn, Mode.INIT, rng, True, args, kwargs)
+        return _initial_trees(frame)
+
+    @functools.wraps(fn)
+    def apply(params: Params, state: State, *args, rng: Any = None, **kwargs) -> tuple[Any, State]:
+        params = _check_tree(params, "params", "Fix: call f.apply(params, state, *args).")
+        state = _check_tree(
+            state,
+            "state",
+            "Fix: call f.apply(params, state, *args) with both trees from init.",
+        )
+        out, frame = _run(fn, Mode.APPLY, rng, True, args, kwargs, params=params, state=state)
+        return out, _updated_state(frame, state)
+
+    return TransformedWithState(init, apply, fn)
+
+
+def variable_records(
+    f: Transformed | TransformedWithState, rng: Any, *args, **kwargs
+) -> dict[str, VariableRecord]:
+    """The records of every variable ``f.init`` creates, by full name, with
+    abstract values (``jax.ShapeDtypeStruct``): computed under
+    ``jax.eval_shape``, so no parameter memory is used."""
+    allow_state = isinstance(f, TransformedWithState)
+    found: dict[str, VariableRecord] = {}
+
+    def run(rng, args, kwargs):
+        _, frame = _run(f.fn, Mode.INIT, rng, allow_state, args, kwargs)
+        found.update(frame.records)
+        return _initial_trees(frame)
+
+    shapes = jax.eval_shape(run, rng, args, kwargs)
+    flat = {**trees.flatten(shapes[0]), **trees.flatten(shapes[1])}
+    return {
+        name: dataclasses.replace(record, value=flat[name], initial_value=flat[name])
+        for name, record in found.items()
+    }

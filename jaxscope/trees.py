@@ -1,0 +1,130 @@
+"""Variable names and the nested dicts they index.
+
+A full name ``"encoder/lstm/w"`` is the path ``tree["encoder"]["lstm"]["w"]``.
+This module validates names, walks trees by name and converts between nested
+trees and flat ``{"a/b/v": leaf}`` dicts (TF1's naming).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from flax import traverse_util
+
+from jaxscope import errors
+
+__all__ = ["flatten", "unflatten"]
+
+_valid_names: set[str] = set()
+
+
+def check_name(name: str, what: str = "variable") -> None:
+    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path."""
+    if name in _valid_names:
+        return
+    problem = None
+    if not isinstance(name, str):
+        problem = f"must be a str, got {type(name).__name__}"
+    elif not name:
+        problem = "is empty"
+    elif ":" in name:
+        problem = "contains ':' (TF1's ':0' output suffix is not part of a name)"
+    elif name.startswith("/") or name.endswith("/"):
+        problem = "starts or ends with '/'"
+    elif "//" in name:
+        problem = "has an empty component ('//')"
+    if problem is not None:
+        raise errors.InvalidNameError(
+            f"Invalid {what} name {name!r}: it {problem}. Fix: use non-empty "
+            "components joined by '/', such as 'encoder/lstm/kernel'."
+        )
+    if len(_valid_names) < 100_000:
+        _valid_names.add(name)
+
+
+def join(scope_name: str, name: str) -> str:
+    return f"{scope_name}/{name}" if scope_name else name
+
+
+def lookup(tree: Mapping | None, name: str) -> Any:
+    """The leaf at ``name`` in ``tree``, or ``None`` if the path is absent.
+
+    Raises ``InvalidParamsError`` if the path runs into a leaf before its end
+    or ends on a sub-tree.
+    """
+    node = tree
+    parts = name.split("/")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            if node is None:
+                return None
+            raise errors.InvalidParamsError(
+                f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
+                f"up variable {name}, but found a leaf of type "
+                f"{type(node).__name__}. Fix: pass the params tree that init "
+                "returned."
+            )
+        node = node.get(part)
+        if node is None:
+            return None
+    if isinstance(node, Mapping):
+        raise errors.InvalidParamsError(
+            f"Expected variable {name} to be an array, but the tree holds a "
+            f"sub-tree there with keys {sorted(node)[:8]}. Fix: pass the params "
+            "tree that init returned, or rename the variable."
+        )
+    return node
+
+
+def flatten(tree: Mapping) -> dict[str, Any]:
+    """Flattens a nested params tree to ``{"a/b/v": leaf}`` (TF1 names).
+
+    >>> js.flatten({"dense": {"w": 1, "b": 2}})
+    {'dense/w': 1, 'dense/b': 2}
+    """
+    return traverse_util.flatten_dict(dict(tree), sep="/")
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict:
+    """Inverse of :func:`flatten`: ``{"a/b/v": leaf}`` to a nested tree.
+
+    >>> js.unflatten({"dense/w": 1, "dense/b": 2})
+    {'dense': {'w': 1, 'b': 2}}
+    """
+    for name in flat:
+        check_name(name)
+    return traverse_util.unflatten_dict(dict(flat), sep="/")
+
+
+def nearest_names(name: str, trees: list[Mapping | None], n: int = 3) -> list[str]:
+    """Names in ``trees`` closest to ``name``, for error messages."""
+    names: list[str] = []
+    for tree in trees:
+        if tree:
+            names.extend(flatten(tree))
+    return difflib.get_close_matches(name, names, n=n, cutoff=0.4) or sorted(names)[:n]
+
+
+def set_path(tree: dict, name: str, value: Any) -> None:
+    """Insert ``value`` at ``name`` in the nested dict ``tree`` (in place)."""
+    parts = name.split("/")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def replace_paths(tree: Mapping, updates: Mapping[str, Any]) -> dict:
+    """A copy of ``tree`` with the leaves at the given names replaced; only the
+    dicts along the updated paths are copied."""
+    out = dict(tree)
+    for name, value in updates.items():
+        parts = name.split("/")
+        node = out
+        for part in parts[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[parts[-1]] = value
+    return out

@@ -1,0 +1,459 @@
+"""``get_variable``: creation, reuse and lookup of named variables.
+
+During ``init`` creating a variable inserts its initial value into the call's
+records; during ``apply`` it looks the value up in the given tree. Both modes
+share one code path for every check (reuse flags, names, shapes, dtypes), so
+a program raises the same errors in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxscope import context, errors, rng, trees
+from jaxscope import initializers as inits
+from jaxscope.context import Mode, VariableRecord
+from jaxscope.scopes import VariableScope
+
+__all__ = [
+    "get_variable",
+    "assign",
+    "get_regularization_losses",
+    "get_regularization_loss",
+]
+
+_dtype_cache: dict[Any, np.dtype] = {}
+
+
+def canonical_dtype(dtype: Any) -> np.dtype:
+    """The dtype JAX stores for ``dtype`` (float64 is float32 without x64)."""
+    try:
+        return _dtype_cache[dtype]
+    except (KeyError, TypeError):
+        canonical = jax.dtypes.canonicalize_dtype(jnp.dtype(dtype))
+        try:
+            _dtype_cache[dtype] = canonical
+        except TypeError:
+            pass
+        return canonical
+
+
+def _concrete_array(value: Any, dtype: Any) -> jax.Array:
+    """A concrete initializer as an array: Python floats are float32 and ints
+    int32 (as in TF1), arrays keep their dtype, an explicit dtype casts."""
+    if dtype is not None:
+        return jnp.asarray(value, canonical_dtype(dtype))
+    if hasattr(value, "dtype"):
+        return jnp.asarray(value)
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float32)
+    elif array.dtype.kind in "iu":
+        array = array.astype(np.int32)
+    return jnp.asarray(array)
+
+
+def get_variable(
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    *,
+    regularizer: Callable | None = None,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+) -> jax.Array:
+    """Creates or reuses the variable ``name`` in the current scope.
+
+    Its full name is the current scope's name, ``/``, and ``name`` (which may
+    itself contain ``/``); it is the variable's path in the params tree. With
+    the scope's ``reuse`` False the name must be new in this call; with
+    ``reuse=True`` it must exist; with ``js.AUTO_REUSE`` it is created when
+    missing. A reused variable is returned as the very same array object.
+
+    Args:
+        name: the variable's name relative to the current scope.
+        shape: its shape; may be omitted with a concrete initializer, or on
+            reuse (any stored shape is accepted).
+        dtype: its dtype; defaults to the scope's, else float32.
+        initializer: ``init(key, shape, dtype)`` or a concrete value (array,
+            scalar, nested list) that also defines the shape. Defaults to
+            the scope's initializer, else Glorot-uniform for floats and zeros
+            for integers and bools.
+        regularizer: ``regularizer(value) -> scalar | None``, collected by
+            :func:`get_regularization_losses`.
+        trainable: ``False`` puts the variable in ``state`` (needs
+            ``js.transform_with_state``).
+        constraint: ``constraint(value) -> value``, recorded for
+            :func:`jaxscope.apply_constraints`.
+        sharding: a ``PartitionSpec`` or a tuple of mesh axis names.
+
+    Returns:
+        The variable's value, a ``jax.Array`` (a tracer under ``jit``).
+
+    >>> def model(x):
+    ...     with js.variable_scope("dense"):
+    ...         w = js.get_variable("w", [x.shape[-1], 4])
+    ...         b = js.get_variable("b", [4], initializer=js.initializers.zeros)
+    ...     return x @ w + b
+    >>> params = js.transform(model).init(0, jnp.ones((1, 3)))
+    >>> jax.tree.map(jnp.shape, params)
+    {'dense': {'b': (4,), 'w': (3, 4)}}
+    """
+    frame = context.current("js.get_variable")
+    return get_variable_in(
+        frame,
+        frame.current_scope,
+        name,
+        shape,
+        dtype,
+        initializer,
+        regularizer=regularizer,
+        trainable=trainable,
+        constraint=constraint,
+        sharding=sharding,
+    )
+
+
+def get_variable_in(
+    frame: context.Frame,
+    scope: VariableScope,
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    *,
+    regularizer: Callable | None = None,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+) -> jax.Array:
+    """``get_variable`` against an explicit frame and scope."""
+    trees.check_name(name)
+    full = f"{scope._name}/{name}" if scope._name else name
+    if dtype is None and scope._dtype_set:
+        dtype = scope._dtype
+    getter = scope._custom_getter
+    kwargs = dict(
+        shape=shape,
+        dtype=dtype,
+        initializer=scope._initializer if initializer is None else initializer,
+        regularizer=scope._regularizer if regularizer is None else regularizer,
+        reuse=scope._reuse,
+        trainable=trainable,
+        constraint=scope._constraint if constraint is None else constraint,
+        sharding=sharding,
+        partitioner=scope._partitioner,
+    )
+    if getter is None:
+        return _true_getter(frame, full, **kwargs)
+
+    def true_getter(name, **kw):
+        return _true_getter(frame, name, **kw)
+
+    return getter(true_getter, full, **kwargs)
+
+
+def _true_getter(
+    frame: context.Frame,
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    regularizer: Callable | None = None,
+    reuse: Any = False,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+    partitioner: Callable | None = None,
+) -> jax.Array:
+    if shape is not None:
+        shape = _as_shape(name, shape)
+    record = frame.records.get(name)
+    if record is not None:
+        if not reuse:
+            raise errors.VariableExistsError(
+                f"Variable {name} already exists, created at {record.origin}. "
+                "Fix: set reuse=True or reuse=js.AUTO_REUSE in the variable scope "
+                "(or call scope.reuse_variables()) to share it, or use another name."
+            )
+        _check_stored(name, record.value, shape, dtype)
+        return record.value
+
+    if reuse is True:
+        if frame.mode is Mode.INIT:
+            raise errors.VariableMissingError(
+                f"Variable {name} does not exist, or was not created by "
+                "get_variable(): it is asked for with reuse=True before being "
+                "created. Fix: create it first in a scope with reuse=None, or use "
+                "reuse=js.AUTO_REUSE."
+            )
+        value, in_params = _lookup(frame, name, trainable=None)
+        _check_stored(name, value, shape, dtype)
+        return _record(frame, name, value, in_params, regularizer, constraint, sharding)
+
+    # A creation: checked identically in init and apply.
+    if not frame.in_outer_trace():
+        raise errors.RawTransformError(
+            f"Variable {name} is created inside a raw JAX transform (jax.jit, "
+            "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
+            "opened inside the model function; its value would leak as a tracer. "
+            "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
+            "js.while_loop, js.cond, js.layer_stack), or create the variable "
+            "before entering the transform."
+        )
+    if not trainable and not frame.allow_state:
+        raise errors.StateInStatelessTransformError(
+            f"Variable {name} has trainable=False, so it lives in `state`, which "
+            "js.transform does not return. Fix: use js.transform_with_state, "
+            "whose init returns (params, state) and apply returns (out, new_state)."
+        )
+    _check_conflict(frame, name)
+    concrete = initializer is not None and not callable(initializer)
+    if concrete:
+        initial = _concrete_array(initializer, dtype)
+        if shape is not None and initial.shape != shape:
+            raise errors.InitializerError(
+                f"Variable {name}: the initializer value has shape "
+                f"{initial.shape} but shape {shape} was given. Fix: make them "
+                "agree, or omit shape."
+            )
+        shape, want_dtype = initial.shape, initial.dtype
+    else:
+        if shape is None:
+            raise errors.InitializerError(
+                f"Variable {name} has no shape: give shape=... or a concrete "
+                "initializer value (an array, scalar or nested list)."
+            )
+        want_dtype = canonical_dtype(jnp.float32 if dtype is None else dtype)
+    if sharding is None and partitioner is not None:
+        sharding = partitioner(name, shape, want_dtype)
+
+    if frame.mode is Mode.INIT:
+        if not concrete:
+            init_fn = inits.default_for(want_dtype) if initializer is None else initializer
+            initial = _run_initializer(frame, name, init_fn, shape, want_dtype)
+        value = initial
+    else:
+        value, in_params = _lookup(frame, name, trainable=trainable)
+        _check_stored(name, value, shape, want_dtype)
+    return _record(frame, name, value, trainable, regularizer, constraint, sharding)
+
+
+def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in shape)
+    except TypeError:
+        if isinstance(shape, (int, np.integer)):
+            return (int(shape),)
+        raise errors.InitializerError(
+            f"Variable {name}: shape must be a sequence of ints, got {shape!r}."
+        ) from None
+
+
+def _run_initializer(frame, name, init_fn, shape, dtype) -> jax.Array:
+    key = rng.variable_key(frame, name)
+    value = init_fn(key, shape, dtype)
+    if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
+        got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
+        raise errors.InitializerError(
+            f"The initializer of variable {name} returned {got}, but shape {shape} "
+            f"and dtype {dtype} were asked for. Fix: the initializer must follow "
+            "JAX's convention init(key, shape, dtype) and return that shape and "
+            "dtype (see js.initializers)."
+        )
+    return jnp.asarray(value)
+
+
+def _check_conflict(frame: context.Frame, name: str) -> None:
+    if name in frame.prefixes:
+        below = sorted(n for n in frame.leaf_names if n.startswith(name + "/"))
+        raise errors.NameConflictError(
+            f"Variable {name} cannot be created: {name} is already a scope holding "
+            f"variables ({', '.join(below[:3])}), and a nested params tree cannot "
+            "hold a variable and a sub-tree at one path. Fix: rename one of them."
+        )
+    parts = name.split("/")
+    prefix = ""
+    new_prefixes = []
+    for part in parts[:-1]:
+        prefix = f"{prefix}/{part}" if prefix else part
+        if prefix in frame.leaf_names:
+            raise errors.NameConflictError(
+                f"Variable {name} cannot be created: {prefix} is already a "
+                f"variable, created at {frame.records[prefix].origin}, and a nested "
+                "params tree cannot hold a variable and a sub-tree at one path. Fix: "
+                "rename one of them."
+            )
+        new_prefixes.append(prefix)
+    frame.prefixes.update(new_prefixes)
+    frame.leaf_names.add(name)
+
+
+def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:
+    """Finds ``name`` in apply's trees; returns ``(value, is_trainable)``.
+
+    ``trainable=None`` (a reuse) accepts either tree."""
+    if trainable is not False:
+        value = trees.lookup(frame.params, name)
+        if value is not None:
+            return _check_leaf(name, value), True
+    if trainable is not True:
+        value = trees.lookup(frame.state, name)
+        if value is not None:
+            return _check_leaf(name, value), False
+    elsewhere = None
+    if trainable is not None:
+        elsewhere = trees.lookup(frame.state if trainable else frame.params, name)
+    if elsewhere is not None:
+        here, there = ("params", "state") if trainable else ("state", "params")
+        raise errors.VariableMissingError(
+            f"Variable {name} is asked for with trainable={trainable}, so it should "
+            f"be in {here}, but it is in {there}. Fix: pass the trees in the order "
+            "apply(params, state, ...), or ask with the trainable flag it was "
+            "created with."
+        )
+    near = trees.nearest_names(name, [frame.params, frame.state])
+    raise errors.VariableMissingError(
+        f"Variable {name} is not in the tree given to apply. Nearest names "
+        f"present: {', '.join(near) if near else '(the tree is empty)'}. Fix: pass "
+        "the params that init returned for this model, or check the variable's "
+        "scope."
+    )
+
+
+def _check_leaf(name: str, value: Any) -> Any:
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise errors.InvalidParamsError(
+            f"Variable {name} in the tree given to apply is a "
+            f"{type(value).__name__}, not an array. Fix: pass the params tree "
+            "that init returned (arrays at every leaf)."
+        )
+    return value
+
+
+def _check_stored(name: str, value: Any, shape, dtype) -> None:
+    if shape is not None and value.shape != shape:
+        raise errors.ShapeMismatchError(
+            f"Trying to share variable {name}, but specified shape {shape} and "
+            f"found shape {tuple(value.shape)}. Fix: ask for shape "
+            f"{tuple(value.shape)} (or omit shape on reuse), or pass params made "
+            "for this model."
+        )
+    if dtype is not None:
+        want = canonical_dtype(dtype)
+        if value.dtype != want:
+            raise errors.DtypeMismatchError(
+                f"Trying to share variable {name}, but specified dtype {want} and "
+                f"found dtype {value.dtype}. Fix: ask for dtype {value.dtype} (or "
+                "omit dtype on reuse), or cast the params tree to the model's dtype."
+            )
+
+
+def _record(frame, name, value, trainable, regularizer, constraint, sharding):
+    frame.records[name] = VariableRecord(
+        name=name,
+        value=value,
+        shape=tuple(value.shape),
+        dtype=value.dtype,
+        trainable=trainable,
+        origin=context.user_location(),
+        initial_value=value,
+        constraint=constraint,
+        sharding=sharding,
+    )
+    if regularizer is not None:
+        loss = regularizer(value)
+        if loss is not None:
+            frame.regularization_losses.append((name, loss))
+    return value
+
+
+def assign(name: str, value: Any) -> jax.Array:
+    """Sets the ``trainable=False`` variable ``name`` (relative to the current
+    scope) to ``value`` for the rest of the call.
+
+    Later ``get_variable`` calls in the call return the new value, and
+    ``TransformedWithState.apply`` returns it in ``new_state``. The variable
+    must have been obtained with ``get_variable`` earlier in the call, and
+    ``value`` must have its shape and dtype.
+
+    >>> def counter():
+    ...     n = js.get_variable("n", [], jnp.int32, trainable=False)
+    ...     js.assign("n", n + 1)
+    >>> f = js.transform_with_state(counter)
+    >>> params, state = f.init(0)
+    >>> f.apply(params, state)[1]["n"]
+    Array(1, dtype=int32)
+    """
+    frame = context.current("js.assign")
+    trees.check_name(name)
+    full = trees.join(frame.current_scope.name, name)
+    record = frame.records.get(full)
+    if record is None:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it has not been obtained in this "
+            "call. Fix: call js.get_variable(..., trainable=False) for it first."
+        )
+    if record.trainable:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it is trainable (a param). Only "
+            "trainable=False variables (state) can be assigned. Fix: create it "
+            "with trainable=False and use js.transform_with_state."
+        )
+    if isinstance(value, (int, float, bool)):
+        value = jnp.asarray(value, record.dtype)
+    if tuple(value.shape) != record.shape or value.dtype != record.dtype:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it has shape {record.shape} and "
+            f"dtype {record.dtype}, the value has shape {tuple(value.shape)} and "
+            f"dtype {value.dtype}. Fix: reshape or cast the value (e.g. "
+            f"value.astype(jnp.{record.dtype}))."
+        )
+    record.value = value
+    return value
+
+
+def _scope_prefix(scope: str | VariableScope | None) -> str | None:
+    if scope is None:
+        return None
+    name = scope.name if isinstance(scope, VariableScope) else scope
+    return name.strip("/")
+
+
+def _under(name: str, prefix: str | None) -> bool:
+    return not prefix or name == prefix or name.startswith(prefix + "/")
+
+
+def get_regularization_losses(scope: str | VariableScope | None = None) -> list[jax.Array]:
+    """The regularization losses of this call, in creation order.
+
+    Each variable contributes ``regularizer(value)`` once per call, when it is
+    first obtained. ``scope`` keeps the variables under that scope path,
+    compared by whole components (``"enc"`` does not match ``"encoder/w"``).
+    """
+    frame = context.current("js.get_regularization_losses")
+    prefix = _scope_prefix(scope)
+    return [loss for name, loss in frame.regularization_losses if _under(name, prefix)]
+
+
+def get_regularization_loss(scope: str | VariableScope | None = None) -> jax.Array:
+    """The sum of :func:`get_regularization_losses` (0.0 when there are none).
+
+    >>> def model():
+    ...     w = js.get_variable("w", [2], initializer=js.initializers.ones,
+    ...                         regularizer=lambda v: 0.5 * jnp.sum(v**2))
+    ...     return js.get_regularization_loss()
+    >>> float(js.transform(model).apply({"w": jnp.ones(2)}))
+    1.0
+    """
+    losses = get_regularization_losses(scope)
+    if not losses:
+        return jnp.zeros((), jnp.float32)
+    return sum(losses[1:], losses[0])
