@@ -8,20 +8,12 @@ the params ``init`` returned, and both must behave the same.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxscope as js
 
-
-def run_both(fn, *args):
-    """Runs ``fn`` through init and jitted apply; returns (params, out_init, out_apply)."""
-    f = js.transform(fn)
-    params = f.init(jax.random.key(0), *args)
-    out_init = f.apply(params, *args)  # eager apply
-    out_apply = jax.jit(f.apply)(params, *args)
-    return params, out_init, out_apply
+from .conftest import run_both
 
 
 def paths(params):
@@ -41,7 +33,7 @@ def test_cell_4_reuse_returns_the_same_variable():
         assert v3 is v31
         return v, v3
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert paths(params) == ["foo/v", "foo3/v"]  # v.name == "foo/v:0"
 
 
@@ -55,7 +47,7 @@ def test_cell_5_nested_scopes_and_reuse_variables():
         assert v1 is v
         return v
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert paths(params) == ["foo/bar/v"]  # v.name == "foo/bar/v:0"
 
 
@@ -89,7 +81,7 @@ def test_cell_9_sharing_through_a_captured_scope():
         assert v1 is v and w1 is w
         return v, w
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert paths(params) == ["foo1/v", "foo1/w"]
 
 
@@ -107,7 +99,7 @@ def test_cell_10_captured_scope_jumps_out_of_the_current_prefix():
                     names.append(entered.name)
                     js.get_variable("v", [1])
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert names == ["foo2"] * 3
     assert paths(params) == ["foo2/v"]  # independent of where it was entered
 
@@ -123,12 +115,11 @@ def test_cell_21_scope_initializers_are_inherited_and_overridden():
                 baz_v = js.get_variable("v", [1])
         return v, w, bar_v, baz_v
 
-    params, out_init, out_apply = run_both(cell)
+    runs = run_both(cell)
+    params = runs.params
     expected = {"foo9/v": 0.4, "foo9/w": 0.3, "foo9/bar/v": 0.4, "foo9/baz/v": 0.2}
     for name, value in js.flatten(params).items():
         np.testing.assert_allclose(value, [expected[name]])  # v.eval() == 0.4, ...
-    for a, b in zip(out_init, out_apply, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 def _op_names(jaxpr, primitive="add"):
@@ -146,7 +137,7 @@ def test_cell_27_variable_scope_opens_an_op_name_scope():
             x = 1.0 + js.get_variable("v", [1])
         return x
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     jaxpr = jax.make_jaxpr(js.transform(cell).apply)(params)
     assert _op_names(jaxpr) == ["boo1/add"]  # x.op.name == "boo1/add"
 
@@ -168,7 +159,7 @@ def test_cell_27_name_scope_names_ops_but_not_variables():
                 x = 1.0 + v
         return x
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert paths(params) == ["boo1/v"]  # v.name == "boo1/v:0"
     jaxpr = jax.make_jaxpr(js.transform(cell).apply)(params)
     assert _op_names(jaxpr) == ["boo1/bar/add"]  # x.op.name == "boo1/bar/add"
@@ -186,7 +177,7 @@ def test_captured_scope_reentry_opens_an_op_scope_under_the_current_one():
             with js.variable_scope(foo):
                 return 1.0 + js.get_variable("v", [1])
 
-    params, _, _ = run_both(cell)
+    params = run_both(cell).params
     assert paths(params) == ["outer/foo/v"]
     jaxpr = jax.make_jaxpr(js.transform(cell).apply)(params)
     assert _op_names(jaxpr) == ["elsewhere/foo/add"]
