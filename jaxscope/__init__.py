@@ -20,6 +20,16 @@ variables live in a nested dict keyed by the scoped names.
 
 from jaxscope import errors, initializers
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope.lift import (
+    cond,
+    layer_stack,
+    remat,
+    scan,
+    stack_layers,
+    unstack_layers,
+    vmap,
+    while_loop,
+)
 from jaxscope.rng import next_rng_key
 from jaxscope.scopes import (
     AUTO_REUSE,
@@ -52,6 +62,7 @@ __all__ = [
     "apply_constraints",
     "assign",
     "constraint_projection",
+    "cond",
     "errors",
     "flatten",
     "get_constraints",
@@ -60,10 +71,17 @@ __all__ = [
     "get_variable",
     "get_variable_scope",
     "initializers",
+    "layer_stack",
     "name_scope",
     "next_rng_key",
+    "remat",
+    "scan",
+    "stack_layers",
     "transform",
     "transform_with_state",
     "unflatten",
+    "unstack_layers",
     "variable_scope",
+    "vmap",
+    "while_loop",
 ]

@@ -40,6 +40,9 @@ class VariableRecord:
     initial_value: Any = None
     constraint: Callable | None = None
     sharding: Any = None
+    # (initializer, shape, dtype, needs_key) to re-create the value outside a
+    # lifted transform's discovery trace; None for values found in apply.
+    init_spec: tuple | None = None
 
 
 @dataclass(eq=False)
@@ -55,7 +58,8 @@ class Frame:
     leaf_names: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
     scope_counts: dict[str, int] = field(default_factory=dict)
-    regularization_losses: list[tuple[str, Any]] = field(default_factory=list)
+    # (name, regularizer) in creation order, evaluated when asked for.
+    regularizers: list[tuple[str, Callable]] = field(default_factory=list)
     rng_counts: dict[str, int] = field(default_factory=dict)
     # Scopes and op-name scopes currently entered, innermost last.
     scope_stack: list = field(default_factory=list)
@@ -66,6 +70,12 @@ class Frame:
     variable_key: Any = None
     stream_key: Any = None
     alive: bool = True
+    # Set inside lifted transforms (jaxscope.lift): values handed out
+    # without bookkeeping while a body is re-traced, the innermost
+    # layer_stack being discovered, and how many lifted bodies are open.
+    replay: dict[str, Any] | None = None
+    stack: Any = None
+    lift_depth: int = 0
 
     def __post_init__(self):
         self.trace_state = get_opaque_trace_state()

@@ -68,6 +68,26 @@ def variable_key(frame: context.Frame, full_name: str) -> jax.Array:
     return fold_name(frame.variable_key, full_name)
 
 
+def ensure_keys(frame: context.Frame) -> None:
+    """Derives the call's base keys now, in the current trace, so that a
+    lifted body that needs them does not cache a value of its inner trace."""
+    if frame.rng is not None:
+        if frame.variable_key is None:
+            frame.variable_key = jax.random.fold_in(frame.rng, _VARIABLES)
+        if frame.stream_key is None:
+            frame.stream_key = jax.random.fold_in(frame.rng, _STREAM)
+
+
+def draw_key(frame: context.Frame) -> jax.Array:
+    """The next key of the current scope's stream (see ``next_rng_key``)."""
+    scope_name = frame.current_scope.name
+    if frame.stream_key is None:
+        frame.stream_key = jax.random.fold_in(frame.rng, _STREAM)
+    count = frame.rng_counts.get(scope_name, 0)
+    frame.rng_counts[scope_name] = count + 1
+    return jax.random.fold_in(fold_name(frame.stream_key, scope_name), count)
+
+
 def next_rng_key() -> jax.Array:
     """A fresh PRNG key, derived from the ``rng`` given to ``init``/``apply``.
 
@@ -84,14 +104,10 @@ def next_rng_key() -> jax.Array:
         MissingRNGError: if the call was given no ``rng``.
     """
     frame = context.current("js.next_rng_key")
-    scope_name = frame.current_scope.name
     if frame.rng is None:
         raise errors.MissingRNGError(
-            f"js.next_rng_key() was called in scope '{scope_name}' but no rng was "
-            "given. Fix: pass rng=jax.random.key(...) to apply (or a key to init)."
+            f"js.next_rng_key() was called in scope '{frame.current_scope.name}' but "
+            "no rng was given. Fix: pass rng=jax.random.key(...) to apply (or a key "
+            "to init)."
         )
-    if frame.stream_key is None:
-        frame.stream_key = jax.random.fold_in(frame.rng, _STREAM)
-    count = frame.rng_counts.get(scope_name, 0)
-    frame.rng_counts[scope_name] = count + 1
-    return jax.random.fold_in(fold_name(frame.stream_key, scope_name), count)
+    return draw_key(frame)

@@ -58,6 +58,17 @@ def _concrete_array(value: Any, dtype: Any) -> jax.Array:
     return jnp.asarray(array)
 
 
+class _ConcreteInit:
+    """A concrete initializer value as an initializer (it ignores the key)."""
+
+    def __init__(self, value: Any, dtype: Any):
+        self.value, self.dtype = value, dtype
+
+    def __call__(self, key, shape, dtype) -> jax.Array:
+        del key, shape, dtype
+        return _concrete_array(self.value, self.dtype)
+
+
 def get_variable(
     name: str,
     shape: Any = None,
@@ -173,6 +184,9 @@ def _true_getter(
     sharding: Any = None,
     partitioner: Callable | None = None,
 ) -> jax.Array:
+    if frame.replay is not None:
+        return _replayed(frame, name)
+    trainable = bool(trainable)
     if shape is not None:
         shape = _as_shape(name, shape)
     record = frame.records.get(name)
@@ -196,7 +210,7 @@ def _true_getter(
             )
         value, in_params = _lookup(frame, name, trainable=None)
         _check_stored(name, value, shape, dtype)
-        return _record(frame, name, value, in_params, regularizer, constraint, sharding)
+        return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
 
     # A creation: checked identically in init and apply.
     if not frame.in_outer_trace():
@@ -218,6 +232,7 @@ def _true_getter(
     concrete = initializer is not None and not callable(initializer)
     if concrete:
         initial = _concrete_array(initializer, dtype)
+        init_spec = (_ConcreteInit(initializer, dtype), initial.shape, initial.dtype, False)
         if shape is not None and initial.shape != shape:
             raise errors.InitializerError(
                 f"Variable {name}: the initializer value has shape "
@@ -238,12 +253,15 @@ def _true_getter(
     if frame.mode is Mode.INIT:
         if not concrete:
             init_fn = inits.default_for(want_dtype) if initializer is None else initializer
-            initial = _run_initializer(frame, name, init_fn, shape, want_dtype)
+            init_spec = (init_fn, shape, want_dtype, True)
+            key = rng.variable_key(frame, name)
+            initial = run_initializer(name, init_fn, key, shape, want_dtype)
         value = initial
     else:
+        init_spec = None
         value, in_params = _lookup(frame, name, trainable=trainable)
         _check_stored(name, value, shape, want_dtype)
-    return _record(frame, name, value, trainable, regularizer, constraint, sharding)
+    return _record(frame, name, value, trainable, regularizer, constraint, sharding, init_spec)
 
 
 def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
@@ -257,8 +275,8 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
         ) from None
 
 
-def _run_initializer(frame, name, init_fn, shape, dtype) -> jax.Array:
-    key = rng.variable_key(frame, name)
+def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax.Array:
+    """``init_fn(key, shape, dtype)``, checked to return that shape and dtype."""
     value = init_fn(key, shape, dtype)
     if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
         got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
@@ -300,14 +318,14 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
     """Finds ``name`` in apply's trees; returns ``(value, is_trainable)``.
 
     ``trainable=None`` (a reuse) accepts either tree."""
-    if trainable is not False:
-        value = trees.lookup(frame.params, name)
-        if value is not None:
-            return _check_leaf(name, value), True
-    if trainable is not True:
-        value = trees.lookup(frame.state, name)
-        if value is not None:
-            return _check_leaf(name, value), False
+    for tree, is_param in ((frame.params, True), (frame.state, False)):
+        if trainable is None or trainable is is_param:
+            value = trees.lookup(tree, name)
+            if value is not None:
+                _check_leaf(name, value)
+                if frame.stack is not None:  # discovering a layer_stack body
+                    value = frame.stack.layer_value(name, value)
+                return value, is_param
     elsewhere = None
     if trainable is not None:
         elsewhere = trees.lookup(frame.state if trainable else frame.params, name)
@@ -356,7 +374,24 @@ def _check_stored(name: str, value: Any, shape, dtype) -> None:
             )
 
 
-def _record(frame, name, value, trainable, regularizer, constraint, sharding):
+def _replayed(frame: context.Frame, name: str) -> jax.Array:
+    """A lifted body being re-traced gets the values found while its
+    variables were discovered; every check already ran then."""
+    value = frame.replay.get(name)
+    if value is None:
+        record = frame.records.get(name)
+        if record is None:
+            raise errors.ScopeError(
+                f"Variable {name} is obtained inside a lifted transform's body, "
+                "but it was not obtained when the body was first traced: the body "
+                "must obtain the same variables every time it is traced. Fix: do "
+                "not make get_variable calls depend on traced values."
+            )
+        value = record.value
+    return value
+
+
+def _record(frame, name, value, trainable, regularizer, constraint, sharding, init_spec):
     frame.records[name] = VariableRecord(
         name=name,
         value=value,
@@ -367,11 +402,10 @@ def _record(frame, name, value, trainable, regularizer, constraint, sharding):
         initial_value=value,
         constraint=constraint,
         sharding=sharding,
+        init_spec=init_spec,
     )
     if regularizer is not None:
-        loss = regularizer(value)
-        if loss is not None:
-            frame.regularization_losses.append((name, loss))
+        frame.regularizers.append((name, regularizer))
     return value
 
 
@@ -394,6 +428,13 @@ def assign(name: str, value: Any) -> jax.Array:
     """
     frame = context.current("js.assign")
     trees.check_name(name)
+    if frame.lift_depth:
+        raise errors.AssignError(
+            f"js.assign({name!r}) inside a lifted transform (js.scan, js.layer_stack, "
+            "js.vmap, ...) is not supported: the new value would be a value of the "
+            "inner loop. Fix: return the value through the loop's carry and assign "
+            "it after the lifted transform."
+        )
     full = trees.join(frame.current_scope.name, name)
     record = frame.records.get(full)
     if record is None:
@@ -440,7 +481,13 @@ def get_regularization_losses(scope: str | VariableScope | None = None) -> list[
     """
     frame = context.current("js.get_regularization_losses")
     prefix = _scope_prefix(scope)
-    return [loss for name, loss in frame.regularization_losses if _under(name, prefix)]
+    losses = []
+    for name, regularizer in frame.regularizers:
+        if _under(name, prefix):
+            loss = regularizer(frame.records[name].initial_value)
+            if loss is not None:
+                losses.append(loss)
+    return losses
 
 
 def get_regularization_loss(scope: str | VariableScope | None = None) -> jax.Array:

@@ -1,0 +1,512 @@
+"""Lifted transforms: JAX control flow whose bodies may create variables.
+
+A raw ``jax.lax.scan`` cannot create a variable during ``init``: the value
+would be a tracer of the scan's body and leak out of it. The lifted versions
+here make the same model function work in ``init`` and ``apply``:
+
+- In ``init`` the body is first traced abstractly (``jax.eval_shape``) with the
+  call's full bookkeeping, so every name it obtains is checked and created
+  exactly as the first iteration of the unrolled loop would create it; the
+  created variables are then initialized in the caller's trace, and the body
+  runs under the raw transform reading them (it sees the same names again
+  without re-checking them).
+- In ``apply`` the body runs directly under the raw transform; the variables
+  it looks up are values of the caller's trace, closed over by the body.
+
+``layer_stack`` is the exception: in both modes it discovers the body's
+variables first, because they enter its ``lax.scan`` as stacked inputs.
+
+``js.next_rng_key()`` inside a body draws from a stream derived from a key
+taken at the call site: per iteration for ``scan`` and ``while_loop``, per
+layer for ``layer_stack``, and per example for ``vmap(split_rng=True)``.
+``js.assign`` inside a lifted body is an error: return the value through the
+carry instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import get_opaque_trace_state
+
+from jaxscope import context, errors, rng, trees
+from jaxscope.context import Frame, Mode, VariableRecord
+from jaxscope.variables import run_initializer
+
+__all__ = [
+    "scan",
+    "layer_stack",
+    "vmap",
+    "remat",
+    "cond",
+    "while_loop",
+    "stack_layers",
+    "unstack_layers",
+]
+
+
+@contextlib.contextmanager
+def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
+    """Sets the frame up for one trace of a lifted body, and restores it."""
+    saved = (
+        frame.trace_state,
+        frame.replay,
+        frame.stack,
+        frame.stream_key,
+        frame.rng_counts,
+        frame.current_scope,
+    )
+    frame.trace_state = get_opaque_trace_state()
+    frame.replay, frame.stack = replay, stack
+    frame.stream_key = key
+    frame.rng_counts = {}
+    frame.lift_depth += 1
+    try:
+        yield
+    finally:
+        (
+            frame.trace_state,
+            frame.replay,
+            frame.stack,
+            frame.stream_key,
+            frame.rng_counts,
+            frame.current_scope,
+        ) = saved
+        frame.lift_depth -= 1
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
+
+
+class _Lifted:
+    """One call of a lifted transform: its stream key and, in init, the
+    discovery of the variables its bodies create."""
+
+    def __init__(self, frame: Frame, discover: bool, stack: Any = None):
+        self.frame = frame
+        rng.ensure_keys(frame)
+        self.key = rng.draw_key(frame) if frame.rng is not None else None
+        self.discover = discover and frame.replay is None
+        self.replay = {} if self.discover else frame.replay
+        self.body_stack = frame.stack if stack is None else stack
+        self.records: list[VariableRecord] = []
+        self._counts: dict | None = None
+
+    def key_at(self, index: Any) -> Any:
+        return None if self.key is None or index is None else jax.random.fold_in(self.key, index)
+
+    def trace(self, fn: Callable, args: tuple, wrap: Callable = lambda f: f, index: Any = 0):
+        """Traces ``wrap(body)(*args)`` abstractly with full bookkeeping."""
+        frame = self.frame
+        if self._counts is None:
+            self._counts = dict(frame.scope_counts)
+            self._first = len(frame.records)
+
+        def traced(*a):
+            with _body(frame, self.key_at(index), None, self.body_stack):
+                return fn(*a)
+
+        return jax.eval_shape(wrap(traced), *args)
+
+    def created(self) -> list[VariableRecord]:
+        """The records the discovery traces created, in creation order."""
+        if self._counts is None:
+            return []
+        return list(self.frame.records.values())[self._first :]
+
+    def start_run(self) -> None:
+        """Before the real run: the bodies will open the same scopes again."""
+        if self._counts is not None:
+            self._after = dict(self.frame.scope_counts)
+            self.frame.scope_counts.clear()
+            self.frame.scope_counts.update(self._counts)
+
+    def end_run(self) -> None:
+        if self._counts is not None:
+            self.frame.scope_counts.clear()
+            self.frame.scope_counts.update(self._after)
+
+    def body(self, fn: Callable, replay: dict | None = None) -> Callable:
+        """``fn`` as the raw transform's body: ``body(key, *args)``."""
+        frame = self.frame
+        replay = self.replay if replay is None else replay
+
+        def run(key, *args):
+            with _body(frame, key, replay, None if self.discover else self.body_stack):
+                return fn(*args)
+
+        return run
+
+
+def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
+    """Initializes, in the caller's trace, the variables a discovery created."""
+    for record in records:
+        if record.init_spec is None:
+            continue  # looked up in apply's tree: already a caller value
+        init_fn, shape, dtype, needs_key = record.init_spec
+        key = rng.variable_key(frame, record.name) if needs_key else None
+        record.value = record.initial_value = run_initializer(
+            record.name, init_fn, key, shape, dtype
+        )
+
+
+def scan(
+    f: Callable,
+    init: Any,
+    xs: Any = None,
+    length: int | None = None,
+    reverse: bool = False,
+    unroll: int | bool = 1,
+) -> tuple[Any, Any]:
+    """``jax.lax.scan`` whose body may create and reuse variables.
+
+    Variables obtained in ``f`` are created once and shared by all iterations
+    (TF1's ``dynamic_rnn`` with a reused cell scope), with the names and
+    initial values the unrolled Python loop would give them. Scopes, reuse
+    flags, initializers, regularizers and custom getters work inside as
+    outside. ``js.next_rng_key()`` gives a different key each iteration.
+
+    >>> def rnn(xs):
+    ...     def step(h, x):
+    ...         with js.variable_scope("cell"):
+    ...             w = js.get_variable("w", [h.shape[-1], h.shape[-1]])
+    ...         h = jnp.tanh(h @ w + x)
+    ...         return h, h
+    ...     return js.scan(step, jnp.zeros(4), xs)[1]
+    >>> f = js.transform(rnn)
+    >>> params = f.init(0, jnp.ones((7, 4)))
+    >>> jax.jit(f.apply)(params, jnp.ones((7, 4))).shape
+    (7, 4)
+
+    Outside a transform it is ``jax.lax.scan``.
+    """
+    frame = context.current_or_none()
+    if frame is None:
+        return jax.lax.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+    if length is None:
+        leaves = jax.tree.leaves(xs)
+        if not leaves:
+            raise ValueError("js.scan needs xs with at least one array, or length=...")
+        length = leaves[0].shape[0]
+    lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
+    if lifted.discover:
+        x0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs)
+        lifted.trace(f, (_abstract(init), x0))
+        _materialize(frame, lifted.created())
+    body = lifted.body(f)
+
+    def step(carry, ix):
+        i, x = ix
+        return body(lifted.key_at(i), carry, x)
+
+    lifted.start_run()
+    try:
+        return jax.lax.scan(
+            step, init, (jnp.arange(length), xs), length=length, reverse=reverse, unroll=unroll
+        )
+    finally:
+        lifted.end_run()
+
+
+def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
+    """``jax.checkpoint`` (rematerialization) for a function that may create
+    variables; the variables are stored, only activations are recomputed.
+
+    ``checkpoint_kwargs`` (``policy``, ``prevent_cse``, ``static_argnums``) go
+    to ``jax.checkpoint``.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        frame = context.current_or_none()
+        if frame is None:
+            return jax.checkpoint(fn, **checkpoint_kwargs)(*args)
+        lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
+        if lifted.discover:
+            lifted.trace(fn, args)
+            _materialize(frame, lifted.created())
+        body = lifted.body(fn)
+        lifted.start_run()
+        try:
+            return jax.checkpoint(functools.partial(body, lifted.key_at(0)), **checkpoint_kwargs)(
+                *args
+            )
+        finally:
+            lifted.end_run()
+
+    return wrapped
+
+
+def vmap(
+    fn: Callable,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    axis_name: str | None = None,
+    axis_size: int | None = None,
+    split_rng: bool = False,
+) -> Callable:
+    """``jax.vmap`` for a function that may create variables.
+
+    Variables are shared by every example of the batch (created once,
+    unbatched): the typical use is a per-example model applied to a batch.
+    ``js.next_rng_key()`` gives the same key to every example unless
+    ``split_rng=True``, which folds in the example's index.
+    """
+    name = axis_name or "jaxscope_vmap"
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        frame = context.current_or_none()
+        batched = functools.partial(
+            jax.vmap, in_axes=in_axes, out_axes=out_axes, axis_name=name, axis_size=axis_size
+        )
+        if frame is None:
+            return batched(fn)(*args)
+        lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
+        if lifted.discover:
+            lifted.trace(fn, args, wrap=batched)
+            _materialize(frame, lifted.created())
+        body = lifted.body(fn)
+
+        def per_example(*a):
+            index = jax.lax.axis_index(name) if split_rng else 0
+            return body(lifted.key_at(index), *a)
+
+        lifted.start_run()
+        try:
+            return batched(per_example)(*args)
+        finally:
+            lifted.end_run()
+
+    return wrapped
+
+
+def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands) -> Any:
+    """``jax.lax.cond`` whose branches may create variables.
+
+    Both branches' variables are created in ``init`` (as TF1's ``tf.cond``
+    builds both branches), whichever branch runs.
+    """
+    frame = context.current_or_none()
+    if frame is None:
+        return jax.lax.cond(pred, true_fun, false_fun, *operands)
+    lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
+    if lifted.discover:
+        lifted.trace(true_fun, operands)
+        lifted.trace(false_fun, operands)
+        _materialize(frame, lifted.created())
+    branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
+    key = lifted.key_at(0)
+    lifted.start_run()
+    try:
+        return jax.lax.cond(pred, *(functools.partial(b, key) for b in branches), *operands)
+    finally:
+        lifted.end_run()
+
+
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
+    """``jax.lax.while_loop`` whose condition and body may create variables
+    (e.g. a greedy decoder that stops at end-of-sequence).
+
+    ``js.next_rng_key()`` in the body gives a different key each iteration.
+    """
+    frame = context.current_or_none()
+    if frame is None:
+        return jax.lax.while_loop(cond_fun, body_fun, init_val)
+    lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
+    if lifted.discover:
+        abstract = _abstract(init_val)
+        lifted.trace(cond_fun, (abstract,))
+        lifted.trace(body_fun, (abstract,))
+        _materialize(frame, lifted.created())
+    cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
+
+    def counted_cond(state):
+        i, val = state
+        return cond_body(lifted.key_at(i), val)
+
+    def counted_body(state):
+        i, val = state
+        return i + 1, loop_body(lifted.key_at(i), val)
+
+    lifted.start_run()
+    try:
+        return jax.lax.while_loop(counted_cond, counted_body, (jnp.int32(0), init_val))[1]
+    finally:
+        lifted.end_run()
+
+
+class _Stack:
+    """A ``layer_stack`` being discovered: maps variables to their layers."""
+
+    def __init__(self, num_layers: int, prefix: str, layer_name: str):
+        self.num_layers = num_layers
+        self.prefix = prefix
+        self.layer_name = layer_name
+        self.stacked: dict[str, Any] = {}
+
+    def layer_value(self, name: str, value: Any) -> Any:
+        """A stacked value found in apply's tree: checked, and its layer 0
+        handed to the body being discovered."""
+        if value.ndim == 0 or value.shape[0] != self.num_layers:
+            raise errors.ShapeMismatchError(
+                f"Variable {name} is created inside js.layer_stack({self.num_layers}), "
+                f"so it must have a leading axis of size {self.num_layers}, but found "
+                f"shape {tuple(value.shape)}. Fix: pass params made for this model "
+                "(js.stack_layers converts params of the unrolled model)."
+            )
+        self.stacked[name] = value
+        return value[0]
+
+    def unrolled_name(self, name: str, index: int) -> str:
+        prefix = self.prefix + "/" if self.prefix else ""
+        if not name.startswith(prefix):
+            raise errors.ScopeError(
+                f"Variable {name} is created inside js.layer_stack, which was called "
+                f"in scope '{self.prefix}', but the variable is not under that scope. "
+                "Fix: create the layers' variables under the scope layer_stack is "
+                "called in (do not re-enter a captured scope from elsewhere)."
+            )
+        return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
+
+    def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
+        n = self.num_layers
+        for record in records:
+            if record.init_spec is None:
+                value = self.stacked[record.name]
+            else:
+                init_fn, shape, dtype, needs_key = record.init_spec
+                if needs_key:
+                    keys = jnp.stack(
+                        [
+                            rng.variable_key(frame, self.unrolled_name(record.name, i))
+                            for i in range(n)
+                        ]
+                    )
+                    value = jax.vmap(
+                        lambda k, fn=init_fn, s=shape, d=dtype, name=record.name: run_initializer(
+                            name, fn, k, s, d
+                        )
+                    )(keys)
+                else:
+                    value = jnp.broadcast_to(init_fn(None, shape, dtype), (n, *shape))
+            record.value = record.initial_value = value
+            record.shape = tuple(value.shape)
+            if record.sharding is not None:
+                record.sharding = jax.sharding.PartitionSpec(None, *record.sharding)
+
+
+def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") -> Callable:
+    """Decorator: ``f(x, *args) -> x`` applied ``num_layers`` times as one scan.
+
+    The variables ``f`` creates get a leading axis of size ``num_layers`` and
+    keep their names (under the scope ``layer_stack`` is called in). The
+    layers run as one ``jax.lax.scan``, so compile time does not grow with
+    depth. Extra ``args`` are passed unchanged to every layer.
+
+    Layer ``i``'s slice is initialized exactly as the unrolled model's
+    variable ``<scope>/layer_<i>/<name>`` would be, so
+    ``js.unstack_layers(params)`` gives the params of the unrolled model
+    ``for i in range(n): with js.variable_scope(f"layer_{i}"): x = f(x)``.
+
+    >>> def model(x):
+    ...     @js.layer_stack(8)
+    ...     def layer(x):
+    ...         w = js.get_variable("w", [x.shape[-1], x.shape[-1]])
+    ...         return jnp.tanh(x @ w)
+    ...     with js.variable_scope("mlp"):
+    ...         return layer(x)
+    >>> params = js.transform(model).init(0, jnp.ones(4))
+    >>> params["mlp"]["w"].shape
+    (8, 4, 4)
+
+    A layer stack cannot be nested inside another lifted transform; lifted
+    transforms (``js.scan``, ``js.remat``, …) inside the layers are fine.
+    ``js.next_rng_key()`` gives each layer its own keys.
+    """
+    if not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"layer_stack needs a positive int num_layers, got {num_layers!r}")
+
+    def decorate(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def stacked(x, *args, **kwargs):
+            frame = context.current_or_none()
+            layer = functools.partial(f, **kwargs) if kwargs else f
+            if frame is None:
+                return jax.lax.scan(lambda c, _: (layer(c, *args), None), x, length=num_layers)[0]
+            if frame.lift_depth:
+                raise errors.ScopeError(
+                    "js.layer_stack cannot be nested inside another lifted transform "
+                    "(js.scan, js.vmap, js.remat, js.cond, js.while_loop or another "
+                    "js.layer_stack). Fix: put the layer stack outermost; lifted "
+                    "transforms inside the layers are supported."
+                )
+            stack = _Stack(num_layers, frame.current_scope.name, layer_name)
+            lifted = _Lifted(frame, discover=True, stack=stack)
+            lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
+            created = lifted.created()
+            stack.materialize(frame, created)
+            params = {r.name: r.value for r in created}
+            body = lambda c, layer_params: layer(c, *args)  # noqa: E731
+
+            def step(carry, xs):
+                i, layer_params = xs
+                run = lifted.body(body, replay=layer_params)
+                return run(lifted.key_at(i), carry, layer_params), None
+
+            lifted.start_run()
+            try:
+                return jax.lax.scan(step, x, (jnp.arange(num_layers), params), unroll=unroll)[0]
+            finally:
+                lifted.end_run()
+
+        return stacked
+
+    return decorate
+
+
+def unstack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
+    """Stacked params (leading axis = layer) to the unrolled model's params:
+    each leaf ``p`` becomes ``layer_0/p``, ``layer_1/p``, ….
+
+    Pass the sub-tree of the scope ``layer_stack`` was called in.
+
+    >>> js.unstack_layers({"w": jnp.zeros((2, 3))})["layer_1"]["w"].shape
+    (3,)
+    """
+    flat = trees.flatten(tree)
+    sizes = {leaf.shape[0] for leaf in flat.values()}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"unstack_layers: leaves disagree on the number of layers: {sorted(sizes)}"
+        )
+    (n,) = sizes
+    return trees.unflatten(
+        {f"{layer_name}_{i}/{name}": leaf[i] for i in range(n) for name, leaf in flat.items()}
+    )
+
+
+def stack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
+    """Inverse of :func:`unstack_layers`: ``{layer_0: p0, layer_1: p1, …}``
+    to stacked params with a leading layer axis.
+
+    >>> tree = {"layer_0": {"w": jnp.zeros(3)}, "layer_1": {"w": jnp.ones(3)}}
+    >>> js.stack_layers(tree)["w"].shape
+    (2, 3)
+    """
+    n = len(tree)
+    names = [f"{layer_name}_{i}" for i in range(n)]
+    if sorted(tree) != sorted(names):
+        raise ValueError(
+            f"stack_layers expects keys {names[0]} ... {names[-1]}, got {sorted(tree)[:5]}"
+        )
+    layers = [trees.flatten(tree[name]) for name in names]
+    if any(layer.keys() != layers[0].keys() for layer in layers):
+        raise ValueError("stack_layers: the layers do not hold the same variables")
+    return trees.unflatten({k: jnp.stack([layer[k] for layer in layers]) for k in layers[0]})
