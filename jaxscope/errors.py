@@ -28,6 +28,7 @@ __all__ = [
     "AssignError",
     "MissingRNGError",
     "RawTransformError",
+    "ShardingError",
 ]
 
 
@@ -166,3 +167,9 @@ class RawTransformError(ScopeError, RuntimeError):
     ``js.while_loop``, ``js.cond``, ``js.layer_stack``), or create the variable
     before entering the raw transform.
     """
+
+
+class ShardingError(ScopeError, ValueError):
+    """A variable's sharding does not fit: it names a mesh axis the active
+    mesh lacks, has more entries than the variable has dimensions, or splits
+    a dimension that the mesh axes' size does not divide."""

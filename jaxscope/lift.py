@@ -36,6 +36,7 @@ from jax.extend.core import get_opaque_trace_state
 
 from jaxscope import context, errors, rng, trees
 from jaxscope.context import Frame, Mode, VariableRecord
+from jaxscope.sharding import place
 from jaxscope.variables import run_initializer
 
 __all__ = [
@@ -151,9 +152,8 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
             continue  # looked up in apply's tree: already a caller value
         init_fn, shape, dtype, needs_key = record.init_spec
         key = rng.variable_key(frame, record.name) if needs_key else None
-        record.value = record.initial_value = run_initializer(
-            record.name, init_fn, key, shape, dtype
-        )
+        value = run_initializer(record.name, init_fn, key, shape, dtype)
+        record.value = record.initial_value = place(value, record.sharding)
 
 
 def scan(
@@ -396,10 +396,10 @@ class _Stack:
                     )(keys)
                 else:
                     value = jnp.broadcast_to(init_fn(None, shape, dtype), (n, *shape))
-            record.value = record.initial_value = value
-            record.shape = tuple(value.shape)
             if record.sharding is not None:
                 record.sharding = jax.sharding.PartitionSpec(None, *record.sharding)
+            record.value = record.initial_value = place(value, record.sharding)
+            record.shape = tuple(value.shape)
 
 
 def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") -> Callable:

@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxscope import context, errors, rng, trees
 from jaxscope import initializers as inits
+from jaxscope import sharding as sharding_lib
 from jaxscope.context import Mode, VariableRecord
 from jaxscope.scopes import VariableScope
 
@@ -247,8 +248,11 @@ def _true_getter(
                 "initializer value (an array, scalar or nested list)."
             )
         want_dtype = canonical_dtype(jnp.float32 if dtype is None else dtype)
+    sharding = sharding_lib.as_spec(name, sharding)
     if sharding is None and partitioner is not None:
-        sharding = partitioner(name, shape, want_dtype)
+        sharding = sharding_lib.as_spec(name, partitioner(name, shape, want_dtype))
+    if sharding is not None:
+        sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
 
     if frame.mode is Mode.INIT:
         if not concrete:
@@ -256,7 +260,7 @@ def _true_getter(
             init_spec = (init_fn, shape, want_dtype, True)
             key = rng.variable_key(frame, name)
             initial = run_initializer(name, init_fn, key, shape, want_dtype)
-        value = initial
+        value = sharding_lib.place(initial, sharding)
     else:
         init_spec = None
         value, in_params = _lookup(frame, name, trainable=trainable)
