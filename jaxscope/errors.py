@@ -29,6 +29,7 @@ __all__ = [
     "MissingRNGError",
     "RawTransformError",
     "ShardingError",
+    "UnusedVariableError",
 ]
 
 
@@ -173,3 +174,9 @@ class ShardingError(ScopeError, ValueError):
     """A variable's sharding does not fit: it names a mesh axis the active
     mesh lacks, has more entries than the variable has dimensions, or splits
     a dimension that the mesh axes' size does not divide."""
+
+
+class UnusedVariableError(ScopeError, ValueError):
+    """``apply`` of a transform made with ``check_unused=True`` was given
+    variables the model never obtained (a misspelled scope, params of another
+    model). Fix: rename the variables, or drop them from the tree."""

@@ -125,7 +125,20 @@ def _updated_state(frame: Frame, state: Mapping) -> State:
     return trees.replace_paths(state, updates) if updates else dict(state)
 
 
-def transform(fn: Callable) -> Transformed:
+def _check_unused(frame: Frame, trees_given: tuple[Mapping, ...]) -> None:
+    unused = [
+        name for tree in trees_given for name in trees.flatten(tree) if name not in frame.records
+    ]
+    if unused:
+        raise errors.UnusedVariableError(
+            f"apply was given {len(unused)} variable(s) that the model never obtained: "
+            f"{', '.join(unused[:8])}{' ...' if len(unused) > 8 else ''}. Fix: check "
+            "their scope names, or drop them from the tree (check_unused=True asked "
+            "for this check)."
+        )
+
+
+def transform(fn: Callable, *, check_unused: bool = False) -> Transformed:
     """Turns a model function that calls ``get_variable`` into ``init``/``apply``.
 
     >>> def model(x):
@@ -141,6 +154,10 @@ def transform(fn: Callable) -> Transformed:
     ``rng`` (to ``init``, or ``apply(..., rng=...)``) is a JAX PRNG key, a raw
     uint32 key or an int seed. ``fn`` may not create ``trainable=False``
     variables; use :func:`transform_with_state` for those.
+
+    With ``check_unused=True``, ``apply`` raises ``UnusedVariableError`` if the
+    given tree holds variables the model never obtained (off by default: a
+    tree may legitimately carry more, e.g. for a sub-model).
     """
 
     @functools.wraps(fn)
@@ -153,18 +170,21 @@ def transform(fn: Callable) -> Transformed:
         params = _check_tree(
             params, "params", "Fix: call f.apply(params, *args) with init's params first."
         )
-        out, _ = _run(fn, Mode.APPLY, rng, False, args, kwargs, params=params)
+        out, frame = _run(fn, Mode.APPLY, rng, False, args, kwargs, params=params)
+        if check_unused:
+            _check_unused(frame, (params,))
         return out
 
     return Transformed(init, apply, fn)
 
 
-def transform_with_state(fn: Callable) -> TransformedWithState:
+def transform_with_state(fn: Callable, *, check_unused: bool = False) -> TransformedWithState:
     """Like :func:`transform`, for models with ``trainable=False`` variables.
 
     ``init`` returns ``(params, state)``, the initial values (assignments made
     while ``init`` runs are not returned); ``apply(params, state, ...)``
     returns ``(out, new_state)`` with the values set by ``js.assign``.
+    ``check_unused`` is as in :func:`transform`, over both trees.
 
     >>> def model(x):
     ...     count = js.get_variable("count", [], jnp.int32, trainable=False)
@@ -191,6 +211,8 @@ def transform_with_state(fn: Callable) -> TransformedWithState:
             "Fix: call f.apply(params, state, *args) with both trees from init.",
         )
         out, frame = _run(fn, Mode.APPLY, rng, True, args, kwargs, params=params, state=state)
+        if check_unused:
+            _check_unused(frame, (params, state))
         return out, _updated_state(frame, state)
 
     return TransformedWithState(init, apply, fn)
