@@ -20,6 +20,7 @@ variables live in a nested dict keyed by the scoped names.
 
 from jaxscope import errors, initializers
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
     cond,
     layer_stack,
@@ -74,9 +75,11 @@ __all__ = [
     "layer_stack",
     "name_scope",
     "next_rng_key",
+    "partition_specs",
     "remat",
     "scan",
     "stack_layers",
+    "summary",
     "transform",
     "transform_with_state",
     "unflatten",
