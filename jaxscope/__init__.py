@@ -18,7 +18,7 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import errors, initializers
+from jaxscope import checkpoint, errors, initializers
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
 from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
@@ -62,6 +62,7 @@ __all__ = [
     "VariableScope",
     "apply_constraints",
     "assign",
+    "checkpoint",
     "constraint_projection",
     "cond",
     "errors",
