@@ -57,7 +57,11 @@ class Frame:
     records: dict[str, VariableRecord] = field(default_factory=dict)
     leaf_names: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
+    # default_name numbering: how often each full scope name was opened, and
+    # for each name the names opened below it (so exiting a scope resets its
+    # subtree without scanning every name).
     scope_counts: dict[str, int] = field(default_factory=dict)
+    scopes_below: dict[str, set[str]] = field(default_factory=dict)
     # (name, regularizer) in creation order, evaluated when asked for.
     regularizers: list[tuple[str, Callable]] = field(default_factory=list)
     rng_counts: dict[str, int] = field(default_factory=dict)

@@ -375,6 +375,12 @@ class variable_scope(_OpScope):
             if value is not None:
                 setattr(scope, slot, value)
         scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
+        if full not in counts:
+            below = frame.scopes_below
+            ancestor = full
+            while "/" in ancestor:
+                ancestor = ancestor.rsplit("/", 1)[0]
+                below.setdefault(ancestor, set()).add(full)
         counts[full] = counts.get(full, 0) + 1
         self._counts_snapshot = dict(counts) if isinstance(target, VariableScope) else None
 
@@ -413,9 +419,7 @@ class variable_scope(_OpScope):
                 counts.clear()
                 counts.update(self._counts_snapshot)
             else:
-                below = self._scope.name + "/"
-                for name in counts:
-                    if name.startswith(below):
-                        counts[name] = 0
+                for name in frame.scopes_below.get(self._scope.name, ()):
+                    counts[name] = 0
             if self._named is not None:
                 self._exit_op_scope(exc_type, exc, tb)
