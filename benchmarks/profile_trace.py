@@ -1,0 +1,112 @@
+"""Where jaxscope's trace time goes, per ``get_variable`` call.
+
+    python -m benchmarks.profile_trace --repeats 20 --top 15
+
+Traces the jaxscope version of the depth-100 MLP (200 variables) with
+``jax.make_jaxpr`` under cProfile and prints, per ``get_variable`` call, the
+functions that cost the most: their own time (``tottime``) and with callees
+(``cumtime``), in microseconds, with ``file:line``. The first line gives the
+overhead measured without the profiler: jaxscope's trace time minus pure
+JAX's, per variable. All times are this process's CPU time, so other load on
+the machine hardly matters. cProfile inflates the cost of small functions,
+so read the table for ranking, the first line for the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import time
+
+import jax
+
+from benchmarks.models import mlp
+
+JAXSCOPE_DIR = os.path.dirname(os.path.abspath(mlp.js.__file__))
+
+
+def _trace_time(impl, params, x, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats + 1):
+        fn = lambda *a: impl.apply(*a)  # noqa: E731  (fresh: no trace cache)
+        start = time.process_time()
+        jax.make_jaxpr(fn)(params, x)
+        samples.append(time.process_time() - start)
+    return statistics.median(samples[1:])
+
+
+def _where(key: tuple) -> str:
+    filename, line, name = key
+    if filename.startswith(JAXSCOPE_DIR):
+        filename = "jaxscope/" + os.path.relpath(filename, JAXSCOPE_DIR)
+    elif "site-packages" in filename:
+        filename = filename.split("site-packages" + os.sep, 1)[1]
+    return f"{filename}:{line}({name})"
+
+
+def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
+    """The report as text."""
+    spec = mlp.build(depth=depth)
+    pure, scoped = spec.impls[0], spec.impls[1]
+    x = spec.inputs[0]
+    params = pure.init(jax.random.key(0), x)
+    calls = spec.n_variables * repeats
+    overhead = _trace_time(scoped, params, x, repeats) - _trace_time(pure, params, x, repeats)
+
+    profiler = cProfile.Profile(time.process_time)
+    for _ in range(repeats):
+        fn = lambda *a: scoped.apply(*a)  # noqa: E731
+        profiler.enable()
+        jax.make_jaxpr(fn)(params, x)
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # {key: (cc, nc, tottime, cumtime, callers)}
+
+    def rows(keys, sort_index):
+        keys = sorted(keys, key=lambda k: -stats[k][sort_index])[:top]
+        out = [f"{'calls/var':>9} {'own µs/var':>10} {'cum µs/var':>10}  function"]
+        for k in keys:
+            _, ncalls, tottime, cumtime, _ = stats[k]
+            out.append(
+                f"{ncalls / calls:9.2f} {1e6 * tottime / calls:10.2f} "
+                f"{1e6 * cumtime / calls:10.2f}  {_where(k)}"
+            )
+        return out
+
+    own = [k for k in stats if k[0].startswith(JAXSCOPE_DIR)]
+    own_total = sum(stats[k][2] for k in own)
+    lines = [
+        f"depth {depth}: {spec.n_variables} variables, {repeats} traces; overhead without "
+        f"the profiler: {1e6 * overhead / spec.n_variables:.1f} µs per get_variable "
+        "(jaxscope make_jaxpr CPU time minus pure JAX's, per variable)",
+        f"time spent in jaxscope's own code under cProfile: {1e6 * own_total / calls:.1f} µs "
+        "per get_variable",
+        "",
+        "jaxscope functions, by time with callees:",
+        *rows(own, 3),
+        "",
+        "all functions, by own time (JAX's tracing included):",
+        *rows(list(stats), 2),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile_trace",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repeats", type=int, default=20, help="traces to profile")
+    parser.add_argument("--top", type=int, default=15, help="rows per table")
+    parser.add_argument("--depth", type=int, default=mlp.DEPTH)
+    args = parser.parse_args(argv)
+    text = profile(args.repeats, args.top, args.depth)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

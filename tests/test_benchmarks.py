@@ -1,0 +1,161 @@
+"""Smoke tests of the benchmarks: tiny sizes, one sample, no timing thresholds.
+
+One ``python -m benchmarks --quick`` run (through its ``main``) feeds the
+checks that every figure is reported; the numbers themselves are not tested.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import jaxscope as js
+from benchmarks import cli
+from benchmarks.families import memory as memory_family
+from benchmarks.families import model as model_family
+from benchmarks.models import mlp, stacked_mlp
+
+
+def _stand_in_layer_stack(num_layers):
+    """An unrolled stand-in for ``js.layer_stack`` (issue 3), so that the
+    sweep's code runs before the real one exists."""
+
+    def wrap(f):
+        def run(x):
+            for i in range(num_layers):
+                with js.variable_scope(f"layer_{i}"):
+                    x = f(x)
+            return x
+
+        return run
+
+    return wrap
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as patch:
+        if not stacked_mlp.has_layer_stack():
+            patch.setattr(js, "layer_stack", _stand_in_layer_stack, raising=False)
+        data = cli.main(["--quick", "--repeats", "1", "--warmup", "0", "--out", str(out)])
+    return data, out
+
+
+def _family(data, name):
+    (family,) = [f for f in data["families"] if f["name"] == name]
+    return family
+
+
+def _haiku_available() -> bool:
+    try:
+        import haiku  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_help_names_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--repeats", "--warmup", "--quick", "--only", "--out"):
+        assert option in text
+
+
+def test_quick_run_writes_results_md_and_json(quick_run):
+    data, out = quick_run
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(data))
+    text = (out / "RESULTS.md").read_text()
+    assert "python -m benchmarks --quick --repeats 1 --warmup 0" in text
+    assert data["machine"]["cpu"] in text
+    assert data["machine"]["versions"]["jax"] in text
+    for family in data["families"]:
+        assert family["title"] in text
+
+
+def test_every_mlp_figure_is_measured_for_every_implementation(quick_run):
+    data, out = quick_run
+    family = _family(data, "mlp")
+    assert family["skipped"] is None
+    impls = ["pure_jax", "jaxscope", "flax_linen", "flax_core"]
+    if _haiku_available():
+        impls.append("haiku")
+    assert list(family["impls"]) == impls
+    found = {(m["figure"], m["impl"]): m for m in family["measurements"]}
+    text = (out / "RESULTS.md").read_text()
+    for figure, label in model_family.FIGURES:
+        assert label in text
+        for impl in impls:
+            m = found[figure, impl]
+            assert len(m["samples"]) == 1 and m["median"] > 0
+            assert m["ratio"] == pytest.approx(m["median"] / found[figure, "pure_jax"]["median"])
+
+
+def test_jaxscope_train_step_is_the_pure_jax_program(quick_run):
+    checks = _family(quick_run[0], "mlp")["checks"]
+    assert checks["same_train_step_program_as_baseline"]["jaxscope"] is True
+    assert checks["outputs"]["jaxscope"]["max_abs_diff_vs_baseline"] < 1e-5
+    assert checks["outputs"]["jaxscope"]["same_variable_tree"] is True
+
+
+def test_overhead_per_variable_is_reported_for_each_framework(quick_run):
+    data, out = quick_run
+    overhead = _family(data, "mlp")["checks"]["overhead_us_per_variable"]
+    for figure in ("trace_make_jaxpr", "trace_lower", "apply_eager"):
+        assert {"jaxscope", "flax_core", "flax_linen"} <= set(overhead[figure])
+        assert ("haiku" in overhead[figure]) == _haiku_available()
+    assert "Scoping overhead per variable" in (out / "RESULTS.md").read_text()
+
+
+def test_memory_figures_include_eval_shape_and_init(quick_run):
+    family = _family(quick_run[0], "memory")
+    assert family["skipped"] is None
+    figures = {(m["figure"], m["impl"]) for m in family["measurements"]}
+    assert {("eval_shape", "jaxscope"), ("eager", "jaxscope"), ("jit", "jaxscope")} <= figures
+    checks = family["checks"]
+    assert checks["param_bytes"] == 4 * checks["param_count"] > 0
+    assert checks["eval_shape_allocates_no_parameter_memory"] is True
+
+
+def test_layer_stack_sweep_reports_every_depth(quick_run):
+    family = _family(quick_run[0], "layer_stack")
+    assert family["skipped"] is None
+    figures = {m["figure"] for m in family["measurements"]}
+    assert figures == {f"compile_{d}" for d in family["checks"]["depths"]}
+    assert "jaxscope_layer_stack" in family["impls"]
+
+
+def test_models_without_code_are_skipped_with_a_reason(quick_run):
+    family = _family(quick_run[0], "seq2seq")
+    if family["skipped"] is not None:
+        assert "benchmarks.models.seq2seq" in family["skipped"]
+        assert family["measurements"] == []
+
+
+def test_jaxscope_and_pure_jax_agree_given_the_same_params():
+    spec = mlp.build(quick=True)
+    impls = {impl.name: impl for impl in spec.impls}
+    params = impls["pure_jax"].init(jax.random.key(0), *spec.inputs)
+    expected = impls["pure_jax"].apply(params, *spec.inputs)
+    np.testing.assert_allclose(impls["jaxscope"].apply(params, *spec.inputs), expected, rtol=1e-6)
+    got = jax.jit(impls["jaxscope"].apply)(params, *spec.inputs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    own = impls["jaxscope"].init(jax.random.key(0), *spec.inputs)
+    assert jax.tree.structure(own) == jax.tree.structure(params)
+
+
+def test_haiku_is_skipped_cleanly_without_haiku(monkeypatch):
+    monkeypatch.setitem(sys.modules, "haiku", None)  # makes `import haiku` fail
+    spec = mlp.build(quick=True)
+    assert "haiku" not in {impl.name for impl in spec.impls}
+    assert "not importable" in spec.skipped["haiku"]
+
+
+def test_memory_family_runs_where_ru_maxrss_exists():
+    assert (memory_family.unavailable() is None) == (sys.platform in ("linux", "darwin"))
