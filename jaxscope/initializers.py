@@ -112,8 +112,10 @@ def variance_scaling(
     is ``"truncated_normal"`` (TF1's ``"normal"`` means the same),
     ``"untruncated_normal"`` or ``"uniform"``.
     """
-    if distribution == "normal":
-        distribution = "truncated_normal"
+    # TF1's "normal" is truncated; its "untruncated_normal" is jax's "normal".
+    distribution = {"normal": "truncated_normal", "untruncated_normal": "normal"}.get(
+        distribution, distribution
+    )
     matrix = jinit.variance_scaling(scale, mode, distribution)
     # TF1 takes a vector's fans to be its length and a scalar's to be 1;
     # empty in/out axes make jax count every element as receptive field.

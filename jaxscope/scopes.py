@@ -215,7 +215,13 @@ class _OpScope:
             self._frame.op_path = self._old_op_path
         self._named.__exit__(*exc)
 
-    def _pop(self, what: str, exc_type) -> None:
+    def _close_op_scope(self) -> None:
+        """Exits the op-name scope of a scope its call left open."""
+        if self._named is not None:
+            self._exit_op_scope(None, None, None)
+            self._named = None
+
+    def _pop(self, exc_type) -> None:
         stack = self._frame.scope_stack
         if stack and stack[-1] is self:
             stack.pop()
@@ -223,7 +229,7 @@ class _OpScope:
             if self in stack:
                 stack.remove(self)
             raise errors.ScopeNestingError(
-                f"{what} was exited out of order: another scope entered inside it "
+                f"{self._describe()} was exited out of order: another scope entered inside it "
                 "is still open. Fix: use `with` blocks, or exit scopes in the "
                 "reverse order of entering them."
             )
@@ -246,6 +252,9 @@ class name_scope(_OpScope):
         trees.check_name(name, "name scope")
         self._name = name
 
+    def _describe(self) -> str:
+        return f"js.name_scope({self._name!r})"
+
     def __enter__(self) -> str:
         frame = context.current_or_none()
         self._enter_op_scope(frame, self._name)
@@ -257,7 +266,7 @@ class name_scope(_OpScope):
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if self._frame is not None:
-                self._pop(f"js.name_scope({self._name!r})", exc_type)
+                self._pop(exc_type)
         finally:
             self._exit_op_scope(exc_type, exc, tb)
 
@@ -396,6 +405,9 @@ class variable_scope(_OpScope):
         frame.scope_stack.append(self)
         return scope
 
+    def _describe(self) -> str:
+        return f"js.variable_scope({self._scope.name!r})"
+
     def _unique_name(self, parent_name: str, counts: dict[str, int]) -> str:
         """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
         smallest ``i >= 1`` whose full name has not been opened."""
@@ -411,7 +423,7 @@ class variable_scope(_OpScope):
     def __exit__(self, exc_type, exc, tb) -> None:
         frame = self._frame
         try:
-            self._pop(f"js.variable_scope('{self._scope.name}')", exc_type)
+            self._pop(exc_type)
         finally:
             frame.current_scope = self._old_scope
             counts = frame.scope_counts

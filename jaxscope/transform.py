@@ -94,18 +94,30 @@ def _run(
     context.push(frame)
     try:
         out = fn(*args, **kwargs)
-        if frame.scope_stack:
-            open_scopes = list(frame.scope_stack)
-            for scope in reversed(open_scopes):
-                if getattr(scope, "_named", None) is not None:
-                    scope._exit_op_scope(None, None, None)
-            raise errors.ScopeNestingError(
-                f"{len(open_scopes)} scope(s) entered by {fn.__name__} were never "
-                "exited. Fix: open scopes with `with` blocks."
-            )
     finally:
         context.pop(frame)
+        open_scopes = list(frame.scope_stack)
+        for scope in reversed(open_scopes):  # leave JAX's op-name stack as found
+            scope._close_op_scope()
+    if open_scopes:
+        raise errors.ScopeNestingError(
+            f"{getattr(fn, '__name__', 'fn')} entered scopes that it never exited: "
+            f"{', '.join(scope._describe() for scope in open_scopes)}. Fix: open "
+            "scopes with `with` blocks."
+        )
     return out, frame
+
+
+def _wraps(fn: Callable) -> Callable[[Callable], Callable]:
+    """Copies ``fn``'s name and docs, but not its signature: init and apply
+    take other arguments (``jax.jit(..., static_argnames=...)`` reads them)."""
+
+    def decorate(wrapper: Callable) -> Callable:
+        functools.update_wrapper(wrapper, fn)
+        del wrapper.__wrapped__
+        return wrapper
+
+    return decorate
 
 
 def _initial_trees(frame: Frame) -> tuple[Params, State]:
@@ -160,12 +172,12 @@ def transform(fn: Callable, *, check_unused: bool = False) -> Transformed:
     tree may legitimately carry more, e.g. for a sub-model).
     """
 
-    @functools.wraps(fn)
+    @_wraps(fn)
     def init(rng: Any, *args, **kwargs) -> Params:
         _, frame = _run(fn, Mode.INIT, rng, False, args, kwargs)
         return _initial_trees(frame)[0]
 
-    @functools.wraps(fn)
+    @_wraps(fn)
     def apply(params: Params, *args, rng: Any = None, **kwargs) -> Any:
         params = _check_tree(
             params, "params", "Fix: call f.apply(params, *args) with init's params first."
@@ -197,12 +209,12 @@ def transform_with_state(fn: Callable, *, check_unused: bool = False) -> Transfo
     1
     """
 
-    @functools.wraps(fn)
+    @_wraps(fn)
     def init(rng: Any, *args, **kwargs) -> tuple[Params, State]:
         _, frame = _run(fn, Mode.INIT, rng, True, args, kwargs)
         return _initial_trees(frame)
 
-    @functools.wraps(fn)
+    @_wraps(fn)
     def apply(params: Params, state: State, *args, rng: Any = None, **kwargs) -> tuple[Any, State]:
         params = _check_tree(params, "params", "Fix: call f.apply(params, state, *args).")
         state = _check_tree(

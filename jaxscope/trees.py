@@ -20,8 +20,9 @@ __all__ = ["flatten", "unflatten"]
 _valid_names: set[str] = set()
 
 
-def check_name(name: str, what: str = "variable") -> None:
-    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path."""
+def check_name(name: str, what: str = "variable", scope: str = "") -> None:
+    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path;
+    ``scope`` is the scope it is relative to, for the message."""
     if name in _valid_names:
         return
     problem = None
@@ -36,8 +37,9 @@ def check_name(name: str, what: str = "variable") -> None:
     elif "//" in name:
         problem = "has an empty component ('//')"
     if problem is not None:
+        where = f" (full name {scope}/{name})" if scope and isinstance(name, str) else ""
         raise errors.InvalidNameError(
-            f"Invalid {what} name {name!r}: it {problem}. Fix: use non-empty "
+            f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
             "components joined by '/', such as 'encoder/lstm/kernel'."
         )
     if len(_valid_names) < 100_000:

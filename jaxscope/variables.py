@@ -19,7 +19,7 @@ from jaxscope import context, errors, rng, trees
 from jaxscope import initializers as inits
 from jaxscope import sharding as sharding_lib
 from jaxscope.context import Mode, VariableRecord
-from jaxscope.scopes import VariableScope
+from jaxscope.scopes import AUTO_REUSE, VariableScope
 
 __all__ = [
     "get_variable",
@@ -118,7 +118,9 @@ def get_variable(
     >>> jax.tree.map(jnp.shape, params)
     {'dense': {'b': (4,), 'w': (3, 4)}}
     """
-    frame = context.current("js.get_variable")
+    frame = context.current_or_none()
+    if frame is None:
+        context.current(f"js.get_variable({name!r})")  # raises NoTransformError
     return get_variable_in(
         frame,
         frame.current_scope,
@@ -147,15 +149,17 @@ def get_variable_in(
     sharding: Any = None,
 ) -> jax.Array:
     """``get_variable`` against an explicit frame and scope."""
-    trees.check_name(name)
+    trees.check_name(name, scope=scope._name)
     full = f"{scope._name}/{name}" if scope._name else name
-    if dtype is None and scope._dtype_set:
-        dtype = scope._dtype
+    if initializer is None:
+        initializer = scope._initializer
+    if dtype is None and scope._dtype_set and (initializer is None or callable(initializer)):
+        dtype = scope._dtype  # a concrete value keeps its own dtype (as in TF1)
     getter = scope._custom_getter
     kwargs = dict(
         shape=shape,
         dtype=dtype,
-        initializer=scope._initializer if initializer is None else initializer,
+        initializer=initializer,
         regularizer=scope._regularizer if regularizer is None else regularizer,
         reuse=scope._reuse,
         trainable=trainable,
@@ -209,6 +213,7 @@ def _true_getter(
                 "created. Fix: create it first in a scope with reuse=None, or use "
                 "reuse=js.AUTO_REUSE."
             )
+        _check_conflict(frame, name)
         value, in_params = _lookup(frame, name, trainable=None)
         _check_stored(name, value, shape, dtype)
         return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
@@ -230,6 +235,12 @@ def _true_getter(
             "whose init returns (params, state) and apply returns (out, new_state)."
         )
     _check_conflict(frame, name)
+    if reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
+        # Found in apply's tree, as a reuse: either tree, stored shape and
+        # dtype accepted unless asked for.
+        value, in_params = _lookup(frame, name, trainable=None)
+        _check_stored(name, value, shape, dtype)
+        return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
     concrete = initializer is not None and not callable(initializer)
     if concrete:
         initial = _concrete_array(initializer, dtype)
@@ -430,8 +441,8 @@ def assign(name: str, value: Any) -> jax.Array:
     >>> f.apply(params, state)[1]["n"]
     Array(1, dtype=int32)
     """
-    frame = context.current("js.assign")
-    trees.check_name(name)
+    frame = context.current(f"js.assign({name!r})")
+    trees.check_name(name, scope=frame.current_scope.name)
     if frame.lift_depth:
         raise errors.AssignError(
             f"js.assign({name!r}) inside a lifted transform (js.scan, js.layer_stack, "
@@ -440,6 +451,13 @@ def assign(name: str, value: Any) -> jax.Array:
             "it after the lifted transform."
         )
     full = trees.join(frame.current_scope.name, name)
+    if not frame.in_outer_trace():
+        raise errors.RawTransformError(
+            f"js.assign({full!r}) is called inside a raw JAX transform (jax.lax.scan, "
+            "jax.vmap, jax.jit, ...); the new state would be a tracer of that "
+            "transform. Fix: return the value from the transform and assign it "
+            "after it."
+        )
     record = frame.records.get(full)
     if record is None:
         raise errors.AssignError(

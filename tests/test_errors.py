@@ -227,11 +227,6 @@ def test_invalid_name_error_names_the_name_and_the_fix():
     assert "Fix" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: InvalidNameError names only the relative name 'w:0', not the full path "
-    "enc/w:0 (DESIGN §8: every message names the full variable path)",
-)
 def test_invalid_name_error_names_the_full_path_in_its_scope():
     message = raises_in_init_and_apply(_invalid_name, errors.InvalidNameError, {})
     assert "enc/w:0" in message
@@ -397,11 +392,6 @@ def test_nesting_error_for_scopes_left_open_at_the_end_of_fn_names_the_fix():
     assert "never exited" in message and "`with`" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the scopes-left-open error says '2 scope(s) entered by ... were never "
-    "exited' without naming them (DESIGN §8: messages name the path)",
-)
 def test_nesting_error_for_scopes_left_open_names_the_open_scopes():
     message = raises_in_init_and_apply(_leaves_scopes_open, errors.ScopeNestingError, {})
     assert "enc/inner" in message
@@ -434,11 +424,6 @@ def test_calls_outside_a_transform_raise_no_transform_error(call, what):
         pytest.param(lambda: js.get_variable("enc/w", [1]), "enc/w", id="get_variable"),
         pytest.param(lambda: js.assign("bn/count", 1), "bn/count", id="assign"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NoTransformError from get_variable/assign does not name the variable "
-    "(DESIGN §8: every message names the full variable path)",
 )
 def test_variable_calls_outside_a_transform_name_the_variable(call, name):
     with pytest.raises(errors.NoTransformError) as info:

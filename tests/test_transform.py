@@ -219,15 +219,6 @@ def _model_with_a_flag(x, training=False):
     return 0.5 * y if training else y
 
 
-_STATIC_FLAG_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: functools.wraps(fn) gives init/apply fn's signature (inspect.signature "
-    "follows __wrapped__), so jax.jit resolves static_argnames/static_argnums against "
-    "fn's parameters instead of apply(params, ...)'s",
-)
-
-
-@_STATIC_FLAG_BUG
 def test_apply_works_under_jit_with_a_static_argument_by_name():
     f = js.transform(_model_with_a_flag)
     params = f.init(0, X)
@@ -235,7 +226,6 @@ def test_apply_works_under_jit_with_a_static_argument_by_name():
     np.testing.assert_allclose(apply(params, X, training=True), 0.5 * f.apply(params, X))
 
 
-@_STATIC_FLAG_BUG
 def test_apply_works_under_jit_with_a_static_argument_by_position():
     f = js.transform(_model_with_a_flag)
     params = f.init(0, X)
@@ -243,7 +233,6 @@ def test_apply_works_under_jit_with_a_static_argument_by_position():
     np.testing.assert_allclose(apply(params, X, True), 0.5 * f.apply(params, X))
 
 
-@_STATIC_FLAG_BUG
 def test_init_works_under_jit_with_a_static_argument_by_name():
     f = js.transform(_model_with_a_flag)
     params = jax.jit(f.init, static_argnames="training")(jax.random.key(0), X, training=True)
@@ -702,11 +691,6 @@ def test_a_call_that_raises_midway_leaves_nothing_behind():
     assert shapes(params) == {"outer": {"layer": {"w": (1,)}}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when fn raises, _run pops the frame but never exits the jax.named_scope "
-    "of scopes still open, so the op-name scope leaks into the caller's name stack",
-)
 def test_a_call_that_raises_with_a_scope_open_leaves_no_op_name_scope_open():
     def broken():
         js.variable_scope("leaked").__enter__()  # a scope the exception never exits
