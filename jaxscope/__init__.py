@@ -18,7 +18,7 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import checkpoint, errors, initializers
+from jaxscope import checkpoint, errors, initializers, nn
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
 from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
@@ -77,6 +77,7 @@ __all__ = [
     "name_scope",
     "next_rng_key",
     "partition_specs",
+    "nn",
     "remat",
     "scan",
     "stack_layers",

@@ -1,0 +1,437 @@
+"""js.nn: shapes, TF1 variable names, and numerics against hand-written
+references (and against TensorFlow's own kernels where TF is installed)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxscope as js
+from jaxscope import errors
+
+from .conftest import run_both
+
+RNG = np.random.default_rng(0)
+
+
+def randn(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def shapes(params) -> dict:
+    return {name: tuple(v.shape) for name, v in js.flatten(params).items()}
+
+
+def close(a, b, tol: float = 1e-5) -> None:
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+
+# dense
+
+
+def test_dense_has_tf1_names_and_computes_affine_map():
+    x = randn(4, 3)
+    runs = run_both(lambda x: js.nn.dense(x, 5, jax.nn.relu), x)
+    assert shapes(runs.params) == {"dense/kernel": (3, 5), "dense/bias": (5,)}
+    p = runs.params["dense"]
+    close(runs.out_jit, np.maximum(x @ np.asarray(p["kernel"]) + np.asarray(p["bias"]), 0))
+
+
+def test_dense_default_names_are_uniquified_like_tf1_layers():
+    def model(x):
+        return js.nn.dense(js.nn.dense(x, 4), 2)
+
+    assert set(run_both(model, randn(1, 3)).params) == {"dense", "dense_1"}
+
+
+def test_dense_reuse_shares_variables():
+    def model(x):
+        a = js.nn.dense(x, 3, name="shared")
+        b = js.nn.dense(x, 3, name="shared", reuse=True)
+        return a, b
+
+    runs = run_both(model, randn(2, 3))
+    assert set(js.flatten(runs.params)) == {"shared/kernel", "shared/bias"}
+    close(runs.out_jit[0], runs.out_jit[1])
+
+
+def test_dense_second_call_without_reuse_names_the_fix():
+    def model(x):
+        js.nn.dense(x, 3, name="d")
+        return js.nn.dense(x, 3, name="d")
+
+    with pytest.raises(errors.VariableExistsError, match=r"d/kernel.*reuse"):
+        js.transform(model).init(0, jnp.ones((1, 3)))
+
+
+def test_dense_without_bias_uses_scope_initializer():
+    def model(x):
+        with js.variable_scope("net", initializer=js.initializers.ones):
+            return js.nn.dense(x, 2, use_bias=False)
+
+    runs = run_both(model, randn(2, 3))
+    assert shapes(runs.params) == {"net/dense/kernel": (3, 2)}
+    close(runs.params["net"]["dense"]["kernel"], np.ones((3, 2)))
+
+
+# embedding
+
+
+def test_embedding_looks_up_rows_and_attend_ties_the_output():
+    ids = np.array([[0, 3, 1], [2, 2, 4]], np.int32)
+
+    def model(ids):
+        x = js.nn.embedding(ids, 5, 4)
+        return x, js.nn.embedding.attend(x)
+
+    runs = run_both(model, ids)
+    assert shapes(runs.params) == {"embedding/embeddings": (5, 4)}
+    table = np.asarray(runs.params["embedding"]["embeddings"])
+    x, logits = runs.out_jit
+    close(x, table[ids])
+    close(logits, table[ids] @ table.T)
+
+
+def test_embedding_attend_alone_creates_nothing():
+    def model(x):
+        return js.nn.embedding_attend(x, name="embedding")
+
+    with pytest.raises(errors.VariableMissingError, match="embedding/embeddings"):
+        js.transform(model).init(0, jnp.ones((2, 4)))
+    table = randn(7, 4)
+    out = js.transform(model).apply({"embedding": {"embeddings": table}}, jnp.ones((2, 4)))
+    close(out, np.ones((2, 4)) @ table.T)
+
+
+# layer_norm
+
+
+def test_layer_norm_has_tf1_names_and_normalizes_the_last_axis():
+    x = randn(2, 3, 6)
+    runs = run_both(lambda x: js.nn.layer_norm(x, epsilon=1e-5), x)
+    assert shapes(runs.params) == {"LayerNorm/beta": (6,), "LayerNorm/gamma": (6,)}
+    params = {"LayerNorm": {"beta": randn(6), "gamma": randn(6)}}
+    out = jax.jit(js.transform(lambda x: js.nn.layer_norm(x, epsilon=1e-5)).apply)(params, x)
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    expected = (x - mean) / np.sqrt(var + 1e-5) * params["LayerNorm"]["gamma"]
+    close(out, expected + params["LayerNorm"]["beta"])
+
+
+def test_layer_norm_without_center_and_scale_has_no_variables():
+    runs = run_both(lambda x: js.nn.layer_norm(x, center=False, scale=False), randn(2, 4))
+    assert runs.params == {}
+
+
+# dropout
+
+
+def test_dropout_is_identity_unless_training_with_a_positive_rate():
+    x = randn(10)
+
+    def model(x):
+        return (
+            js.nn.dropout(x, 0.5),
+            js.nn.dropout(x, 0.0, is_training=True),
+        )
+
+    for out in run_both(model, x).out_jit:  # no rng needed
+        close(out, x)
+
+
+def test_dropout_drops_at_the_rate_and_rescales():
+    f = js.transform(lambda x: js.nn.dropout(x, 0.25, is_training=True))
+    x = jnp.ones(20000)
+    y = np.asarray(jax.jit(f.apply)({}, x, rng=jax.random.key(3)))
+    close(np.unique(y), [0.0, 1 / 0.75])
+    assert abs((y == 0).mean() - 0.25) < 0.02
+    y_again = np.asarray(f.apply({}, x, rng=jax.random.key(3)))
+    np.testing.assert_array_equal(y, y_again)
+
+
+def test_dropout_masks_differ_between_layers_and_scan_steps():
+    def model(x):
+        a = js.nn.dropout(x, 0.5, is_training=True)
+        b = js.nn.dropout(x, 0.5, is_training=True)
+        steps = js.scan(
+            lambda c, x: (c, js.nn.dropout(x, 0.5, is_training=True)), 0, x[None].repeat(2, 0)
+        )[1]
+        return a, b, steps
+
+    a, b, steps = js.transform(model).apply({}, jnp.ones(64), rng=jax.random.key(0))
+    assert not np.array_equal(a, b)
+    assert not np.array_equal(steps[0], steps[1])
+
+
+def test_dropout_in_training_without_rng_names_the_fix():
+    f = js.transform(lambda x: js.nn.dropout(x, 0.5, is_training=True))
+    with pytest.raises(errors.MissingRNGError, match="rng"):
+        f.apply({}, jnp.ones(3))
+
+
+# lstm_cell
+
+
+def lstm_reference(x, c, h, kernel, bias, forget_bias=1.0):
+    z = np.concatenate([x, h], -1) @ kernel + bias
+    i, j, f, o = np.split(z, 4, -1)
+    new_c = sigmoid(f + forget_bias) * c + sigmoid(i) * np.tanh(j)
+    return np.tanh(new_c) * sigmoid(o), new_c
+
+
+def test_lstm_cell_has_tf1_names_and_gate_order_ijfo():
+    x, c, h = randn(2, 3), randn(2, 5), randn(2, 5)
+    runs = run_both(lambda x, c, h: js.nn.lstm_cell(x, js.nn.LSTMState(c, h)), x, c, h)
+    assert shapes(runs.params) == {"lstm_cell/kernel": (8, 20), "lstm_cell/bias": (20,)}
+    params = {"lstm_cell": {"kernel": randn(8, 20), "bias": randn(20)}}
+    f = js.transform(lambda x, c, h: js.nn.lstm_cell(x, js.nn.LSTMState(c, h)))
+    out, state = jax.jit(f.apply)(params, x, c, h)
+    ref_h, ref_c = lstm_reference(
+        x, c, h, params["lstm_cell"]["kernel"], params["lstm_cell"]["bias"]
+    )
+    close(out, ref_h)
+    close(state.h, ref_h)
+    close(state.c, ref_c)
+
+
+def test_lstm_cell_in_scan_shares_one_set_of_variables():
+    xs = randn(6, 2, 3)
+
+    def rnn(xs):
+        def step(state, x):
+            h, state = js.nn.lstm_cell(x, state)
+            return state, h
+
+        return js.scan(step, js.nn.LSTMState.zeros(2, 4), xs)[1]
+
+    runs = run_both(rnn, xs)
+    assert shapes(runs.params) == {"lstm_cell/kernel": (7, 16), "lstm_cell/bias": (16,)}
+    kernel, bias = (np.asarray(runs.params["lstm_cell"][k]) for k in ("kernel", "bias"))
+    c = h = np.zeros((2, 4), np.float32)
+    for t in range(6):
+        h, c = lstm_reference(xs[t], c, h, kernel, bias)
+        close(runs.out_jit[t], h)
+
+
+def test_lstm_cell_in_a_python_loop_shares_with_reuse():
+    def rnn(xs):
+        state = js.nn.LSTMState.zeros(2, 4)
+        for t in range(xs.shape[0]):
+            _, state = js.nn.lstm_cell(xs[t], state, name="cell", reuse=t > 0)
+        return state.h
+
+    runs = run_both(rnn, randn(3, 2, 3))
+    assert set(js.flatten(runs.params)) == {"cell/kernel", "cell/bias"}
+
+
+# gru_cell
+
+
+def gru_reference(x, h, gk, gb, ck, cb):
+    r, u = np.split(sigmoid(np.concatenate([x, h], -1) @ gk + gb), 2, -1)
+    c = np.tanh(np.concatenate([x, r * h], -1) @ ck + cb)
+    return u * h + (1 - u) * c
+
+
+def test_gru_cell_has_tf1_names_and_numerics():
+    x, h = randn(2, 3), randn(2, 4)
+    runs = run_both(lambda x, h: js.nn.gru_cell(x, h), x, h)
+    assert shapes(runs.params) == {
+        "gru_cell/gates/kernel": (7, 8),
+        "gru_cell/gates/bias": (8,),
+        "gru_cell/candidate/kernel": (7, 4),
+        "gru_cell/candidate/bias": (4,),
+    }
+    close(runs.params["gru_cell"]["gates"]["bias"], np.ones(8))
+    p = js.unflatten(
+        {
+            "gru_cell/gates/kernel": randn(7, 8),
+            "gru_cell/gates/bias": randn(8),
+            "gru_cell/candidate/kernel": randn(7, 4),
+            "gru_cell/candidate/bias": randn(4),
+        }
+    )
+    out, state = jax.jit(js.transform(lambda x, h: js.nn.gru_cell(x, h)).apply)(p, x, h)
+    g = p["gru_cell"]
+    ref = gru_reference(
+        x,
+        h,
+        g["gates"]["kernel"],
+        g["gates"]["bias"],
+        g["candidate"]["kernel"],
+        g["candidate"]["bias"],
+    )
+    close(out, ref)
+    close(state, ref)
+
+
+# additive and multiplicative attention
+
+MASK = np.array([[True, True, True, False, False], [True, True, True, True, True]])
+
+
+def test_bahdanau_attention_names_and_masked_numerics():
+    h, memory = randn(2, 4), randn(2, 5, 3)
+
+    def model(h, memory, mask):
+        keys = js.nn.dense(memory, 6, use_bias=False, name="memory_layer")
+        return js.nn.bahdanau_attention(h, keys, memory, mask)
+
+    runs = run_both(model, h, memory, MASK)
+    assert shapes(runs.params) == {
+        "memory_layer/kernel": (3, 6),
+        "bahdanau_attention/query_layer/kernel": (4, 6),
+        "bahdanau_attention/attention_v": (6,),
+    }
+    p = js.flatten(runs.params)
+    keys = memory @ np.asarray(p["memory_layer/kernel"])
+    query = h @ np.asarray(p["bahdanau_attention/query_layer/kernel"])
+    v = np.asarray(p["bahdanau_attention/attention_v"])
+    scores = (v * np.tanh(keys + query[:, None])).sum(-1)
+    weights = softmax(np.where(MASK, scores, -np.inf))
+    context, got_weights = runs.out_jit
+    close(got_weights, weights)
+    close(context, np.einsum("bs,bsd->bd", weights, memory))
+    assert float(np.abs(got_weights[0, 3:]).max()) == 0.0
+
+
+def test_bahdanau_attention_normalized_has_tf1_extra_variables():
+    def model(h, keys):
+        return js.nn.bahdanau_attention(h, keys, keys, normalize=True)
+
+    runs = run_both(model, randn(2, 4), randn(2, 5, 6))
+    assert shapes(runs.params) == {
+        "bahdanau_attention/query_layer/kernel": (4, 6),
+        "bahdanau_attention/attention_v": (6,),
+        "bahdanau_attention/attention_g": (),
+        "bahdanau_attention/attention_b": (6,),
+    }
+    close(runs.params["bahdanau_attention"]["attention_g"], np.sqrt(1 / 6))
+
+
+def test_luong_attention_masked_numerics():
+    h, keys, values = randn(2, 6), randn(2, 5, 6), randn(2, 5, 3)
+    runs = run_both(
+        lambda h, k, v, m: js.nn.luong_attention(h, k, v, m, scale=True), h, keys, values, MASK
+    )
+    assert shapes(runs.params) == {"luong_attention/attention_g": ()}
+    weights = softmax(np.where(MASK, np.einsum("bu,bsu->bs", h, keys), -np.inf))
+    context, got_weights = runs.out_jit
+    close(got_weights, weights)
+    close(context, np.einsum("bs,bsd->bd", weights, values))
+
+
+def test_luong_attention_rejects_mismatched_query_size():
+    f = js.transform(lambda h, k: js.nn.luong_attention(h, k, k))
+    with pytest.raises(ValueError, match="memory_layer"):
+        f.init(0, jnp.ones((2, 4)), jnp.ones((2, 5, 6)))
+
+
+def test_masked_softmax_of_a_fully_masked_row_is_finite():
+    w = js.nn.masked_softmax(jnp.array([[1.0, 2.0]]), jnp.array([[False, False]]))
+    assert np.isfinite(np.asarray(w)).all()
+
+
+# multi-head attention
+
+
+def mha_reference(q_in, m_in, mask, p, num_heads):
+    def proj(x, name):
+        return x @ p[f"{name}/kernel"] + p[f"{name}/bias"]
+
+    def heads(x):
+        b, n, d = x.shape
+        return x.reshape(b, n, num_heads, d // num_heads).transpose(0, 2, 1, 3)
+
+    q, k, v = heads(proj(q_in, "query")), heads(proj(m_in, "key")), heads(proj(m_in, "value"))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1])
+    weights = softmax(np.where(mask, scores, -np.inf))
+    out = (weights @ v).transpose(0, 2, 1, 3).reshape(q_in.shape[0], q_in.shape[1], -1)
+    return proj(out, "output"), weights
+
+
+def test_multi_head_attention_names_shapes_and_numerics():
+    query, memory = randn(2, 4, 8), randn(2, 5, 6)
+    mask = MASK[:, None, None, :]
+
+    def model(query, memory, mask):
+        return js.nn.multi_head_attention(query, memory, mask, num_heads=2, return_weights=True)
+
+    runs = run_both(model, query, memory, mask)
+    assert shapes(runs.params) == {
+        "multihead_attention/query/kernel": (8, 8),
+        "multihead_attention/query/bias": (8,),
+        "multihead_attention/key/kernel": (6, 8),
+        "multihead_attention/key/bias": (8,),
+        "multihead_attention/value/kernel": (6, 8),
+        "multihead_attention/value/bias": (8,),
+        "multihead_attention/output/kernel": (8, 8),
+        "multihead_attention/output/bias": (8,),
+    }
+    p = {k.split("/", 1)[1]: np.asarray(v) for k, v in js.flatten(runs.params).items()}
+    out, weights = runs.out_jit
+    ref_out, ref_weights = mha_reference(query, memory, mask, p, 2)
+    assert out.shape == (2, 4, 8) and weights.shape == (2, 2, 4, 5)
+    close(weights, ref_weights)
+    close(out, ref_out)
+
+
+def test_multi_head_causal_self_attention_ignores_the_future():
+    x = randn(1, 5, 8)
+    f = js.transform(lambda x: js.nn.multi_head_attention(x, x, js.nn.causal_mask(5), num_heads=4))
+    params = f.init(0, x)
+    changed = x.copy()
+    changed[:, 3:] += 1.0  # only the future of positions 0..2 changes
+    close(f.apply(params, x)[:, :3], f.apply(params, changed)[:, :3])
+
+
+# against TensorFlow's own kernels (skipped without TensorFlow)
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+def test_dense_matches_tf1_xw_plus_b(tf):
+    x, kernel, bias = randn(3, 4), randn(4, 5), randn(5)
+    expected = tf.compat.v1.nn.xw_plus_b(x, kernel, bias).numpy()
+    f = js.transform(lambda x: js.nn.dense(x, 5))
+    close(f.apply({"dense": {"kernel": kernel, "bias": bias}}, x), expected)
+
+
+def test_lstm_cell_matches_tf1_lstm_block_cell(tf):
+    # TF1's fused LSTMBlockCell kernel: the LSTMCell/BasicLSTMCell math and
+    # gate layout (i, j, f, o), forget_bias added to f.
+    x, c, h = randn(3, 4), randn(3, 5), randn(3, 5)
+    kernel, bias = randn(9, 20), randn(20)
+    zeros = np.zeros(5, np.float32)
+    tf_out = tf.raw_ops.LSTMBlockCell(
+        x=x, cs_prev=c, h_prev=h, w=kernel, wci=zeros, wcf=zeros, wco=zeros, b=bias,
+        forget_bias=1.0, cell_clip=-1.0, use_peephole=False,
+    )  # fmt: skip
+    f = js.transform(lambda x, c, h: js.nn.lstm_cell(x, js.nn.LSTMState(c, h)))
+    out, state = f.apply({"lstm_cell": {"kernel": kernel, "bias": bias}}, x, c, h)
+    close(state.c, tf_out.cs.numpy())
+    close(out, tf_out.h.numpy())
+
+
+def test_gru_cell_matches_tf1_gru_block_cell(tf):
+    x, h = randn(3, 4), randn(3, 5)
+    gk, gb, ck, cb = randn(9, 10), randn(10), randn(9, 5), randn(5)
+    tf_out = tf.raw_ops.GRUBlockCell(x=x, h_prev=h, w_ru=gk, w_c=ck, b_ru=gb, b_c=cb)
+    params = {
+        "gru_cell": {"gates": {"kernel": gk, "bias": gb}, "candidate": {"kernel": ck, "bias": cb}}
+    }
+    out, _ = js.transform(lambda x, h: js.nn.gru_cell(x, h)).apply(params, x, h)
+    close(out, tf_out.h.numpy())
