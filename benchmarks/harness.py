@@ -34,6 +34,7 @@ __all__ = [
     "load_average",
     "machine_info",
     "normalized_hlo",
+    "time_interleaved",
     "time_samples",
 ]
 
@@ -132,47 +133,70 @@ def block(tree: Any) -> Any:
     return jax.block_until_ready(tree)
 
 
-def time_samples(fn: Callable[[], Any], config: Config) -> tuple[list[float], int, list[float]]:
-    """Times ``fn()``: ``config.warmup`` untimed calls, then
-    ``config.repeats`` samples with the garbage collector paused (as
-    ``timeit`` does; a full collection runs first, except with ``--quick``).
-    A sample of a call faster than ``config.min_sample_s`` loops it and
-    reports the time per call.
-
-    Returns:
-        ``(wall-clock seconds per call, calls per sample, CPU seconds of
-        this process per call)``. The figures are wall-clock; the CPU time
-        (all threads) is kept because other processes on a shared machine
-        inflate wall-clock time but hardly the CPU time of Python tracing.
-    """
+def _calls_per_sample(fn: Callable[[], Any], config: Config) -> int:
+    """Runs the warm-up calls; returns how many calls one sample makes."""
     once = None
     for _ in range(config.warmup):
         start = time.perf_counter()
         fn()
         once = time.perf_counter() - start
-    number = 1
-    if config.min_sample_s > 0:
-        if once is None:
-            start = time.perf_counter()
-            fn()
-            once = time.perf_counter() - start
-        if once < config.min_sample_s:
-            number = min(1000, math.ceil(config.min_sample_s / max(once, 1e-7)))
-    samples, cpu_samples = [], []
+    if config.min_sample_s <= 0:
+        return 1
+    if once is None:
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+    if once >= config.min_sample_s:
+        return 1
+    return min(1000, math.ceil(config.min_sample_s / max(once, 1e-7)))
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], config: Config
+) -> dict[str, tuple[list[float], int, list[float]]]:
+    """Times several functions with their samples interleaved, so that load
+    that comes and goes on the machine falls on all of them alike.
+
+    Each function gets ``config.warmup`` untimed calls, then
+    ``config.repeats`` samples taken round-robin (starting with a different
+    function each round), with the garbage collector paused during a sample
+    (as ``timeit`` does; a full collection runs first, except with
+    ``--quick``). A sample of a call faster than ``config.min_sample_s``
+    loops it and reports the time per call.
+
+    Returns:
+        ``{name: (wall-clock seconds per call, calls per sample, CPU seconds
+        of this process per call)}``. The figures are wall-clock; the CPU
+        time (all threads) is kept because other processes on a shared
+        machine inflate wall-clock time but hardly the CPU time of Python
+        tracing.
+    """
+    names = list(fns)
+    number = {name: _calls_per_sample(fns[name], config) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    cpu_samples: dict[str, list[float]] = {name: [] for name in names}
     if not config.quick:
         gc.collect()
-    for _ in range(config.repeats):
-        gc.disable()
-        try:
-            cpu_start = time.process_time()
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples.append((time.perf_counter() - start) / number)
-            cpu_samples.append((time.process_time() - cpu_start) / number)
-        finally:
-            gc.enable()
-    return samples, number, cpu_samples
+    for round_ in range(config.repeats):
+        for i in range(len(names)):
+            name = names[(round_ + i) % len(names)]
+            fn, n = fns[name], number[name]
+            gc.disable()
+            try:
+                cpu_start = time.process_time()
+                start = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                samples[name].append((time.perf_counter() - start) / n)
+                cpu_samples[name].append((time.process_time() - cpu_start) / n)
+            finally:
+                gc.enable()
+    return {name: (samples[name], number[name], cpu_samples[name]) for name in names}
+
+
+def time_samples(fn: Callable[[], Any], config: Config) -> tuple[list[float], int, list[float]]:
+    """:func:`time_interleaved` of one function."""
+    return time_interleaved({"fn": fn}, config)["fn"]
 
 
 def format_value(value: float, unit: str) -> str:

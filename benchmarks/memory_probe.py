@@ -3,12 +3,15 @@
     python -m benchmarks.memory_probe --impl jaxscope --modes eager
 
 XLA's buffers are invisible to ``tracemalloc``, so the probe reads the
-process's peak resident set size (``ru_maxrss``) after the imports and a
-warm-up on a tiny model, then after each mode, in the order given; each
-figure is the growth of the peak during that mode. The peak never falls, so
-``eval_shape`` (which allocates nothing, and gives the parameter bytes)
-always runs first, and the runner gives each allocating mode its own process.
-Prints one JSON object.
+process's peak resident set size. On Linux that is ``VmHWM`` of
+``/proc/self/status``, reset to the current size before each mode through
+``/proc/self/clear_refs``; each figure is the peak during the mode minus the
+resident size before it. (``ru_maxrss`` is not used there: after ``exec`` it
+starts at the parent's resident size, so a probe started by a large
+benchmark process would read the parent's.) Elsewhere, or where the reset
+is refused, it falls back to ``ru_maxrss`` growth, which never falls: the
+modes then run in the order given, ``eval_shape`` first, and the runner
+gives each allocating mode its own process. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -26,9 +29,43 @@ from benchmarks.models import mlp
 MODES = ("eval_shape", "eager", "jit")
 
 
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (Linux), in bytes."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Resets ``VmHWM`` to the current resident size; False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def _peak_bytes() -> int:
+    peak = _status_bytes("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux says KiB
+
+
+def _start_mode() -> tuple[int, str]:
+    """The reference for the next mode's growth, and how it was taken."""
+    if _reset_peak():
+        current = _status_bytes("VmRSS")
+        if current is not None:
+            return current, "VmHWM after reset minus VmRSS"
+    return _peak_bytes(), "peak growth (no reset)"
 
 
 def _tree_bytes(tree) -> int:
@@ -57,22 +94,24 @@ def probe(impl_name: str, modes: list[str], depth: int, width: int, warmup: bool
         "eager": lambda: block(impl.init(rng, x)),
         "jit": lambda: block(init_jit(rng, x)),
     }
-    before = _peak_bytes()
-    # eval_shape always runs first: it gives the parameter count, and it must
-    # be measured before anything raises the peak.
+    # eval_shape always runs first: it gives the parameter count, and without a
+    # peak reset it must be measured before anything raises the peak.
     shapes = None
-    result = {"impl": impl_name, "baseline_peak_bytes": before, "modes": {}}
+    result = {"impl": impl_name, "modes": {}}
     for mode in ["eval_shape", *(m for m in modes if m != "eval_shape")]:
+        before, method = _start_mode()
         out = run[mode]()
         after = _peak_bytes()
         if shapes is None:
             shapes = out
         result["modes"][mode] = {
             "peak_growth_bytes": after - before,
+            "before_bytes": before,
+            "peak_bytes": after,
+            "method": method,
             "result_bytes": _tree_bytes(out),
         }
         del out
-        before = after
     result["param_count"] = sum(leaf.size for leaf in jax.tree.leaves(shapes))
     result["param_bytes"] = _tree_bytes(shapes)
     return result

@@ -60,7 +60,8 @@ def markdown(
         f"(1, 5, 15 min) {load} at the start, {end_load} at the end.",
         f"- Versions: {versions}.",
         f"- Method: each time is the median of {config.repeats} samples taken after "
-        f"{config.warmup} warm-up run(s), all implementations in the same process run; "
+        f"{config.warmup} warm-up run(s), all implementations in the same process run, "
+        "their samples interleaved round-robin; "
         + (
             f"a sample of a call shorter than {config.min_sample_s * 1e3:.0f} ms loops it "
             "and reports the time per call; "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from benchmarks.harness import Config, FamilyResult, Measurement, fill_ratios, time_samples
+from benchmarks.harness import Config, FamilyResult, Measurement, fill_ratios, time_interleaved
 from benchmarks.models import stacked_mlp
 
 __all__ = ["run", "unavailable"]
@@ -50,9 +50,13 @@ def run(config: Config) -> FamilyResult:
     )
     # Compiles are slow and steady: a few samples suffice.
     compile_config = Config(
-        repeats=min(config.repeats, 5), warmup=min(config.warmup, 1), min_sample_s=0
+        repeats=min(config.repeats, 5),
+        warmup=min(config.warmup, 1),
+        quick=config.quick,
+        min_sample_s=0,
     )
     for depth in depths:
+        compiles = {}
         for make in IMPLS:
             impl = make(depth, width)
             if depth == depths[0]:
@@ -62,9 +66,10 @@ def run(config: Config) -> FamilyResult:
             def compile_once(impl=impl, params=params):
                 return jax.jit(lambda *a: impl.apply(*a)).lower(params, x).compile()
 
-            samples, number, cpu = time_samples(compile_once, compile_config)
+            compiles[impl.name] = compile_once
+        for name, (samples, number, cpu) in time_interleaved(compiles, compile_config).items():
             result.measurements.append(
-                Measurement(f"compile_{depth}", impl.name, samples, number=number, cpu_samples=cpu)
+                Measurement(f"compile_{depth}", name, samples, number=number, cpu_samples=cpu)
             )
     for figure, _ in result.figures:
         fill_ratios([m for m in result.measurements if m.figure == figure], "pure_jax_unrolled")
@@ -81,6 +86,7 @@ def run(config: Config) -> FamilyResult:
     result.notes.append(
         f"Compile time at {depths[-1]} layers over {depths[0]} layers: "
         + ", ".join(f"{label} {growth[name]:.2f}x" for name, label in result.impls)
-        + f" (target for `layer_stack`: at most {TARGET_RATIO}x)."
+        + f" (target for `layer_stack`: at most {TARGET_RATIO}x). Each figure is the median "
+        f"of {compile_config.repeats} compiles."
     )
     return result

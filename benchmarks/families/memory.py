@@ -3,8 +3,8 @@
 An MLP of depth 30 and width 4096 (503M float32 parameters, 2.0 GB) is
 initialised in fresh processes (:mod:`benchmarks.memory_probe`): jaxscope
 eagerly, jaxscope jitted, and pure JAX eagerly for reference. Each figure is
-the growth of the process's peak resident memory during ``init``, reported
-as a ratio to the parameter bytes; ``jax.eval_shape(f.init, ...)`` must
+the process's peak resident memory during ``init`` minus its resident memory
+before, reported as a ratio to the parameter bytes; ``jax.eval_shape(f.init, ...)`` must
 allocate no parameter memory.
 """
 
@@ -109,9 +109,11 @@ def run(config: Config) -> FamilyResult:
         if result.checks["eval_shape_allocates_no_parameter_memory"]
         else "**allocates parameter memory**"
     )
+    methods = sorted({m["method"] for p in probes for m in p["modes"].values()})
     result.notes.append(
-        f"Each figure is the growth of `ru_maxrss` of a fresh process during the call, {warmup} "
-        "(one sample: memory is deterministic up to allocator noise). "
+        "Each figure is the peak resident memory of a fresh process during the call "
+        f"minus its resident memory before ({'; '.join(methods)}), {warmup}; one sample, "
+        "as memory is deterministic up to allocator noise. "
         f"`jax.eval_shape(f.init, ...)` {verdict}."
     )
     return result

@@ -34,7 +34,7 @@ from benchmarks.harness import (
     block,
     fill_ratios,
     normalized_hlo,
-    time_samples,
+    time_interleaved,
 )
 from benchmarks.models import Impl, ModelSpec
 
@@ -70,31 +70,28 @@ def _train_step(impl: Impl, loss: Callable, optimizer: optax.GradientTransformat
     return train_step
 
 
-def _measure_impl(
-    impl: Impl, spec: ModelSpec, params: Any, config: Config
-) -> tuple[list[Measurement], str]:
-    """All figures of one implementation, and its train step's normalized HLO."""
+def _prepare_impl(
+    impl: Impl, spec: ModelSpec, params: Any
+) -> tuple[dict[str, Callable[[], Any]], str]:
+    """One implementation's figures as argument-less calls (init and train
+    step compiled here, outside the timings), and its train step's
+    normalized optimized HLO."""
     rng = jax.random.key(0)
     inputs = spec.inputs
-    out = []
-
-    def add(figure: str, fn: Callable[[], Any]) -> None:
-        samples, number, cpu = time_samples(fn, config)
-        out.append(Measurement(figure, impl.name, samples, number=number, cpu_samples=cpu))
-
-    add("trace_make_jaxpr", lambda: jax.make_jaxpr(_fresh(impl.apply))(params, *inputs))
-    add("trace_lower", lambda: jax.jit(_fresh(impl.apply)).lower(params, *inputs))
-    add("init_eager", lambda: block(impl.init(rng, *inputs)))
     init_compiled = jax.jit(impl.init).lower(rng, *inputs).compile()
-    add("init_jit", lambda: block(init_compiled(rng, *inputs)))
-    add("apply_eager", lambda: block(impl.apply(params, *inputs)))
-
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(params)
     step = jax.jit(_train_step(impl, spec.loss, optimizer))
     step_compiled = step.lower(params, opt_state, inputs, spec.target).compile()
-    add("train_step", lambda: block(step_compiled(params, opt_state, inputs, spec.target)))
-    return out, normalized_hlo(step_compiled.as_text())
+    calls = {
+        "trace_make_jaxpr": lambda: jax.make_jaxpr(_fresh(impl.apply))(params, *inputs),
+        "trace_lower": lambda: jax.jit(_fresh(impl.apply)).lower(params, *inputs),
+        "init_eager": lambda: block(impl.init(rng, *inputs)),
+        "init_jit": lambda: block(init_compiled(rng, *inputs)),
+        "apply_eager": lambda: block(impl.apply(params, *inputs)),
+        "train_step": lambda: block(step_compiled(params, opt_state, inputs, spec.target)),
+    }
+    return calls, normalized_hlo(step_compiled.as_text())
 
 
 def _shapes(tree: Any) -> Any:
@@ -107,7 +104,8 @@ def _max_abs_diff(a: Any, b: Any) -> float:
 
 
 def measure_model(name: str, spec: ModelSpec, config: Config) -> FamilyResult:
-    """Measures every implementation in ``spec``; ratios are to the first
+    """Measures every implementation in ``spec``, figure by figure, the
+    samples of the implementations interleaved; ratios are to the first
     (the pure-JAX baseline), measured in the same run."""
     baseline = spec.impls[0]
     result = FamilyResult(
@@ -119,8 +117,7 @@ def measure_model(name: str, spec: ModelSpec, config: Config) -> FamilyResult:
     )
     common = baseline.init(jax.random.key(0), *spec.inputs)
     expected = baseline.apply(common, *spec.inputs)
-    hlos = {}
-    agreement = {}
+    hlos, calls, agreement = {}, {}, {}
     for impl in spec.impls:
         # The same values everywhere, so that every framework computes the same thing.
         own_init = impl.init(jax.random.key(0), *spec.inputs)
@@ -130,8 +127,14 @@ def measure_model(name: str, spec: ModelSpec, config: Config) -> FamilyResult:
             "max_abs_diff_vs_baseline": _max_abs_diff(impl.apply(params, *spec.inputs), expected),
             "same_variable_tree": bool(same_tree),
         }
-        measurements, hlos[impl.name] = _measure_impl(impl, spec, params, config)
-        result.measurements.extend(measurements)
+        calls[impl.name], hlos[impl.name] = _prepare_impl(impl, spec, params)
+    # Each figure times all implementations with their samples interleaved.
+    for figure, _ in FIGURES:
+        timed = time_interleaved({name: c[figure] for name, c in calls.items()}, config)
+        for name, (samples, number, cpu) in timed.items():
+            result.measurements.append(
+                Measurement(figure, name, samples, number=number, cpu_samples=cpu)
+            )
     fill_ratios(result.measurements, baseline.name)
 
     result.checks["outputs"] = agreement
