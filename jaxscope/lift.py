@@ -133,16 +133,54 @@ class _Lifted:
             self.frame.scope_counts.clear()
             self.frame.scope_counts.update(self._after)
 
-    def body(self, fn: Callable, replay: dict | None = None) -> Callable:
-        """``fn`` as the raw transform's body: ``body(key, *args)``."""
+    def body(self, fn: Callable, layer_params: bool = False) -> Callable:
+        """``fn`` as the raw transform's body: ``body(key, *args)``, or
+        ``body(key, params, *args)`` with ``layer_params``, where ``params``
+        maps a layer_stack's variables to this layer's slices.
+
+        JAX may trace a body more than once (e.g. to settle a weakly typed
+        carry); later traces are the same iteration again, so they reopen
+        the same scopes and read the variables the first trace obtained.
+        """
         frame = self.frame
-        replay = self.replay if replay is None else replay
+        stack = None if self.discover else self.body_stack
+        first: list[tuple[dict, dict]] = []  # scope counts around the first trace
 
         def run(key, *args):
-            with _body(frame, key, replay, None if self.discover else self.body_stack):
-                return fn(*args)
+            replay = self.replay
+            if layer_params:
+                replay, args = args[0], args[1:]
+            counts = frame.scope_counts
+            if first:
+                before, after = first[0]
+                counts.clear()
+                counts.update(before)
+                with _body(frame, key, {} if replay is None else replay, stack):
+                    out = fn(*args)
+                counts.clear()
+                counts.update(after)
+                return out
+            before = dict(counts)
+            with _body(frame, key, replay, stack):
+                out = fn(*args)
+            first.append((before, dict(counts)))
+            return out
 
         return run
+
+
+def _concrete(record: VariableRecord, init_fn: Callable) -> jax.Array:
+    """A concrete initializer's value, in the caller's trace."""
+    try:
+        return jnp.copy(init_fn(None, None, None))
+    except jax.errors.UnexpectedTracerError:
+        raise errors.InitializerError(
+            f"Variable {record.name} is created inside a lifted transform with a "
+            "concrete initializer computed inside it (a jax array built in the "
+            "body), which cannot be used outside. Fix: build the value before the "
+            "lifted transform, pass a numpy array, or use an initializer function "
+            "such as js.initializers.zeros."
+        ) from None
 
 
 def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
@@ -151,8 +189,11 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
         if record.init_spec is None:
             continue  # looked up in apply's tree: already a caller value
         init_fn, shape, dtype, needs_key = record.init_spec
-        key = rng.variable_key(frame, record.name) if needs_key else None
-        value = run_initializer(record.name, init_fn, key, shape, dtype)
+        if needs_key:
+            key = rng.variable_key(frame, record.name)
+            value = run_initializer(record.name, init_fn, key, shape, dtype)
+        else:
+            value = _concrete(record, init_fn)
         record.value = record.initial_value = place(value, record.sharding)
 
 
@@ -378,6 +419,7 @@ class _Stack:
     def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
         n = self.num_layers
         for record in records:
+            self.unrolled_name(record.name, 0)  # every variable must be under the scope
             if record.init_spec is None:
                 value = self.stacked[record.name]
             else:
@@ -395,7 +437,7 @@ class _Stack:
                         )
                     )(keys)
                 else:
-                    value = jnp.broadcast_to(init_fn(None, shape, dtype), (n, *shape))
+                    value = jnp.broadcast_to(_concrete(record, init_fn), (n, *shape))
             if record.sharding is not None:
                 record.sharding = jax.sharding.PartitionSpec(None, *record.sharding)
             record.value = record.initial_value = place(value, record.sharding)
@@ -453,12 +495,11 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
             created = lifted.created()
             stack.materialize(frame, created)
             params = {r.name: r.value for r in created}
-            body = lambda c, layer_params: layer(c, *args)  # noqa: E731
+            run = lifted.body(lambda c: layer(c, *args), layer_params=True)
 
             def step(carry, xs):
                 i, layer_params = xs
-                run = lifted.body(body, replay=layer_params)
-                return run(lifted.key_at(i), carry, layer_params), None
+                return run(lifted.key_at(i), layer_params, carry), None
 
             lifted.start_run()
             try:

@@ -434,19 +434,23 @@ INITIALIZERS = [
     pytest.param(None, lambda: js.initializers.constant(0.5), [D], id="explicit_initializer"),
     pytest.param(None, lambda: [0.5] * D, None, id="concrete_list"),
     pytest.param(None, lambda: np.full(D, 0.5, np.float32), None, id="concrete_numpy"),
-    pytest.param(
-        None,
-        lambda: jnp.full(D, 0.5),
-        None,
-        id="concrete_jnp",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=jax.errors.UnexpectedTracerError,
-            reason="BUG: a jnp array made inside a lifted body as a concrete "
-            "initializer leaks as a tracer of the discovery trace in init",
-        ),
-    ),
 ]
+
+
+def test_a_jax_array_built_inside_a_lifted_body_as_initializer_is_a_clear_error():
+    """The body is traced abstractly during init, so a jax array it builds is a
+    value of that trace; numpy values and initializer functions work."""
+
+    def model(xs):
+        def step(h, x):
+            w = js.get_variable("w", initializer=jnp.full(D, 0.5))
+            return h + w * x[0], None
+
+        with js.variable_scope("cell"):
+            return js.scan(step, jnp.zeros(D), xs)[0]
+
+    with pytest.raises(js.errors.InitializerError, match=r"cell/w[\s\S]*numpy array"):
+        js.transform(model).init(0, XS)
 
 
 @pytest.mark.parametrize(("scope_initializer", "make_initializer", "shape"), INITIALIZERS)
@@ -1155,22 +1159,12 @@ def test_layer_stack_variable_created_outside_its_scope_errors_in_init():
     assert "'stack'" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a concrete initializer (no key) skips the scope check of "
-    "layer_stack: init silently creates other/b stacked",
-)
 def test_layer_stack_variable_with_a_concrete_initializer_outside_its_scope_errors():
     model = stack_reentering_outside_scope(np.zeros(D, np.float32))
     with pytest.raises(errors.ScopeError, match="other/b"):
         js.transform(model).init(0, X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: apply does not check that layer_stack variables are under its "
-    "scope, so a program that fails in init runs in apply",
-)
 def test_layer_stack_variable_created_outside_its_scope_errors_in_apply():
     model = stack_reentering_outside_scope(None)
     with pytest.raises(errors.ScopeError, match="other/b"):
@@ -1251,13 +1245,6 @@ def weakly_typed_while_carry(xs):
         pytest.param(weakly_typed_scan_carry, id="scan"),
         pytest.param(weakly_typed_while_carry, id="while_loop"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    raises=errors.VariableExistsError,
-    reason="BUG: in apply, JAX re-traces the body to promote a weakly typed "
-    "carry, and the second trace's creation is refused as a duplicate "
-    "(VariableExistsError) although init and raw JAX accept the program",
 )
 def test_body_retraced_for_a_weakly_typed_carry_works_in_apply(model):
     params = js.transform(model).init(0, XS)
