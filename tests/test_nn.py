@@ -193,12 +193,9 @@ def test_lstm_cell_has_tf1_names_and_gate_order_ijfo():
     x, c, h = randn(2, 3), randn(2, 5), randn(2, 5)
     runs = run_both(lambda x, c, h: js.nn.lstm_cell(x, js.nn.LSTMState(c, h)), x, c, h)
     assert shapes(runs.params) == {"lstm_cell/kernel": (8, 20), "lstm_cell/bias": (20,)}
-    params = {"lstm_cell": {"kernel": randn(8, 20), "bias": randn(20)}}
-    f = js.transform(lambda x, c, h: js.nn.lstm_cell(x, js.nn.LSTMState(c, h)))
-    out, state = jax.jit(f.apply)(params, x, c, h)
-    ref_h, ref_c = lstm_reference(
-        x, c, h, params["lstm_cell"]["kernel"], params["lstm_cell"]["bias"]
-    )
+    kernel, bias = (np.asarray(runs.params["lstm_cell"][k]) for k in ("kernel", "bias"))
+    out, state = runs.out_jit
+    ref_h, ref_c = lstm_reference(x, c, h, kernel, bias)
     close(out, ref_h)
     close(state.h, ref_h)
     close(state.c, ref_c)
@@ -252,24 +249,16 @@ def test_gru_cell_has_tf1_names_and_numerics():
         "gru_cell/candidate/kernel": (7, 4),
         "gru_cell/candidate/bias": (4,),
     }
-    close(runs.params["gru_cell"]["gates"]["bias"], np.ones(8))
-    p = js.unflatten(
-        {
-            "gru_cell/gates/kernel": randn(7, 8),
-            "gru_cell/gates/bias": randn(8),
-            "gru_cell/candidate/kernel": randn(7, 4),
-            "gru_cell/candidate/bias": randn(4),
-        }
-    )
-    out, state = jax.jit(js.transform(lambda x, h: js.nn.gru_cell(x, h)).apply)(p, x, h)
-    g = p["gru_cell"]
+    p = {k: np.asarray(v) for k, v in js.flatten(runs.params).items()}
+    close(p["gru_cell/gates/bias"], np.ones(8))  # TF1 starts by remembering
+    out, state = runs.out_jit
     ref = gru_reference(
         x,
         h,
-        g["gates"]["kernel"],
-        g["gates"]["bias"],
-        g["candidate"]["kernel"],
-        g["candidate"]["bias"],
+        p["gru_cell/gates/kernel"],
+        p["gru_cell/gates/bias"],
+        p["gru_cell/candidate/kernel"],
+        p["gru_cell/candidate/bias"],
     )
     close(out, ref)
     close(state, ref)

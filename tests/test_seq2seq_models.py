@@ -137,7 +137,8 @@ def test_greedy_decodes_with_trained_params(setup):
     assert_padded_after_eos(tokens)
 
 
-def test_beam_search_shapes_and_padding(setup):
+def test_beam_search_shapes_and_padding():
+    setup = get_setup("rnn")  # a decoder state to reorder between beams
     tokens = setup.beam(with_eos_boost(setup, 2.0), setup.src, setup.mask, beam_size=3)
     assert tokens.shape == (B, MAX_LEN) and tokens.dtype == jnp.int32
     assert_padded_after_eos(tokens)

@@ -301,11 +301,12 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
 # Search: model-agnostic, over a decode_step.
 
 
-def _decodable(logits: jax.Array) -> jax.Array:
-    """PAD and BOS are never decoded: PAD only fills the rows that have
-    ended, BOS only starts them."""
-    special = (jnp.arange(logits.shape[-1]) == PAD_ID) | (jnp.arange(logits.shape[-1]) == BOS_ID)
-    return jnp.where(special, _NEG_INF, logits)
+def _log_probs(logits: jax.Array) -> jax.Array:
+    """Log-probabilities of the next token, in float32. PAD and BOS are never
+    decoded: PAD only fills the rows that have ended, BOS only starts them."""
+    vocab = jnp.arange(logits.shape[-1])
+    special = (vocab == PAD_ID) | (vocab == BOS_ID)
+    return jax.nn.log_softmax(jnp.where(special, _NEG_INF, logits.astype(jnp.float32)))
 
 
 def _greedy_search(step: Callable, state: Any, batch: int, max_len: int) -> jax.Array:
@@ -318,7 +319,7 @@ def _greedy_search(step: Callable, state: Any, batch: int, max_len: int) -> jax.
     def body(loop):
         t, seq, finished, state = loop
         logits, state = step(state, seq, t)
-        token = jnp.argmax(jax.nn.log_softmax(_decodable(logits)), axis=-1).astype(jnp.int32)
+        token = jnp.argmax(_log_probs(logits), axis=-1).astype(jnp.int32)
         token = jnp.where(finished, PAD_ID, token)
         seq = jax.lax.dynamic_update_slice(seq, token[:, None], (0, t + 1))
         return t + 1, seq, finished | (token == EOS_ID), state
@@ -348,7 +349,7 @@ def _beam_search(step: Callable, state: Any, batch: int, beam_size: int, max_len
         t, seq, scores, finished, state = loop
         logits, state = step(state, seq.reshape(batch * beam_size, -1), t)
         vocab = logits.shape[-1]
-        log_probs = jax.nn.log_softmax(_decodable(logits)).reshape(batch, beam_size, vocab)
+        log_probs = _log_probs(logits).reshape(batch, beam_size, vocab)
         pad_only = jnp.where(jnp.arange(vocab) == PAD_ID, 0.0, _NEG_INF)
         log_probs = jnp.where(finished[..., None], pad_only, log_probs)
         candidates = (scores[..., None] + log_probs).reshape(batch, beam_size * vocab)
