@@ -25,7 +25,9 @@ shape, dtype and CRC32 checksum.
 >>> bool((restored["dense"]["w"] == params["dense"]["w"]).all())
 True
 
-Leaves may be ``jax.Array`` (restored with the template leaf's sharding),
+Leaves may be ``jax.Array`` (restored with the template leaf's sharding if
+it is committed to one, else uncommitted on the default device, so that
+``jax.jit`` sees the same placement and does not compile again),
 ``numpy`` arrays and scalars (restored as numpy), Python scalars (restored as
 the same Python type), typed PRNG keys (stored as their key data) and, in the
 template only, ``jax.ShapeDtypeStruct`` (so a template from ``jax.eval_shape``
@@ -370,25 +372,33 @@ def _mismatches(
     return problems
 
 
+def _placement(leaf: Any) -> jax.sharding.Sharding | None:
+    """Where to put a restored ``jax`` leaf: the template's sharding when the
+    template is committed to one (an explicitly placed or sharded array, a
+    ``ShapeDtypeStruct`` with a sharding); otherwise ``None``, meaning the
+    default device, uncommitted, as a fresh ``jnp.asarray`` or jit output is.
+    Matching the template matters: ``jax.jit`` compiles again for arguments
+    that are committed where they were not."""
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return leaf.sharding
+    return leaf.sharding if leaf.committed else None
+
+
 def _abstract(leaf: Any, spec: dict[str, Any], saved: dict[str, Any]) -> tuple[Any, Any]:
     """The target orbax restores a leaf into, and its restore arguments."""
     import orbax.checkpoint as ocp
 
-    shape = tuple(saved["shape"])
-    if spec["kind"] in ("jax", "key"):
-        sharding = getattr(leaf, "sharding", None)
-        if sharding is None or (isinstance(leaf, jax.Array) and leaf.is_deleted()):
-            sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        if spec["kind"] == "key":  # stored as its key data
-            shape, dtype = tuple(saved["data_shape"]), np.dtype(saved["data_dtype"])
-        else:
-            dtype = np.dtype(saved["dtype"])
+    if spec["kind"] == "key":  # stored as its key data
+        shape, dtype = tuple(saved["data_shape"]), np.dtype(saved["data_dtype"])
+    else:
+        shape, dtype = tuple(saved["shape"]), np.dtype(saved["dtype"])
+    sharding = _placement(leaf) if spec["kind"] in ("jax", "key") else None
+    if sharding is not None:
         target = jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
         return target, ocp.ArrayRestoreArgs(
             restore_type=jax.Array, sharding=sharding, global_shape=shape, dtype=dtype
         )
-    target = np.zeros(shape, np.dtype(saved["dtype"]))
-    return target, ocp.RestoreArgs(restore_type=np.ndarray, dtype=np.dtype(saved["dtype"]))
+    return np.zeros(shape, dtype), ocp.RestoreArgs(restore_type=np.ndarray, dtype=dtype)
 
 
 def restore(
@@ -500,6 +510,8 @@ def restore(
                     f"recorded {saved['crc32']:#010x}); the file is damaged. Fix: restore "
                     f"an earlier step (steps present: {all_steps(root)})."
                 )
+        if spec["kind"] in ("jax", "key") and not isinstance(value, jax.Array):
+            value = jax.device_put(value)  # uncommitted, like the template (see _placement)
         if spec["kind"] == "key":
             value = jax.random.wrap_key_data(value, impl=saved["key_impl"])
         elif spec["kind"] == "python":

@@ -323,3 +323,18 @@ def test_save_killed_midway_keeps_the_last_good_checkpoint(tmp_path):
     # The next save of that step cleans the leftovers up and succeeds.
     js.checkpoint.save(directory, 2, {"w": jnp.ones(10)})
     assert not tmp.exists() and js.checkpoint.all_steps(directory) == [1, 2]
+
+
+def test_restored_arrays_are_placed_like_the_template(tmp_path):
+    # jax.jit compiles again when an argument's committed-ness changes, so a
+    # restored state must be placed as the template is.
+    js.checkpoint.save(tmp_path, 0, {"a": jnp.ones(3), "b": jnp.ones(3), "c": jnp.ones(3)})
+    device = jax.devices()[0]
+    like = {
+        "a": jnp.zeros(3),  # uncommitted
+        "b": jax.device_put(jnp.zeros(3), device),  # committed
+        "c": jax.ShapeDtypeStruct((3,), jnp.float32),  # no sharding: uncommitted
+    }
+    out = js.checkpoint.restore(tmp_path, like=like)
+    assert [out[k].committed for k in "abc"] == [False, True, False]
+    assert out["b"].sharding == like["b"].sharding
