@@ -105,10 +105,11 @@ class InitializerError(ScopeError, ValueError):
     """
 
 
-class InvalidParamsError(ScopeError, ValueError):
+class InvalidParamsError(VariableMissingError):
     """The tree given to ``apply`` is not a tree of arrays in the expected
-    place: a sub-tree where a variable is expected, or a leaf that is not an
-    array."""
+    place: a sub-tree where a variable is expected, a leaf where a sub-tree is
+    expected, or a leaf that is not an array. The variable is missing from
+    the tree, so this is a ``VariableMissingError`` too."""
 
 
 class ScopeArgumentError(ScopeError, ValueError, TypeError):

@@ -139,8 +139,18 @@ def glorot_normal() -> Initializer:
 
 
 def orthogonal(gain: float = 1.0) -> Initializer:
-    """TF1 ``tf.orthogonal_initializer(gain)``; needs at least two dims."""
-    return jinit.orthogonal(gain)
+    """TF1 ``tf.orthogonal_initializer(gain)``; needs at least two dims.
+
+    Low-precision dtypes are computed in float32 and cast (JAX's QR has no
+    float16 kernel)."""
+    base = jinit.orthogonal(gain)
+
+    def init(key, shape, dtype=jnp.float32):
+        if jnp.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating):
+            return base(key, shape, jnp.float32).astype(dtype)
+        return base(key, shape, dtype)
+
+    return init
 
 
 _glorot_uniform = glorot_uniform()

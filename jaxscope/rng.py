@@ -31,16 +31,20 @@ def as_key(rng: Any) -> jax.Array | None:
     if isinstance(rng, int):
         return jax.random.key(rng)
     dtype = getattr(rng, "dtype", None)
+    ndim = getattr(rng, "ndim", None)
     if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-        return rng
-    if dtype is not None and jnp.issubdtype(dtype, jnp.integer) and getattr(rng, "ndim", 0) == 0:
+        if ndim == 0:
+            return rng
+    elif dtype is not None and jnp.issubdtype(dtype, jnp.integer) and ndim == 0:
         return jax.random.key(rng)  # a traced or array int seed
-    if dtype == jnp.uint32:
+    elif dtype == jnp.uint32 and ndim == 1:
         return jax.random.wrap_key_data(rng)
     raise TypeError(
         f"rng must be a JAX PRNG key (jax.random.key(0)), a raw uint32 key "
         f"(jax.random.PRNGKey(0)) or an int seed; got {type(rng).__name__}"
-        f"{'' if dtype is None else f' of dtype {dtype}'}."
+        f"{'' if dtype is None else f' of dtype {dtype} and shape {rng.shape}'}. "
+        "Fix: pass one key (not a batch of keys from jax.random.split: vmap over "
+        "them instead)."
     )
 
 
@@ -81,11 +85,14 @@ def ensure_keys(frame: context.Frame) -> None:
 def draw_key(frame: context.Frame) -> jax.Array:
     """The next key of the current scope's stream (see ``next_rng_key``)."""
     scope_name = frame.current_scope.name
-    if frame.stream_key is None:
-        frame.stream_key = jax.random.fold_in(frame.rng, _STREAM)
+    stream_key = frame.stream_key
+    if stream_key is None:
+        stream_key = jax.random.fold_in(frame.rng, _STREAM)
+        if frame.in_outer_trace():  # never cache a value of a raw transform's trace
+            frame.stream_key = stream_key
     count = frame.rng_counts.get(scope_name, 0)
     frame.rng_counts[scope_name] = count + 1
-    return jax.random.fold_in(fold_name(frame.stream_key, scope_name), count)
+    return jax.random.fold_in(fold_name(stream_key, scope_name), count)
 
 
 def next_rng_key() -> jax.Array:

@@ -226,8 +226,12 @@ class _OpScope:
         if stack and stack[-1] is self:
             stack.pop()
         elif exc_type is None:
-            if self in stack:
-                stack.remove(self)
+            if self not in stack:
+                raise errors.ScopeNestingError(
+                    f"{self._describe()} was exited twice (or was never entered). "
+                    "Fix: use `with` blocks."
+                )
+            stack.remove(self)
             raise errors.ScopeNestingError(
                 f"{self._describe()} was exited out of order: another scope entered inside it "
                 "is still open. Fix: use `with` blocks, or exit scopes in the "
@@ -323,6 +327,11 @@ class variable_scope(_OpScope):
     ):
         if reuse is False:
             reuse = None  # as in TF1, False cannot turn reuse off
+        elif reuse is not None and reuse is not True and reuse is not AUTO_REUSE:
+            raise errors.ScopeArgumentError(
+                f"js.variable_scope({name_or_scope!r}): reuse must be True, False, None "
+                f"or js.AUTO_REUSE, got {reuse!r}. Fix: pass one of those."
+            )
         if name_or_scope is None:
             if default_name is None:
                 raise errors.ScopeArgumentError(
@@ -343,7 +352,8 @@ class variable_scope(_OpScope):
         elif not isinstance(name_or_scope, VariableScope):
             raise errors.ScopeArgumentError(
                 "name_or_scope must be a str or a VariableScope, got "
-                f"{type(name_or_scope).__name__}."
+                f"{type(name_or_scope).__name__}. Fix: js.variable_scope('name'), or "
+                "re-enter a scope captured with `with js.variable_scope(...) as scope`."
             )
         self._name_or_scope = name_or_scope
         self._default_name = default_name

@@ -50,8 +50,12 @@ def join(scope_name: str, name: str) -> str:
     return f"{scope_name}/{name}" if scope_name else name
 
 
-def lookup(tree: Mapping | None, name: str) -> Any:
-    """The leaf at ``name`` in ``tree``, or ``None`` if the path is absent.
+MISSING = object()
+"""A ``default`` for :func:`lookup` that no tree can hold."""
+
+
+def lookup(tree: Mapping | None, name: str, default: Any = None) -> Any:
+    """The leaf at ``name`` in ``tree``, or ``default`` if the path is absent.
 
     Raises ``InvalidParamsError`` if the path runs into a leaf before its end
     or ends on a sub-tree.
@@ -59,23 +63,23 @@ def lookup(tree: Mapping | None, name: str) -> Any:
     node = tree
     parts = name.split("/")
     for depth, part in enumerate(parts):
-        if not isinstance(node, Mapping):
+        if type(node) is not dict and not isinstance(node, Mapping):
             if node is None:
-                return None
+                return default
             raise errors.InvalidParamsError(
                 f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
                 f"up variable {name}, but found a leaf of type "
                 f"{type(node).__name__}. Fix: pass the params tree that init "
                 "returned."
             )
-        node = node.get(part)
-        if node is None:
-            return None
-    if isinstance(node, Mapping):
+        node = node.get(part, MISSING)
+        if node is MISSING:
+            return default
+    if type(node) is dict or isinstance(node, Mapping):
         raise errors.InvalidParamsError(
             f"Expected variable {name} to be an array, but the tree holds a "
-            f"sub-tree there with keys {sorted(node)[:8]}. Fix: pass the params "
-            "tree that init returned, or rename the variable."
+            f"sub-tree there with keys {sorted(map(str, node))[:8]}. Fix: pass the "
+            "params tree that init returned, or rename the variable."
         )
     return node
 
@@ -95,8 +99,17 @@ def unflatten(flat: Mapping[str, Any]) -> dict:
     >>> js.unflatten({"dense/w": 1, "dense/b": 2})
     {'dense': {'w': 1, 'b': 2}}
     """
+    leaves = set(flat)
     for name in flat:
         check_name(name)
+        prefix = name
+        while "/" in prefix:
+            prefix = prefix.rsplit("/", 1)[0]
+            if prefix in leaves:
+                raise errors.NameConflictError(
+                    f"Cannot unflatten: {prefix} is a variable and also a scope holding "
+                    f"{name}; a nested tree cannot hold both. Fix: rename one of them."
+                )
     return traverse_util.unflatten_dict(dict(flat), sep="/")
 
 
@@ -105,7 +118,7 @@ def nearest_names(name: str, trees: list[Mapping | None], n: int = 3) -> list[st
     names: list[str] = []
     for tree in trees:
         if tree:
-            names.extend(flatten(tree))
+            names.extend("/".join(map(str, k)) for k in traverse_util.flatten_dict(dict(tree)))
     return difflib.get_close_matches(name, names, n=n, cutoff=0.4) or sorted(names)[:n]
 
 

@@ -8,6 +8,7 @@ a program raises the same errors in both.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -213,8 +214,8 @@ def _true_getter(
                 "created. Fix: create it first in a scope with reuse=None, or use "
                 "reuse=js.AUTO_REUSE."
             )
-        _check_conflict(frame, name)
         value, in_params = _lookup(frame, name, trainable=None)
+        _check_conflict(frame, name)
         _check_stored(name, value, shape, dtype)
         return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
 
@@ -243,7 +244,14 @@ def _true_getter(
         return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
     concrete = initializer is not None and not callable(initializer)
     if concrete:
-        initial = _concrete_array(initializer, dtype)
+        try:
+            initial = _concrete_array(initializer, dtype)
+        except (TypeError, ValueError) as e:
+            raise errors.InitializerError(
+                f"Variable {name}: its initializer value cannot be made an array "
+                f"({e}). Fix: pass a rectangular array, scalar or nested list, or an "
+                "initializer function init(key, shape, dtype)."
+            ) from e
         init_spec = (_ConcreteInit(initializer, dtype), initial.shape, initial.dtype, False)
         if shape is not None and initial.shape != shape:
             raise errors.InitializerError(
@@ -258,7 +266,7 @@ def _true_getter(
                 f"Variable {name} has no shape: give shape=... or a concrete "
                 "initializer value (an array, scalar or nested list)."
             )
-        want_dtype = canonical_dtype(jnp.float32 if dtype is None else dtype)
+        want_dtype = _valid_dtype(name, jnp.float32 if dtype is None else dtype)
     sharding = sharding_lib.as_spec(name, sharding)
     if sharding is None and partitioner is not None:
         sharding = sharding_lib.as_spec(name, partitioner(name, shape, want_dtype))
@@ -280,19 +288,42 @@ def _true_getter(
 
 
 def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
     try:
-        return tuple(int(d) for d in shape)
+        if isinstance(shape, str):
+            raise TypeError
+        dims = tuple(operator.index(d) for d in shape)
     except TypeError:
-        if isinstance(shape, (int, np.integer)):
-            return (int(shape),)
+        dims = None
+    if dims is None or any(d < 0 for d in dims):
         raise errors.InitializerError(
-            f"Variable {name}: shape must be a sequence of ints, got {shape!r}."
+            f"Variable {name}: shape must be a sequence of non-negative ints, got "
+            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+        )
+    return dims
+
+
+def _valid_dtype(name: str, dtype: Any) -> np.dtype:
+    try:
+        return canonical_dtype(dtype)
+    except TypeError:
+        raise errors.InitializerError(
+            f"Variable {name}: {dtype!r} is not a dtype. Fix: e.g. dtype=jnp.float32."
         ) from None
 
 
 def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax.Array:
     """``init_fn(key, shape, dtype)``, checked to return that shape and dtype."""
-    value = init_fn(key, shape, dtype)
+    try:
+        value = init_fn(key, shape, dtype)
+    except TypeError as e:
+        raise errors.InitializerError(
+            f"The initializer of variable {name} failed: {e}. Fix: pass an "
+            "initializer init(key, shape, dtype); note that js.initializers."
+            "glorot_uniform, random_normal, ... are factories: call them, "
+            "initializer=js.initializers.glorot_uniform()."
+        ) from e
     if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
         got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
         raise errors.InitializerError(
@@ -335,16 +366,16 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
     ``trainable=None`` (a reuse) accepts either tree."""
     for tree, is_param in ((frame.params, True), (frame.state, False)):
         if trainable is None or trainable is is_param:
-            value = trees.lookup(tree, name)
-            if value is not None:
+            value = trees.lookup(tree, name, trees.MISSING)
+            if value is not trees.MISSING:
                 _check_leaf(name, value)
                 if frame.stack is not None:  # discovering a layer_stack body
                     value = frame.stack.layer_value(name, value)
                 return value, is_param
-    elsewhere = None
+    elsewhere = trees.MISSING
     if trainable is not None:
-        elsewhere = trees.lookup(frame.state if trainable else frame.params, name)
-    if elsewhere is not None:
+        elsewhere = trees.lookup(frame.state if trainable else frame.params, name, trees.MISSING)
+    if elsewhere is not trees.MISSING:
         here, there = ("params", "state") if trainable else ("state", "params")
         raise errors.VariableMissingError(
             f"Variable {name} is asked for with trainable={trainable}, so it should "
@@ -362,11 +393,12 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
 
 
 def _check_leaf(name: str, value: Any) -> Any:
-    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+    if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
         raise errors.InvalidParamsError(
             f"Variable {name} in the tree given to apply is a "
             f"{type(value).__name__}, not an array. Fix: pass the params tree "
-            "that init returned (arrays at every leaf)."
+            "that init returned (arrays at every leaf; jax.eval_shape's "
+            "ShapeDtypeStructs only describe them)."
         )
     return value
 
@@ -470,7 +502,14 @@ def assign(name: str, value: Any) -> jax.Array:
             "trainable=False variables (state) can be assigned. Fix: create it "
             "with trainable=False and use js.transform_with_state."
         )
-    if isinstance(value, (int, float, bool)):
+    if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        value = np.asarray(value)  # Python scalars and lists take the variable's dtype
+        if not np.can_cast(value.dtype, record.dtype, "same_kind"):
+            raise errors.AssignError(
+                f"Cannot assign to variable {full}: it has dtype {record.dtype}, and "
+                f"the value {value.tolist()!r} is {value.dtype.kind == 'f' and 'a float' or value.dtype}. "
+                f"Fix: pass a value of dtype {record.dtype}."
+            )
         value = jnp.asarray(value, record.dtype)
     if tuple(value.shape) != record.shape or value.dtype != record.dtype:
         raise errors.AssignError(

@@ -2,7 +2,7 @@
 
 An MLP of depth 30 and width 4096 (503M float32 parameters, 2.0 GB) is
 initialised in fresh processes (:mod:`benchmarks.memory_probe`): jaxscope
-eagerly, jaxscope jitted, and pure JAX eagerly for reference. Each figure is
+and pure JAX (for reference), each eagerly and jitted. Each figure is
 the process's peak resident memory during ``init`` minus its resident memory
 before, reported as a ratio to the parameter bytes; ``jax.eval_shape(f.init, ...)`` must
 allocate no parameter memory.
@@ -23,7 +23,7 @@ __all__ = ["run", "unavailable"]
 DEPTH, WIDTH = 30, 4096
 QUICK_DEPTH, QUICK_WIDTH = 4, 256
 # (implementation, modes) per fresh process; eval_shape runs first in each.
-PROBES = [("jaxscope", "eager"), ("jaxscope", "jit"), ("pure_jax", "eager")]
+PROBES = [("jaxscope", "eager"), ("jaxscope", "jit"), ("pure_jax", "eager"), ("pure_jax", "jit")]
 # --quick: one process, no warm-up; jit after eager there reads as ~0 growth.
 QUICK_PROBES = [("jaxscope", "eager,jit")]
 FIGURES = [
