@@ -36,7 +36,7 @@ from jax.extend.core import get_opaque_trace_state
 
 from jaxscope import context, errors, rng, trees
 from jaxscope.context import Frame, Mode, VariableRecord
-from jaxscope.sharding import place
+from jaxscope.sharding import initialize, place
 from jaxscope.variables import run_initializer
 
 __all__ = [
@@ -189,12 +189,16 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
         if record.init_spec is None:
             continue  # looked up in apply's tree: already a caller value
         init_fn, shape, dtype, needs_key = record.init_spec
-        if needs_key:
-            key = rng.variable_key(frame, record.name)
-            value = run_initializer(record.name, init_fn, key, shape, dtype)
-        else:
-            value = _concrete(record, init_fn)
-        record.value = record.initial_value = place(value, record.sharding)
+        if not needs_key:
+            record.value = record.initial_value = place(_concrete(record, init_fn), record.sharding)
+            continue
+        key = rng.variable_key(frame, record.name)
+        value = initialize(
+            lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(r.name, f, k, s, d),
+            key,
+            record.sharding,
+        )
+        record.value = record.initial_value = value
 
 
 def scan(
@@ -417,31 +421,33 @@ class _Stack:
         return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
 
     def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
-        n = self.num_layers
         for record in records:
             self.unrolled_name(record.name, 0)  # every variable must be under the scope
-            if record.init_spec is None:
-                value = self.stacked[record.name]
-            else:
-                init_fn, shape, dtype, needs_key = record.init_spec
-                if needs_key:
-                    keys = jnp.stack(
-                        [
-                            rng.variable_key(frame, self.unrolled_name(record.name, i))
-                            for i in range(n)
-                        ]
-                    )
-                    value = jax.vmap(
-                        lambda k, fn=init_fn, s=shape, d=dtype, name=record.name: run_initializer(
-                            name, fn, k, s, d
-                        )
-                    )(keys)
-                else:
-                    value = jnp.broadcast_to(_concrete(record, init_fn), (n, *shape))
             if record.sharding is not None:
                 record.sharding = jax.sharding.PartitionSpec(None, *record.sharding)
-            record.value = record.initial_value = place(value, record.sharding)
+            if record.init_spec is None:
+                value = place(self.stacked[record.name], record.sharding)
+            else:
+                value = self._initial(frame, record)
+            record.value = record.initial_value = value
             record.shape = tuple(value.shape)
+
+    def _initial(self, frame: Frame, record: VariableRecord) -> jax.Array:
+        """The stacked initial value, born with the stacked spec: layer ``i``
+        is initialized from its unrolled name's key."""
+        n = self.num_layers
+        init_fn, shape, dtype, needs_key = record.init_spec
+        if not needs_key:
+            value = jnp.broadcast_to(_concrete(record, init_fn), (n, *shape))
+            return place(value, record.sharding)
+        keys = jnp.stack(
+            [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
+        )
+
+        def make(keys: jax.Array) -> jax.Array:
+            return jax.vmap(lambda k: run_initializer(record.name, init_fn, k, shape, dtype))(keys)
+
+        return initialize(make, keys, record.sharding)
 
 
 def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") -> Callable:

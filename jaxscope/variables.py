@@ -278,12 +278,17 @@ def _true_getter(
             init_fn = inits.default_for(want_dtype) if initializer is None else initializer
             init_spec = (init_fn, shape, want_dtype, True)
             key = rng.variable_key(frame, name)
-            initial = run_initializer(name, init_fn, key, shape, want_dtype)
-        value = sharding_lib.place(initial, sharding)
+            value = sharding_lib.initialize(
+                lambda k: run_initializer(name, init_fn, k, shape, want_dtype), key, sharding
+            )
+        else:
+            value = sharding_lib.place(initial, sharding)
     else:
         init_spec = None
         value, in_params = _lookup(frame, name, trainable=trainable)
         _check_stored(name, value, shape, want_dtype)
+        # Read with its spec, so gradients and updated params keep the layout.
+        value = sharding_lib.place(value, sharding)
     return _record(frame, name, value, trainable, regularizer, constraint, sharding, init_spec)
 
 
@@ -394,11 +399,12 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
 
 def _check_leaf(name: str, value: Any) -> Any:
     if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        hint = " (jax.eval_shape's results only describe arrays)"
         raise errors.InvalidParamsError(
             f"Variable {name} in the tree given to apply is a "
             f"{type(value).__name__}, not an array. Fix: pass the params tree "
-            "that init returned (arrays at every leaf; jax.eval_shape's "
-            "ShapeDtypeStructs only describe them)."
+            "that init returned (arrays at every leaf)"
+            f"{hint if isinstance(value, jax.ShapeDtypeStruct) else ''}."
         )
     return value
 
