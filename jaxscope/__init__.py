@@ -18,7 +18,7 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import checkpoint, errors, initializers, nn
+from jaxscope import checkpoint, errors, initializers, nn, sharding
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
 from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
@@ -80,6 +80,7 @@ __all__ = [
     "nn",
     "remat",
     "scan",
+    "sharding",
     "stack_layers",
     "summary",
     "transform",
