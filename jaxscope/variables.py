@@ -156,20 +156,36 @@ def get_variable_in(
         initializer = scope._initializer
     if dtype is None and scope._dtype_set and (initializer is None or callable(initializer)):
         dtype = scope._dtype  # a concrete value keeps its own dtype (as in TF1)
+    if regularizer is None:
+        regularizer = scope._regularizer
+    if constraint is None:
+        constraint = scope._constraint
     getter = scope._custom_getter
+    if getter is None:  # the common case, without building a kwargs dict
+        return _true_getter(
+            frame,
+            full,
+            shape,
+            dtype,
+            initializer,
+            regularizer,
+            scope._reuse,
+            trainable,
+            constraint,
+            sharding,
+            scope._partitioner,
+        )
     kwargs = dict(
         shape=shape,
         dtype=dtype,
         initializer=initializer,
-        regularizer=scope._regularizer if regularizer is None else regularizer,
+        regularizer=regularizer,
         reuse=scope._reuse,
         trainable=trainable,
-        constraint=scope._constraint if constraint is None else constraint,
+        constraint=constraint,
         sharding=sharding,
         partitioner=scope._partitioner,
     )
-    if getter is None:
-        return _true_getter(frame, full, **kwargs)
 
     def true_getter(name, **kw):
         return _true_getter(frame, name, **kw)
@@ -293,6 +309,12 @@ def _true_getter(
 
 
 def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
+    if type(shape) is tuple or type(shape) is list:  # fast path: plain ints
+        for d in shape:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return tuple(shape)
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
