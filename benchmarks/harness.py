@@ -93,8 +93,9 @@ class FamilyResult:
 
     ``figures`` and ``impls`` are ``(key, label)`` pairs in display order;
     ``checks`` holds JSON-able facts that are not timings (same program,
-    numeric agreement, overheads); ``notes`` are Markdown lines printed
-    under the family's table.
+    numeric agreement, overheads); ``notes`` are Markdown blocks printed
+    under the family's table; ``summary`` are one-line findings against the
+    targets, gathered at the top of the report.
     """
 
     name: str
@@ -105,6 +106,7 @@ class FamilyResult:
     ratio_label: str = "pure JAX"
     checks: dict[str, Any] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
+    summary: list[str] = dataclasses.field(default_factory=list)
     skipped: str | None = None
 
     def get(self, figure: str, impl: str) -> Measurement | None:
@@ -124,6 +126,7 @@ class FamilyResult:
             "measurements": [m.to_json() for m in self.measurements],
             "checks": self.checks,
             "notes": self.notes,
+            "summary": self.summary,
         }
 
 

@@ -28,14 +28,18 @@ from benchmarks.models import mlp
 JAXSCOPE_DIR = os.path.dirname(os.path.abspath(mlp.js.__file__))
 
 
-def _trace_time(impl, params, x, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats + 1):
-        fn = lambda *a: impl.apply(*a)  # noqa: E731  (fresh: no trace cache)
-        start = time.process_time()
-        jax.make_jaxpr(fn)(params, x)
-        samples.append(time.process_time() - start)
-    return statistics.median(samples[1:])
+def _overhead(pure, scoped, params, x, repeats: int) -> float:
+    """Median CPU time of tracing ``scoped`` minus ``pure``'s, samples
+    interleaved (after one warm-up each)."""
+    samples = {pure.name: [], scoped.name: []}
+    for i in range(repeats + 1):
+        for impl in (pure, scoped) if i % 2 else (scoped, pure):
+            fn = lambda *a, impl=impl: impl.apply(*a)  # noqa: E731  (fresh: no trace cache)
+            start = time.process_time()
+            jax.make_jaxpr(fn)(params, x)
+            if i:
+                samples[impl.name].append(time.process_time() - start)
+    return statistics.median(samples[scoped.name]) - statistics.median(samples[pure.name])
 
 
 def _where(key: tuple) -> str:
@@ -54,7 +58,7 @@ def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
     x = spec.inputs[0]
     params = pure.init(jax.random.key(0), x)
     calls = spec.n_variables * repeats
-    overhead = _trace_time(scoped, params, x, repeats) - _trace_time(pure, params, x, repeats)
+    overhead = _overhead(pure, scoped, params, x, repeats)
 
     profiler = cProfile.Profile(time.process_time)
     for _ in range(repeats):

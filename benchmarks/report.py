@@ -75,6 +75,10 @@ def markdown(
     if config.quick:
         lines.append("- `--quick`: tiny sizes for a smoke test; these numbers mean nothing.")
     lines.append("")
+    summary = [line for result in results for line in result.summary]
+    if summary:
+        lines += ["## Summary against the targets of issue 5", ""]
+        lines += [f"- {line}" for line in summary] + [""]
     for result in results:
         lines += _family(result)
     return "\n".join(lines)

@@ -77,6 +77,7 @@ def test_quick_run_writes_results_md_and_json(quick_run):
     assert data["machine"]["versions"]["jax"] in text
     for family in data["families"]:
         assert family["title"] in text
+    assert "## Summary against the targets" in text
 
 
 def test_every_mlp_figure_is_measured_for_every_implementation(quick_run):

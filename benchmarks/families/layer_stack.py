@@ -89,4 +89,10 @@ def run(config: Config) -> FamilyResult:
         + f" (target for `layer_stack`: at most {TARGET_RATIO}x). Each figure is the median "
         f"of {compile_config.repeats} compiles."
     )
+    result.summary.append(
+        f"`layer_stack`: {depths[-1]} layers compile in {growth['jaxscope_layer_stack']:.2f}x "
+        f"the time of {depths[0]} (target at most {TARGET_RATIO}x: "
+        f"{'met' if growth['jaxscope_layer_stack'] <= TARGET_RATIO else '**missed**'}); "
+        f"unrolled jaxscope {growth['jaxscope_unrolled']:.2f}x."
+    )
     return result

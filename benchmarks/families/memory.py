@@ -36,6 +36,7 @@ IMPLS = [("jaxscope", "jaxscope"), ("pure_jax", "pure JAX")]
 # this share of the parameter bytes, or less than the allocator's noise.
 EVAL_SHAPE_TOLERANCE = 0.01
 ALLOCATOR_NOISE_BYTES = 4 << 20
+EAGER_TARGET = 1.1  # issue 5: peak memory of init at most 1.1x the parameter bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -115,5 +116,13 @@ def run(config: Config) -> FamilyResult:
         f"minus its resident memory before ({'; '.join(methods)}), {warmup}; one sample, "
         "as memory is deterministic up to allocator noise. "
         f"`jax.eval_shape(f.init, ...)` {verdict}."
+    )
+    eager = result.get("eager", "jaxscope")
+    jitted = result.get("jit", "jaxscope")
+    result.summary.append(
+        f"Peak memory of jaxscope's `init` ({probes[0]['param_count'] / 1e6:.3g}M parameters): "
+        f"eager {eager.ratio:.2f}x the parameter bytes (target at most {EAGER_TARGET}x: "
+        f"{'met' if eager.ratio <= EAGER_TARGET else '**missed**'}), jitted {jitted.ratio:.2f}x; "
+        f"`jax.eval_shape` of `init` {verdict}."
     )
     return result

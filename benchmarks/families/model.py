@@ -159,7 +159,57 @@ def measure_model(name: str, spec: ModelSpec, config: Config) -> FamilyResult:
             for figure in OVERHEAD_FIGURES
         }
     result.notes.extend(_notes(result, spec))
+    result.summary.extend(_summary(result))
     return result
+
+
+# Targets of issue 5 for jaxscope against pure JAX.
+TRACE_RATIO_TARGET = 1.10
+EAGER_RATIO_TARGET = 1.3
+OVERHEAD_TARGET_US = 15.0
+HAIKU_SHARE_TARGET = 0.25
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _summary(result: FamilyResult) -> list[str]:
+    """One line per target, for jaxscope against the baseline and Haiku."""
+    if result.get("trace_make_jaxpr", "jaxscope") is None:
+        return []
+    base = result.ratio_label
+    wall = result.checks["overhead_us_per_variable"]
+    cpu = result.checks["overhead_us_per_variable_cpu"]
+    traces = ("trace_make_jaxpr", "trace_lower")
+    ratios = [result.get(figure, "jaxscope").ratio for figure in traces]
+    over = [wall[f]["jaxscope"] for f in traces]
+    over_cpu = [cpu[f]["jaxscope"] for f in traces]
+    line = (
+        f"{result.title}: jaxscope's trace time is {ratios[0]:.2f}x (`make_jaxpr`) and "
+        f"{ratios[1]:.2f}x (`lower`) {base}'s (target at most {TRACE_RATIO_TARGET}x: "
+        f"{_verdict(max(ratios) <= TRACE_RATIO_TARGET)}); overhead per variable "
+        f"{over[0]:.0f} / {over[1]:.0f} µs wall-clock, {over_cpu[0]:.0f} / {over_cpu[1]:.0f} µs "
+        f"CPU (target at most {OVERHEAD_TARGET_US:.0f} µs: "
+        f"{_verdict(max(over_cpu) <= OVERHEAD_TARGET_US)})"
+    )
+    if "haiku" in wall["trace_make_jaxpr"]:
+        haiku_cpu = [cpu[f]["haiku"] for f in traces]
+        ok = all(o <= HAIKU_SHARE_TARGET * h for o, h in zip(over_cpu, haiku_cpu, strict=True))
+        line += (
+            f"; Haiku's is {haiku_cpu[0]:.0f} / {haiku_cpu[1]:.0f} µs CPU (target at most a "
+            f"quarter of it: {_verdict(ok)})"
+        )
+    eager = result.get("apply_eager", "jaxscope").ratio
+    step = result.get("train_step", "jaxscope").ratio
+    same = result.checks["same_train_step_program_as_baseline"]["jaxscope"]
+    return [
+        line + ".",
+        f"{result.title}: jaxscope's eager apply is {eager:.2f}x {base}'s (target at most "
+        f"{EAGER_RATIO_TARGET}x: {_verdict(eager <= EAGER_RATIO_TARGET)}); its compiled "
+        f"train step {step:.2f}x, and {'the same' if same else '**not the same**'} XLA "
+        "program.",
+    ]
 
 
 def _notes(result: FamilyResult, spec: ModelSpec) -> list[str]:
