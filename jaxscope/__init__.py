@@ -18,8 +18,9 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import checkpoint, errors, initializers, nn, sharding
+from jaxscope import checkpoint, errors, initializers, nn, sharding, tf1
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope.flax_interop import flax_module, to_flax
 from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
     cond,
@@ -39,6 +40,7 @@ from jaxscope.scopes import (
     name_scope,
     variable_scope,
 )
+from jaxscope.tf1 import load_tf1_checkpoint
 from jaxscope.transform import (
     Transformed,
     TransformedWithState,
@@ -67,6 +69,7 @@ __all__ = [
     "cond",
     "errors",
     "flatten",
+    "flax_module",
     "get_constraints",
     "get_regularization_loss",
     "get_regularization_losses",
@@ -74,15 +77,18 @@ __all__ = [
     "get_variable_scope",
     "initializers",
     "layer_stack",
+    "load_tf1_checkpoint",
     "name_scope",
     "next_rng_key",
-    "partition_specs",
     "nn",
+    "partition_specs",
     "remat",
     "scan",
     "sharding",
     "stack_layers",
     "summary",
+    "tf1",
+    "to_flax",
     "transform",
     "transform_with_state",
     "unflatten",

@@ -1,0 +1,510 @@
+"""Loading TF1 ``tf.compat.v1.train.Saver`` checkpoints into params trees.
+
+A TF1 checkpoint maps variable names (``encoder/rnn/lstm_cell/kernel``) to
+arrays; a jaxscope params tree is the same map, nested. Loading is a rename:
+
+1. **Bookkeeping entries are dropped**: a checkpoint name that matches one of
+   the ``skip`` patterns (:data:`DEFAULT_SKIP`: ``global_step``, Adam's
+   ``beta1_power``/``beta2_power``, optimizer slots such as ``<var>/Adam``,
+   ``<var>/Adam_1``, ``<var>/Momentum``, ``<var>/adam_m``, moving-average
+   shadows ``<var>/ExponentialMovingAverage``, and their numbered copies
+   ``Adam_2``, ``beta1_power_1``, …). The patterns are matched against the
+   checkpoint's own names, before ``name_map``.
+2. **name_map rewrites the rest**: ordered ``(pattern, replacement)`` regex
+   rules (a list of pairs, or a dict in insertion order). Every rule applies,
+   in order, to the result of the previous ones, as ``re.sub``; a rule whose
+   replacement is ``None`` drops the names it matches.
+3. **Checked against the model** when ``like`` is given: every model path
+   needs exactly one checkpoint entry of the same shape; leaves are cast to
+   the template's dtype. Otherwise floats keep their dtype (float64 becomes
+   float32 unless ``jax_enable_x64`` is on) or take ``dtype``.
+
+TensorFlow is needed only here, and imported only when a checkpoint is read:
+``pip install 'jaxscope[tf]'``.
+
+>>> rules = [(r"^seq2seq/", ""), (r"/rnn/lstm_cell/", "/lstm/")]
+>>> js.tf1.rename("seq2seq/encoder/rnn/lstm_cell/kernel", rules)
+'encoder/lstm/kernel'
+>>> js.tf1.is_bookkeeping("encoder/rnn/lstm_cell/kernel/Adam_1")
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxscope import errors, trees
+
+__all__ = [
+    "DEFAULT_SKIP",
+    "TF1CheckpointError",
+    "TF1CheckpointMismatchError",
+    "TF1LoadReport",
+    "is_bookkeeping",
+    "load_tf1_checkpoint",
+    "rename",
+]
+
+_SLOTS = (
+    "Adam|Adagrad|AdagradDA|Adadelta|Ftrl|Momentum|RMSProp|ProximalAdagrad"
+    "|ProximalGradientDescent|LazyAdam|adam_m|adam_v|adafactor_v|adafactor_vr|adafactor_vc"
+)
+
+DEFAULT_SKIP: tuple[str, ...] = (
+    r"(^|/)global_step$",
+    r"(^|/)beta[12]_power(_\d+)?$",
+    rf"/({_SLOTS})(_\d+)?$",
+    r"/ExponentialMovingAverage(_\d+)?$",
+    r"(^|/)(current_loss_scale|good_steps)$",
+    r"^_CHECKPOINTABLE_OBJECT_GRAPH$",
+)
+"""Patterns (``re.search``) of TF1 checkpoint names that are training
+bookkeeping rather than model variables: the global step, Adam's power
+accumulators, optimizer slot variables (``<var>/<Optimizer>`` and numbered
+``<var>/<Optimizer>_1``, …), moving-average shadows, loss-scale counters."""
+
+NameMap = Mapping[str, str | None] | Sequence[tuple[str, str | None]]
+_MAX_LISTED = 12
+
+
+class TF1CheckpointError(errors.ScopeError, ValueError):
+    """A TF1 checkpoint cannot be read or turned into a params tree: the path
+    holds no checkpoint, a renamed entry is not a valid variable name, two
+    entries map to one name, or an entry holds strings."""
+
+
+class TF1CheckpointMismatchError(TF1CheckpointError):
+    """A TF1 checkpoint does not match the model given as ``like``.
+
+    The message lists, on both sides, every model path without a checkpoint
+    entry, every checkpoint name the model does not use (with the name it
+    was renamed to), and every shape or dtype kind that differs, and
+    suggests a ``name_map`` rule. ``error.report`` is the
+    :class:`TF1LoadReport`.
+    """
+
+    def __init__(self, message: str, report: TF1LoadReport):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass(frozen=True)
+class TF1LoadReport:
+    """What :func:`load_tf1_checkpoint` did with each name.
+
+    Attributes:
+        loaded: model path -> the checkpoint name loaded into it.
+        skipped: checkpoint names dropped as bookkeeping (``skip``) or by a
+            ``name_map`` rule with replacement ``None``.
+        unused: checkpoint names (kept, renamed) that no model path takes;
+            only with ``like``.
+        missing: model paths that no checkpoint name maps to; only with
+            ``like``.
+        renamed: checkpoint name -> model path, for every kept entry.
+        mismatched: ``(model path, checkpoint name, why)`` for entries of
+            another shape or dtype kind than the model's.
+        cast: model path -> ``(checkpoint dtype, loaded dtype)`` where they
+            differ.
+    """
+
+    loaded: dict[str, str]
+    skipped: tuple[str, ...]
+    unused: tuple[str, ...]
+    missing: tuple[str, ...]
+    renamed: dict[str, str]
+    mismatched: tuple[tuple[str, str, str], ...] = ()
+    cast: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every model path was loaded and every entry used."""
+        return not (self.unused or self.missing or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = [
+            f"loaded {len(self.loaded)}, skipped {len(self.skipped)}, unused "
+            f"{len(self.unused)}, missing {len(self.missing)}, mismatched "
+            f"{len(self.mismatched)}, cast {len(self.cast)}"
+        ]
+        lines += [f"  missing: {p}" for p in self.missing]
+        lines += [f"  unused:  {_renamed(n, self.renamed[n])}" for n in self.unused]
+        lines += [f"  mismatched: {p} <- {n}: {why}" for p, n, why in self.mismatched]
+        return "\n".join(lines)
+
+
+def _import_tensorflow() -> Any:
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError(
+            "js.load_tf1_checkpoint reads TF1 checkpoints with TensorFlow, an optional "
+            "dependency of jaxscope that is not installed. Fix: pip install "
+            "'jaxscope[tf]' (or pip install tensorflow-cpu)."
+        ) from e
+    return tf
+
+
+def _rules(name_map: NameMap | None) -> list[tuple[re.Pattern, str | None]]:
+    if name_map is None:
+        return []
+    pairs = name_map.items() if isinstance(name_map, Mapping) else name_map
+    rules = []
+    for rule in pairs:
+        pattern, replacement = rule
+        rules.append((re.compile(pattern), replacement))
+    return rules
+
+
+def rename(name: str, name_map: NameMap | None) -> str | None:
+    """The name ``name_map`` turns checkpoint name ``name`` into, or ``None``
+    if a rule with replacement ``None`` drops it.
+
+    Every rule applies in order, to the result of the previous ones
+    (``re.sub``), so rules compose like a ``sed`` script.
+
+    >>> js.tf1.rename("model/dense/kernel", {r"^model/": "", r"^dense/": "out/"})
+    'out/kernel'
+    >>> js.tf1.rename("model/step_counter", [(r"step_counter$", None)]) is None
+    True
+    """
+    for pattern, replacement in _rules(name_map):
+        name = _apply_rule(pattern, replacement, name)
+        if name is None:
+            return None
+    return name
+
+
+def _apply_rule(pattern: re.Pattern, replacement: str | None, name: str) -> str | None:
+    if replacement is None:
+        return None if pattern.search(name) else name
+    return pattern.sub(replacement, name)
+
+
+def is_bookkeeping(name: str, skip: Iterable[str] = DEFAULT_SKIP) -> bool:
+    """Whether checkpoint name ``name`` matches a ``skip`` pattern (by
+    default :data:`DEFAULT_SKIP`: the global step, optimizer slots, …).
+
+    >>> js.tf1.is_bookkeeping("global_step"), js.tf1.is_bookkeeping("dense_1/kernel")
+    (True, False)
+    """
+    return any(re.search(pattern, name) for pattern in skip)
+
+
+def _numpy_dtype(tf_dtype: Any) -> np.dtype:
+    return np.dtype(tf_dtype.as_numpy_dtype)
+
+
+def _kind(dtype: np.dtype) -> str:
+    if jnp.issubdtype(dtype, jnp.floating):
+        return "float"
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return "complex"
+    if jnp.issubdtype(dtype, jnp.integer):
+        return "int"
+    if dtype == np.bool_:
+        return "bool"
+    return "other"
+
+
+def _listing(items: Sequence[str]) -> str:
+    shown = [f"    {item}" for item in items[:_MAX_LISTED]]
+    if len(items) > _MAX_LISTED:
+        shown.append(f"    ... and {len(items) - _MAX_LISTED} more")
+    return "\n".join(shown)
+
+
+def _suggest_rule(checkpoint_name: str, model_path: str) -> tuple[str, str] | None:
+    """A ``name_map`` rule turning ``checkpoint_name`` into ``model_path``:
+    their differing prefixes, keeping the longest common tail."""
+    a, b = checkpoint_name.split("/"), model_path.split("/")
+    common = 0
+    while common < min(len(a), len(b)) and a[-1 - common] == b[-1 - common]:
+        common += 1
+    if common == 0:
+        return None
+    head_a, head_b = a[: len(a) - common], b[: len(b) - common]
+    prefix_a = "".join(part + "/" for part in head_a)
+    prefix_b = "".join(part + "/" for part in head_b)
+    return "^" + re.escape(prefix_a), prefix_b
+
+
+def _nearest(path: str, shape: tuple, candidates: dict[str, tuple]) -> list[str]:
+    """Renamed checkpoint names close to ``path``, those of its shape first."""
+    same_shape = [name for name, s in candidates.items() if s == shape]
+    for pool in (same_shape, list(candidates)):
+        found = difflib.get_close_matches(path, pool, n=3, cutoff=0.3)
+        if found:
+            return found
+    return []
+
+
+def _flat_templates(like: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The template trees, flattened, and whether ``like`` was one tree."""
+    if isinstance(like, Mapping):
+        return [trees.flatten(like)], True
+    if isinstance(like, (tuple, list)) and all(isinstance(t, Mapping) for t in like):
+        return [trees.flatten(t) for t in like], False
+    raise TypeError(
+        "like must be a params tree (a nested dict of arrays or jax.ShapeDtypeStruct, "
+        "e.g. jax.eval_shape(f.init, rng, x)) or a tuple of trees such as (params, "
+        f"state); got {type(like).__name__}."
+    )
+
+
+def load_tf1_checkpoint(
+    path: str | os.PathLike,
+    name_map: NameMap | None = None,
+    *,
+    like: Any = None,
+    skip: Iterable[str] = DEFAULT_SKIP,
+    dtype: Any = None,
+    strict: bool = True,
+    return_report: bool = False,
+) -> Any:
+    """Reads a TF1 ``tf.compat.v1.train.Saver`` checkpoint into a params tree.
+
+    Each checkpoint entry becomes the leaf at its name: ``enc/rnn/lstm_cell/kernel``
+    is ``params["enc"]["rnn"]["lstm_cell"]["kernel"]``, after dropping
+    bookkeeping entries (``skip``) and renaming (``name_map``); see the
+    module documentation for the rules.
+
+    Args:
+        path: the checkpoint prefix (``.../model.ckpt-1000``, without
+            ``.index``) or a directory (its latest checkpoint is read).
+        name_map: ordered regex rules ``(pattern, replacement)``, as a list of
+            pairs or a dict; each applies in turn as ``re.sub``; a
+            replacement ``None`` drops the matching names.
+        like: the model's params tree, ``(params, state)``, or their
+            ``jax.eval_shape``: every path must get exactly one entry of the
+            same shape, cast to the template's dtype (and placed with its
+            sharding, when it has one). The result has the template's
+            structure.
+        skip: regex patterns of checkpoint names to drop, matched before
+            ``name_map`` (default :data:`DEFAULT_SKIP`; ``()`` keeps all).
+        dtype: without ``like``, the dtype for floating entries (default:
+            their own; float64 is float32 unless x64 is enabled).
+        strict: with ``like``, raise on missing model paths and unused
+            checkpoint names. ``False`` loads what matches and leaves the
+            template's leaf where nothing does. Shape and dtype-kind
+            mismatches raise either way.
+        return_report: also return a :class:`TF1LoadReport`.
+
+    Returns:
+        The params tree (a tuple of trees if ``like`` is a tuple), or
+        ``(tree, report)`` with ``return_report=True``.
+
+    Raises:
+        ImportError: TensorFlow is not installed (``pip install 'jaxscope[tf]'``).
+        TF1CheckpointMismatchError: with ``like``, the checkpoint does not
+            match; the message names the model paths and checkpoint names.
+        TF1CheckpointError: the checkpoint cannot be read, or two entries map
+            to one name.
+
+    >>> params = js.load_tf1_checkpoint(  # doctest: +SKIP
+    ...     "ckpt/model.ckpt-1000",
+    ...     name_map=[(r"^seq2seq/", ""), (r"/rnn/lstm_cell/", "/lstm/")],
+    ...     like=jax.eval_shape(f.init, 0, tokens),
+    ... )
+    """
+    tf = _import_tensorflow()
+    path = os.fspath(path)
+    try:
+        reader = tf.train.load_checkpoint(path)
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+    except Exception as e:  # TF raises several types (NotFoundError, ValueError, ...)
+        raise TF1CheckpointError(
+            f"Cannot read a TF1 checkpoint at {path}: {e}. Fix: give the checkpoint "
+            "prefix (e.g. model.ckpt-1000, without .index or .data-*) or the directory "
+            "holding the 'checkpoint' file."
+        ) from e
+
+    skip = tuple(skip)
+    rules = _rules(name_map)
+    skipped: list[str] = []
+    renamed: dict[str, str] = {}  # checkpoint name -> model path
+    taken: dict[str, str] = {}  # model path -> checkpoint name
+    for name in sorted(shapes):
+        if is_bookkeeping(name, skip):
+            skipped.append(name)
+            continue
+        new = name
+        for pattern, replacement in rules:
+            new = _apply_rule(pattern, replacement, new)
+            if new is None:
+                break
+        if new is None:
+            skipped.append(name)
+            continue
+        _check_renamed(path, name, new, taken)
+        renamed[name] = new
+        taken[new] = name
+    _check_prefixes(path, taken)
+
+    if like is None:
+        flat = {}
+        cast = {}
+        for new, name in taken.items():
+            stored = _numpy_dtype(dtypes[name])
+            if _kind(stored) == "other":
+                raise TF1CheckpointError(
+                    f"Checkpoint entry {name} (model path {new}) in {path} holds "
+                    f"{dtypes[name].name} values, which JAX cannot hold. Fix: drop it "
+                    f"with name_map=[({re.escape(name)!r}, None)] or skip=."
+                )
+            want = stored
+            if dtype is not None and _kind(stored) == "float":
+                want = np.dtype(dtype)
+            want = jax.dtypes.canonicalize_dtype(want)
+            if want != stored:
+                cast[new] = (str(stored), str(want))
+            flat[new] = jnp.asarray(np.asarray(reader.get_tensor(name)).astype(want))
+        report = TF1LoadReport(
+            loaded=dict(taken),
+            skipped=tuple(skipped),
+            unused=(),
+            missing=(),
+            renamed=renamed,
+            cast=cast,
+        )
+        tree = trees.unflatten(flat)
+        return (tree, report) if return_report else tree
+
+    templates, single = _flat_templates(like)
+    owner: dict[str, int] = {}
+    for index, flat_template in enumerate(templates):
+        for model_path in flat_template:
+            owner.setdefault(model_path, index)
+    missing = [p for p in owner if p not in taken]
+    unused = [name for name, new in renamed.items() if new not in owner]
+    mismatched = []
+    cast = {}
+    for model_path, name in taken.items():
+        if model_path not in owner:
+            continue
+        template = templates[owner[model_path]][model_path]
+        want_shape = tuple(np.shape(template))
+        have_shape = tuple(shapes[name])
+        stored = _numpy_dtype(dtypes[name])
+        want = np.dtype(jnp.result_type(template))
+        if have_shape != want_shape:
+            mismatched.append(
+                (model_path, name, f"checkpoint shape {have_shape}, model shape {want_shape}")
+            )
+        elif _kind(stored) != _kind(want):
+            mismatched.append(
+                (model_path, name, f"checkpoint dtype {dtypes[name].name}, model dtype {want}")
+            )
+        elif stored != want:
+            cast[model_path] = (str(stored), str(want))
+    report = TF1LoadReport(
+        loaded={p: n for p, n in taken.items() if p in owner},
+        skipped=tuple(skipped),
+        unused=tuple(unused),
+        missing=tuple(missing),
+        renamed=renamed,
+        mismatched=tuple(mismatched),
+        cast=cast,
+    )
+    if mismatched or (strict and (missing or unused)):
+        raise TF1CheckpointMismatchError(_mismatch_message(path, report, templates, shapes), report)
+
+    outs = [dict(flat_template) for flat_template in templates]
+    for model_path, name in report.loaded.items():
+        index = owner[model_path]
+        template = templates[index][model_path]
+        value = np.asarray(reader.get_tensor(name)).astype(np.dtype(jnp.result_type(template)))
+        sharding = getattr(template, "sharding", None)
+        outs[index][model_path] = (
+            jax.device_put(value, sharding) if sharding is not None else jnp.asarray(value)
+        )
+    result = [trees.unflatten(flat) for flat in outs]
+    tree = result[0] if single else type(like)(result)
+    return (tree, report) if return_report else tree
+
+
+def _check_renamed(path: str, name: str, new: str, taken: dict[str, str]) -> None:
+    try:
+        trees.check_name(new)
+    except errors.InvalidNameError as e:
+        raise TF1CheckpointError(
+            f"Checkpoint entry {name} in {path} is renamed to {new!r}, which is not a "
+            f"valid variable name ({e}). Fix: change the name_map rules."
+        ) from None
+    if new in taken:
+        raise TF1CheckpointError(
+            f"Checkpoint entries {taken[new]} and {name} in {path} are both renamed to "
+            f"{new}. Fix: change the name_map rules so that each model path gets one "
+            "entry, or drop one of them with a (pattern, None) rule."
+        )
+
+
+def _check_prefixes(path: str, taken: dict[str, str]) -> None:
+    """TF1 allowed ``a/x`` beside ``a/x/y``; a nested tree cannot hold both."""
+    for new, name in taken.items():
+        parts = new.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix in taken:
+                raise TF1CheckpointError(
+                    f"Checkpoint entry {taken[prefix]} in {path} (model path {prefix}) "
+                    f"is a variable, and entry {name} (model path {new}) would be "
+                    "below it; a nested params tree cannot hold both. Fix: rename one "
+                    "of them with name_map (optimizer slots such as <var>/Adam sit below "
+                    "their variable; the default skip drops them)."
+                )
+
+
+def _mismatch_message(
+    path: str, report: TF1LoadReport, templates: list[dict[str, Any]], shapes: dict
+) -> str:
+    counts = str(report).splitlines()[0]
+    lines = [f"TF1 checkpoint {path} does not match the model ({counts})."]
+    unused_shapes = {report.renamed[n]: tuple(shapes[n]) for n in report.unused}
+    back = {report.renamed[n]: n for n in report.unused}
+    suggestion = None
+    if report.missing:
+        lines.append("Model paths with no checkpoint entry (model path <- nearest unused entries):")
+        shown = []
+        for model_path in report.missing:
+            template = next(t[model_path] for t in templates if model_path in t)
+            near = _nearest(model_path, tuple(np.shape(template)), unused_shapes)
+            names = [back[n] for n in near]
+            shown.append(f"{model_path} <- {', '.join(names) if names else '(none)'}")
+            if suggestion is None and names:
+                suggestion = _suggest_rule(report.renamed[names[0]], model_path)
+        lines.append(_listing(shown))
+    if report.unused:
+        lines.append("Checkpoint entries the model does not use (checkpoint name [-> renamed]):")
+        lines.append(_listing([_renamed(n, report.renamed[n]) for n in report.unused]))
+    if report.mismatched:
+        lines.append("Entries that do not fit (model path <- checkpoint name: why):")
+        lines.append(_listing([f"{p} <- {n}: {why}" for p, n, why in report.mismatched]))
+    if report.missing or report.unused:
+        fix = "Fix: add name_map rules (ordered (pattern, replacement) regexes)"
+        if suggestion is not None:
+            fix += f", e.g. append the rule {suggestion!r}"
+        fix += (
+            "; drop entries with (pattern, None); or pass strict=False to load the "
+            "names that match (mismatched shapes or dtypes always raise)."
+        )
+    else:
+        fix = (
+            "Fix: build the model with the checkpoint's shapes (and dtype kinds), or "
+            "map these entries to other model paths with name_map."
+        )
+    lines.append(fix)
+    return "\n".join(lines)
+
+
+def _renamed(name: str, new: str) -> str:
+    return name if name == new else f"{name} -> {new}"
