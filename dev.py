@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sets up a virtualenv and runs the demo or the tests; needs only python3.
 
-    python3 dev.py demo     # train the main example on CPU
+    python3 dev.py demo     # train the seq2seq date demo (model A) on CPU
     python3 dev.py test     # run the test suite
     python3 dev.py bench    # run the benchmarks
 
@@ -20,7 +20,7 @@ VENV = os.path.join(ROOT, ".venv")
 PYTHON = os.path.join(VENV, "bin", "python")
 EXTRAS = {"demo": "examples", "test": "test,examples", "bench": "bench,examples"}
 COMMANDS = {
-    "demo": ["-m", "examples.mlp_regression"],
+    "demo": "-m examples.seq2seq.train --task dates --model rnn --workdir workdir/dates".split(),
     "test": ["-m", "pytest"],
     "bench": ["-m", "benchmarks"],
 }

@@ -71,6 +71,8 @@ def test_batches_have_static_shapes_and_consistent_masks(name):
     assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
     assert (batch["tgt_in"][:, 0] == data_lib.BOS_ID).all()
     np.testing.assert_array_equal(batch["src_mask"], batch["src"] != data_lib.PAD_ID)
+    src_lengths = batch["src_mask"].sum(1)
+    assert (batch["src"][np.arange(32), src_lengths - 1] == data_lib.EOS_ID).all()
     lengths = batch["tgt_mask"].sum(1)
     assert (batch["tgt_out"][np.arange(32), lengths - 1] == data_lib.EOS_ID).all()
     # Teacher forcing: the decoder input is the output shifted right by one.
@@ -104,7 +106,7 @@ def test_every_date_format_fits_and_names_the_date():
         texts = {data_lib.render_date(data_lib.date_of(i), fmt).lower() for i in days}
         assert len(texts) == len(days), data_lib.DATE_FORMATS[fmt]  # one text per date
         for text in texts:
-            assert len(text) <= task.max_src_len and data_lib.UNK_ID not in tok.encode(text)
+            assert len(text) < task.max_src_len and data_lib.UNK_ID not in tok.encode(text)
     assert data_lib.render_date(datetime.date(2026, 11, 25), 0) == "25th of November, 2026"
     assert data_lib.render_date(datetime.date(1998, 3, 3), 17, case=1) == "tuesday, 3 march 1998"
 

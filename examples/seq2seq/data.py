@@ -15,7 +15,7 @@ static shapes, so one jit compilation serves every step:
 ========== ========== ======= ===============================================
 key        shape      dtype   meaning
 ========== ========== ======= ===============================================
-src        [B, S]     int32   source ids, PAD-padded
+src        [B, S]     int32   source ids + EOS, PAD-padded
 src_mask   [B, S]     bool    True on real source tokens
 tgt_in     [B, T]     int32   BOS + target ids (decoder input, teacher forcing)
 tgt_out    [B, T]     int32   target ids + EOS (what the decoder predicts)
@@ -93,10 +93,12 @@ class CharTokenizer:
 
 
 def encode_sources(tok: CharTokenizer, texts: Sequence[str], max_len: int) -> Batch:
-    """``src`` and ``src_mask`` for ``texts``, truncated to ``max_len``."""
+    """``src`` and ``src_mask`` for ``texts``: their ids and EOS, which marks
+    the end for the encoder (a Transformer cannot see where padding starts),
+    cut to ``max_len`` (EOS included)."""
     src = np.full((len(texts), max_len), PAD_ID, np.int32)
     for row, text in enumerate(texts):
-        ids = tok.encode(text)[:max_len]
+        ids = [*tok.encode(text)[: max_len - 1], EOS_ID]
         src[row, : len(ids)] = ids
     return {"src": src, "src_mask": src != PAD_ID}
 
@@ -305,11 +307,11 @@ def get_task(name: str, **kwargs) -> Task:
     if name == "dates":
         src = CharTokenizer(_DATE_SRC_ALPHABET, lowercase=True)
         tgt = CharTokenizer("0123456789-")
-        return DatesTask("dates", src, tgt, max_src_len=30, max_tgt_len=11, **kwargs)
+        return DatesTask("dates", src, tgt, max_src_len=30, max_tgt_len=11, **kwargs)  # 29 + EOS
     if name == "reverse":
         tok = CharTokenizer(_REVERSE_ALPHABET)
         max_len = kwargs.get("max_len", 20)
         return ReverseTask(
-            "reverse", tok, tok, max_src_len=max_len, max_tgt_len=max_len + 1, **kwargs
+            "reverse", tok, tok, max_src_len=max_len + 1, max_tgt_len=max_len + 1, **kwargs
         )
     raise ValueError(f"unknown task {name!r}; choose one of {TASKS}")

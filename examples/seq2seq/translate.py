@@ -36,9 +36,9 @@ def translate(
         workdir / "checkpoints", step, like={"params": like}, partial=True
     )["params"]
     for text in texts:
-        if len(text) > task.max_src_len:
+        if len(text) >= task.max_src_len:  # room is left for EOS
             print(
-                f"warning: {text!r} is cut to its first {task.max_src_len} characters",
+                f"warning: {text!r} is cut to its first {task.max_src_len - 1} characters",
                 file=sys.stderr,
             )
     src = data_lib.encode_sources(task.src_tokenizer, texts, task.max_src_len)
