@@ -79,6 +79,7 @@ class Measurement:
             "impl": self.impl,
             "unit": self.unit,
             "median": self.median,
+            "min": min(self.samples),
             "ratio": self.ratio,
             "number": self.number,
             "samples": self.samples,
