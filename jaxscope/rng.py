@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxscope import context, errors
 
@@ -55,9 +56,16 @@ def name_hash(name: str) -> tuple[int, int]:
     return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
 
 
-def fold_name(key: jax.Array, name: str) -> jax.Array:
-    hi, lo = name_hash(name)
+@jax.jit
+def _fold_words(key: jax.Array, hi: np.uint32, lo: np.uint32) -> jax.Array:
+    # One compiled call instead of two dispatches when init runs eagerly.
     return jax.random.fold_in(jax.random.fold_in(key, hi), lo)
+
+
+def fold_name(key: jax.Array, name: str) -> jax.Array:
+    """``key`` folded with the stable hash of ``name``."""
+    hi, lo = name_hash(name)
+    return _fold_words(key, np.uint32(hi), np.uint32(lo))
 
 
 def variable_key(frame: context.Frame, full_name: str) -> jax.Array:
