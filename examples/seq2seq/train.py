@@ -13,6 +13,9 @@ reuse the trained variables with ``reuse=True``.
 The whole train step (forward, masked cross-entropy, backward, clipped Adam
 with warmup and cosine decay) is one ``jax.jit`` program, run on whatever
 ``jax.devices()`` offers: the same command trains on CPU, GPU or TPU.
+``--mesh data=N,model=M`` trains data- and tensor-parallel on N * M devices,
+and ``--coordinator`` with several processes (see ``parallel.py`` and
+``docs/scaling.md``).
 Checkpoints (``js.checkpoint``, orbax), the run's config, its training curves
 and attention heatmaps go under ``--workdir``. The data stream and dropout
 keys are pure functions of ``(seed, step)``, so ``--resume`` gives exactly the
@@ -41,7 +44,7 @@ import optax
 
 import jaxscope as js
 from examples.seq2seq import data as data_lib
-from examples.seq2seq import models
+from examples.seq2seq import models, parallel
 
 State = dict[str, Any]
 
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-heads", type=int, help="attention heads")
     p.add_argument("--dropout", type=float, help="dropout rate")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    parallel.add_arguments(p)
     return p
 
 
@@ -292,12 +296,14 @@ def programs(run: RunConfig) -> Programs:
 @functools.cache
 def _programs(run: RunConfig) -> Programs:
     task = data_lib.get_task(run.task)
-    model = models.build(run.model)
+    model = parallel.partition(models.build(run.model))
     optimizer = make_optimizer(run)
     return Programs(
         task,
         model,
-        make_init(model, optimizer, task, run.seed),
+        parallel.shard_state(
+            make_init(model, optimizer, task, run.seed), optimizer, model.train, example_batch(task)
+        ),
         make_train_step(model, optimizer, run.seed),
         make_decoder(model, 1),
         make_decoder(model, run.beam_size),
@@ -399,6 +405,11 @@ def plot_attention(
 def main(argv: list[str] | None = None) -> float:
     """Runs the CLI; returns the final exact-match accuracy (0-1)."""
     args = build_parser().parse_args(argv)
+    with parallel.setup(args):  # --mesh, --coordinator: see parallel.py
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> float:
     workdir = pathlib.Path(args.workdir)
     ckpt_dir = workdir / "checkpoints"
     config_path, history_path = workdir / "config.json", workdir / "history.json"
@@ -428,7 +439,7 @@ def main(argv: list[str] | None = None) -> float:
     n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
     print(
         f"task {run.task}, model {run.model.model} ({n_params:,} params) on "
-        f"{jax.devices()[0].platform}: steps {start}->{stop} of {run.steps}, batch {run.batch_size}",
+        f"{parallel.describe()}: steps {start}->{stop} of {run.steps}, batch {run.batch_size}",
         flush=True,
     )
 
@@ -456,7 +467,8 @@ def main(argv: list[str] | None = None) -> float:
     try:
         while step < stop:
             batch = task.train_batch(run.seed, step, run.batch_size)
-            state, metrics = train_step(state, batch)  # async: the next batch is built meanwhile
+            # async: the next batch is built meanwhile
+            state, metrics = train_step(state, parallel.shard_batch(batch))
             step += 1
             pending.append((step, metrics["loss"]))
             window_tokens += int(batch["tgt_mask"].sum() + batch["src_mask"].sum())
