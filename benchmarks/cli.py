@@ -25,7 +25,7 @@ Haiku: trace time, init, eager apply, compiled train step, compile time of
 layer_stack versus unrolled, and peak memory of init. Prints a table and
 writes RESULTS.md and results.json (raw samples) to --out.
 
-    python -m benchmarks                 # the full run, about 5 minutes on 2 cores
+    python -m benchmarks                 # the full run, about 3 minutes on an idle 2-core CPU
     python -m benchmarks --quick         # tiny sizes, a smoke test
     python -m benchmarks --only mlp --repeats 20
 """
