@@ -36,7 +36,7 @@ class VariableRecord:
     shape: tuple[int, ...]
     dtype: Any
     trainable: bool
-    origin: str
+    origin: Location
     initial_value: Any = None
     constraint: Callable | None = None
     sharding: Any = None
@@ -129,11 +129,21 @@ def current_or_none() -> Frame | None:
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def user_location() -> str:
-    """``file:line`` of the innermost caller outside jaxscope."""
+class Location(tuple):
+    """``(file, line)`` of a call, shown as ``file:line`` (formatted only when
+    an error message needs it)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self[0]}:{self[1]}"
+
+
+def user_location() -> Location:
+    """Where the innermost caller outside jaxscope is."""
     f = sys._getframe(1)
     while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
         f = f.f_back
     if f is None:
-        return "<unknown>"
-    return f"{f.f_code.co_filename}:{f.f_lineno}"
+        return Location(("<unknown>", 0))
+    return Location((f.f_code.co_filename, f.f_lineno))

@@ -86,10 +86,17 @@ class VariableScope:
 
     def _copy(self, name: str | None = None) -> VariableScope:
         new = VariableScope.__new__(VariableScope)
-        for slot in VariableScope.__slots__:
-            setattr(new, slot, getattr(self, slot))
-        if name is not None:
-            new._name = name
+        new._frame = self._frame
+        new._name = self._name if name is None else name
+        new._original_name_scope = self._original_name_scope
+        new._reuse = self._reuse
+        new._initializer = self._initializer
+        new._regularizer = self._regularizer
+        new._constraint = self._constraint
+        new._custom_getter = self._custom_getter
+        new._dtype = self._dtype
+        new._dtype_set = self._dtype_set
+        new._partitioner = self._partitioner
         return new
 
     def _check_alive(self) -> context.Frame:
