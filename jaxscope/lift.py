@@ -51,17 +51,13 @@ __all__ = [
 ]
 
 
+_BODY_FIELDS = ("trace_state", "replay", "stack", "stream_key", "rng_counts", "current_scope")
+
+
 @contextlib.contextmanager
 def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
     """Sets the frame up for one trace of a lifted body, and restores it."""
-    saved = (
-        frame.trace_state,
-        frame.replay,
-        frame.stack,
-        frame.stream_key,
-        frame.rng_counts,
-        frame.current_scope,
-    )
+    saved = [getattr(frame, field) for field in _BODY_FIELDS]
     frame.trace_state = get_opaque_trace_state()
     frame.replay, frame.stack = replay, stack
     frame.stream_key = key
@@ -70,14 +66,8 @@ def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
     try:
         yield
     finally:
-        (
-            frame.trace_state,
-            frame.replay,
-            frame.stack,
-            frame.stream_key,
-            frame.rng_counts,
-            frame.current_scope,
-        ) = saved
+        for field, value in zip(_BODY_FIELDS, saved, strict=True):
+            setattr(frame, field, value)
         frame.lift_depth -= 1
 
 
