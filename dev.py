@@ -21,7 +21,7 @@ PYTHON = os.path.join(VENV, "bin", "python")
 EXTRAS = {"demo": "examples", "test": "test,examples", "bench": "bench,examples"}
 COMMANDS = {
     "demo": "-m examples.seq2seq.train --task dates --model rnn --workdir workdir/dates".split(),
-    "test": ["-m", "pytest"],
+    "test": ["-m", "pytest", "-n", "auto"],  # one worker per core
     "bench": ["-m", "benchmarks"],
 }
 
