@@ -259,34 +259,25 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit(root: str) -> str | None:
+def _git(root: str, *args: str) -> subprocess.CompletedProcess | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+
+
+def _git_commit(root: str) -> str | None:
+    out = _git(root, "rev-parse", "--short", "HEAD")
+    return (out.stdout.strip() or None) if out is not None else None
 
 
 def _jaxscope_changes(root: str) -> bool | None:
     """Whether jaxscope/ has uncommitted changes (the figures then measure
     more than the commit says)."""
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--", "jaxscope"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+    out = _git(root, "status", "--porcelain", "--", "jaxscope")
+    if out is None or out.returncode != 0:
         return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+    return bool(out.stdout.strip())
 
 
 def load_average() -> list[float] | None:

@@ -68,7 +68,6 @@ class Frame:
     # Scopes and op-name scopes currently entered, innermost last.
     scope_stack: list = field(default_factory=list)
     op_path: str = ""
-    root_scope: Any = None
     current_scope: Any = None
     trace_state: Any = None
     variable_key: Any = None

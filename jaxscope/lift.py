@@ -86,13 +86,12 @@ class _Lifted:
         self.discover = discover and frame.replay is None
         self.replay = {} if self.discover else frame.replay
         self.body_stack = frame.stack if stack is None else stack
-        self.records: list[VariableRecord] = []
         self._counts: dict | None = None
 
     def key_at(self, index: Any) -> Any:
         return None if self.key is None or index is None else jax.random.fold_in(self.key, index)
 
-    def trace(self, fn: Callable, args: tuple, wrap: Callable = lambda f: f, index: Any = 0):
+    def trace(self, fn: Callable, args: tuple, wrap: Callable = lambda f: f) -> None:
         """Traces ``wrap(body)(*args)`` abstractly with full bookkeeping."""
         frame = self.frame
         if self._counts is None:
@@ -100,10 +99,10 @@ class _Lifted:
             self._first = len(frame.records)
 
         def traced(*a):
-            with _body(frame, self.key_at(index), None, self.body_stack):
+            with _body(frame, self.key_at(0), None, self.body_stack):
                 return fn(*a)
 
-        return jax.eval_shape(wrap(traced), *args)
+        jax.eval_shape(wrap(traced), *args)
 
     def created(self) -> list[VariableRecord]:
         """The records the discovery traces created, in creation order."""

@@ -90,7 +90,7 @@ def _run(
     frame = Frame(
         mode=mode, rng=rng_lib.as_key(rng), allow_state=allow_state, params=params, state=state
     )
-    frame.root_scope = frame.current_scope = VariableScope(frame, "")
+    frame.current_scope = VariableScope(frame, "")  # the root scope
     context.push(frame)
     try:
         out = fn(*args, **kwargs)
