@@ -73,6 +73,8 @@ class Frame:
     variable_key: Any = None
     stream_key: Any = None
     alive: bool = True
+    # Whether the call started outside any JAX trace (an un-jitted call).
+    eager: bool = False
     # Set inside lifted transforms (jaxscope.lift): values handed out
     # without bookkeeping while a body is re-traced, the innermost
     # layer_stack being discovered, and how many lifted bodies are open.
@@ -82,11 +84,21 @@ class Frame:
 
     def __post_init__(self):
         self.trace_state = get_opaque_trace_state()
+        self.eager = self.trace_state == _EAGER_TRACE_STATE
 
     def in_outer_trace(self) -> bool:
         """Whether JAX is tracing at the level this call started at, rather
         than inside a raw transform opened by the model function."""
         return get_opaque_trace_state() == self.trace_state
+
+
+# JAX's state outside any trace (the same object in every thread).
+_EAGER_TRACE_STATE = get_opaque_trace_state()
+
+
+def tracing() -> bool:
+    """Whether JAX is tracing (staging a program) rather than running eagerly."""
+    return get_opaque_trace_state() != _EAGER_TRACE_STATE
 
 
 class _Local(threading.local):
@@ -138,9 +150,12 @@ class Location(tuple):
         return f"{self[0]}:{self[1]}"
 
 
-def user_location() -> Location:
-    """Where the innermost caller outside jaxscope is."""
-    f = sys._getframe(1)
+def user_location(depth: int = 1) -> Location:
+    """Where the innermost caller outside jaxscope is, looking outwards from
+    ``sys._getframe(depth)`` (this function's caller is 1): the frames
+    closer than ``depth`` must be jaxscope's. Only the frames looked at are
+    materialized, so a caller that knows its depth makes this cheap."""
+    f = sys._getframe(depth)
     while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
         f = f.f_back
     if f is None:

@@ -9,6 +9,7 @@ re-entered anywhere inside that call.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 from collections.abc import Callable
@@ -204,6 +205,9 @@ def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable
     return composed
 
 
+_NO_NAMED_SCOPE = contextlib.nullcontext()
+
+
 class _OpScope:
     """Shared enter/exit of an op-name scope, tracked on the frame."""
 
@@ -211,11 +215,16 @@ class _OpScope:
 
     def _enter_op_scope(self, frame: context.Frame | None, name: str) -> None:
         self._frame = frame
-        self._named = jax.named_scope(name)
-        self._named.__enter__()
+        if frame is None or not frame.eager or context.tracing():
+            self._named = jax.named_scope(name)
+            self._named.__enter__()
+        else:
+            # An un-jitted call stages no program whose ops could be named,
+            # and JAX's eager dispatch is slower under a name stack.
+            self._named = _NO_NAMED_SCOPE
         if frame is not None:
             self._old_op_path = frame.op_path
-            frame.op_path = trees.join(frame.op_path, name)
+            frame.op_path = f"{frame.op_path}/{name}" if frame.op_path else name
 
     def _exit_op_scope(self, *exc) -> None:
         if self._frame is not None:
@@ -251,7 +260,9 @@ class name_scope(_OpScope):
 
     The name shows in jaxprs, HLO metadata and profiler traces; variable names
     are unchanged. Unlike TF1's graph op names, names are not uniquified:
-    entering ``"bar"`` twice names ops ``bar/...`` both times.
+    entering ``"bar"`` twice names ops ``bar/...`` both times. Inside an
+    un-jitted ``init`` or ``apply`` running eagerly, no ``jax.named_scope``
+    is opened (nothing is staged to be named); the yielded name is the same.
 
     >>> with js.name_scope("bar"):
     ...     y = jnp.ones(2) + 1.0
@@ -365,56 +376,63 @@ class variable_scope(_OpScope):
         self._name_or_scope = name_or_scope
         self._default_name = default_name
         self._reuse = reuse
-        self._overrides = {
-            "_initializer": initializer,
-            "_regularizer": regularizer,
-            "_constraint": constraint,
-            "_partitioner": partitioner,
-        }
+        # (slot, value) for each setting given, applied on entering.
+        self._overrides = ()
+        if initializer is not None or regularizer is not None or constraint is not None:
+            self._overrides = (
+                ("_initializer", initializer),
+                ("_regularizer", regularizer),
+                ("_constraint", constraint),
+            )
+        if partitioner is not None:
+            self._overrides += (("_partitioner", partitioner),)
         if dtype is not None:
-            self._overrides["_dtype"] = dtype
-            self._overrides["_dtype_set"] = True
+            self._overrides += (("_dtype", dtype), ("_dtype_set", True))
         self._custom_getter = custom_getter
         self._auxiliary = auxiliary_name_scope
         self._frame = None
 
     def __enter__(self) -> VariableScope:
-        frame = context.current("js.variable_scope")
+        frame = context.current_or_none()
+        if frame is None:
+            frame = context.current("js.variable_scope")  # raises
         parent = frame.current_scope
         counts = frame.scope_counts
         target = self._name_or_scope
-        if isinstance(target, VariableScope):
+        captured = isinstance(target, VariableScope)
+        if captured:
             target._check_alive()
             scope = target._copy()
             if self._reuse:
                 scope._reuse = self._reuse
-            full = target.name
-            op_name = full.rsplit("/", 1)[-1]
+            full = target._name
+            op_name = full.rpartition("/")[2]
         else:
             if target is None:
-                target = self._unique_name(parent.name, counts)
-            full = trees.join(parent.name, target)
+                target = self._unique_name(parent._name, counts)
+            full = f"{parent._name}/{target}" if parent._name else target
             scope = parent._copy(full)
             scope._reuse = self._reuse or parent._reuse
             op_name = target
-        for slot, value in self._overrides.items():
+        for slot, value in self._overrides:
             if value is not None:
                 setattr(scope, slot, value)
-        scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
-        if full not in counts:
+        if self._custom_getter is not None:
+            scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
+        count = counts.get(full)
+        if count is None:
             below = frame.scopes_below
-            ancestor = full
-            while "/" in ancestor:
-                ancestor = ancestor.rsplit("/", 1)[0]
+            for ancestor in trees.prefixes(full):
                 below.setdefault(ancestor, set()).add(full)
-        counts[full] = counts.get(full, 0) + 1
-        self._counts_snapshot = dict(counts) if isinstance(target, VariableScope) else None
+            count = 0
+        counts[full] = count + 1
+        self._counts_snapshot = dict(counts) if captured else None
 
         if self._auxiliary and op_name:
             self._enter_op_scope(frame, op_name)
         else:
             self._frame, self._named = frame, None
-        if not isinstance(target, VariableScope):
+        if not captured:
             scope._original_name_scope = frame.op_path + "/" if frame.op_path else ""
         self._scope = scope
         self._old_scope = parent
@@ -440,7 +458,11 @@ class variable_scope(_OpScope):
     def __exit__(self, exc_type, exc, tb) -> None:
         frame = self._frame
         try:
-            self._pop(exc_type)
+            stack = frame.scope_stack
+            if stack and stack[-1] is self:
+                stack.pop()
+            else:
+                self._pop(exc_type)
         finally:
             frame.current_scope = self._old_scope
             counts = frame.scope_counts
@@ -448,7 +470,7 @@ class variable_scope(_OpScope):
                 counts.clear()
                 counts.update(self._counts_snapshot)
             else:
-                for name in frame.scopes_below.get(self._scope.name, ()):
+                for name in frame.scopes_below.get(self._scope._name, ()):
                     counts[name] = 0
             if self._named is not None:
                 self._exit_op_scope(exc_type, exc, tb)

@@ -46,6 +46,20 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
         _valid_names.add(name)
 
 
+_prefix_cache: dict[str, tuple[str, ...]] = {}
+
+
+def prefixes(name: str) -> tuple[str, ...]:
+    """The scopes above ``name``: ``"a/b/v"`` gives ``("a", "a/b")``."""
+    found = _prefix_cache.get(name)
+    if found is None:
+        parts = name.split("/")
+        found = tuple("/".join(parts[:i]) for i in range(1, len(parts)))
+        if len(_prefix_cache) < 100_000:
+            _prefix_cache[name] = found
+    return found
+
+
 def join(scope_name: str, name: str) -> str:
     return f"{scope_name}/{name}" if scope_name else name
 
@@ -61,27 +75,47 @@ def lookup(tree: Mapping | None, name: str, default: Any = None) -> Any:
     or ends on a sub-tree.
     """
     node = tree
-    parts = name.split("/")
-    for depth, part in enumerate(parts):
+    for part in name.split("/"):
         if type(node) is not dict and not isinstance(node, Mapping):
             if node is None:
                 return default
-            raise errors.InvalidParamsError(
-                f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
-                f"up variable {name}, but found a leaf of type "
-                f"{type(node).__name__}. Fix: pass the params tree that init "
-                "returned."
-            )
+            _raise_leaf_on_path(tree, name)
         node = node.get(part, MISSING)
         if node is MISSING:
             return default
-    if type(node) is dict or isinstance(node, Mapping):
+    leaf_type = type(node)
+    if leaf_type is dict or (leaf_type not in _leaf_types and _is_mapping(node)):
         raise errors.InvalidParamsError(
             f"Expected variable {name} to be an array, but the tree holds a "
             f"sub-tree there with keys {sorted(map(str, node))[:8]}. Fix: pass the "
             "params tree that init returned, or rename the variable."
         )
     return node
+
+
+# Types seen not to be Mappings: an array leaf skips the abstract-class check.
+_leaf_types: set[type] = set()
+
+
+def _is_mapping(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return True
+    _leaf_types.add(type(node))
+    return False
+
+
+def _raise_leaf_on_path(tree: Mapping, name: str) -> None:
+    parts = name.split("/")
+    node = tree
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            raise errors.InvalidParamsError(
+                f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
+                f"up variable {name}, but found a leaf of type "
+                f"{type(node).__name__}. Fix: pass the params tree that init "
+                "returned."
+            )
+        node = node[part]
 
 
 def flatten(tree: Mapping) -> dict[str, Any]:
@@ -102,9 +136,7 @@ def unflatten(flat: Mapping[str, Any]) -> dict:
     leaves = set(flat)
     for name in flat:
         check_name(name)
-        prefix = name
-        while "/" in prefix:
-            prefix = prefix.rsplit("/", 1)[0]
+        for prefix in prefixes(name):
             if prefix in leaves:
                 raise errors.NameConflictError(
                     f"Cannot unflatten: {prefix} is a variable and also a scope holding "

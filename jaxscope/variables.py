@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 _dtype_cache: dict[Any, np.dtype] = {}
+_FLOAT32 = np.dtype(np.float32)
+# Types seen to be arrays (jax.Array, tracers, numpy), so that the common
+# leaf skips the isinstance checks, which cost about a microsecond each.
+_ARRAY_TYPES: set[type] = set()
 
 
 def canonical_dtype(dtype: Any) -> np.dtype:
@@ -129,10 +133,10 @@ def get_variable(
         shape,
         dtype,
         initializer,
-        regularizer=regularizer,
-        trainable=trainable,
-        constraint=constraint,
-        sharding=sharding,
+        regularizer,
+        trainable,
+        constraint,
+        sharding,
     )
 
 
@@ -143,7 +147,6 @@ def get_variable_in(
     shape: Any = None,
     dtype: Any = None,
     initializer: Any = None,
-    *,
     regularizer: Callable | None = None,
     trainable: bool = True,
     constraint: Callable | None = None,
@@ -174,6 +177,7 @@ def get_variable_in(
             constraint,
             sharding,
             scope._partitioner,
+            2,  # this function, and get_variable or VariableScope.get_variable
         )
     kwargs = dict(
         shape=shape,
@@ -205,10 +209,16 @@ def _true_getter(
     constraint: Callable | None = None,
     sharding: Any = None,
     partitioner: Callable | None = None,
+    _known_callers: int = 1,
 ) -> jax.Array:
+    # ``_known_callers``: how many frames above this one are jaxscope's, so
+    # that finding the user's line materializes only the frames beyond them.
+    # This is the trace path of every variable: keep it to dict lookups and
+    # comparisons (see benchmarks/profile_trace.py).
     if frame.replay is not None:
         return _replayed(frame, name)
-    trainable = bool(trainable)
+    if trainable is not True:
+        trainable = bool(trainable)
     if shape is not None:
         shape = _as_shape(name, shape)
     record = frame.records.get(name)
@@ -233,7 +243,9 @@ def _true_getter(
         value, in_params = _lookup(frame, name, trainable=None)
         _check_conflict(frame, name)
         _check_stored(name, value, shape, dtype)
-        return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
+        return _record(
+            frame, name, value, in_params, regularizer, constraint, sharding, None, _known_callers
+        )
 
     # A creation: checked identically in init and apply.
     if not frame.in_outer_trace():
@@ -257,7 +269,9 @@ def _true_getter(
         # dtype accepted unless asked for.
         value, in_params = _lookup(frame, name, trainable=None)
         _check_stored(name, value, shape, dtype)
-        return _record(frame, name, value, in_params, regularizer, constraint, sharding, None)
+        return _record(
+            frame, name, value, in_params, regularizer, constraint, sharding, None, _known_callers
+        )
     concrete = initializer is not None and not callable(initializer)
     if concrete:
         try:
@@ -282,9 +296,10 @@ def _true_getter(
                 f"Variable {name} has no shape: give shape=... or a concrete "
                 "initializer value (an array, scalar or nested list)."
             )
-        want_dtype = _valid_dtype(name, jnp.float32 if dtype is None else dtype)
-    sharding = sharding_lib.as_spec(name, sharding)
-    if sharding is None and partitioner is not None:
+        want_dtype = _FLOAT32 if dtype is None else _valid_dtype(name, dtype)
+    if sharding is not None:
+        sharding = sharding_lib.as_spec(name, sharding)
+    elif partitioner is not None:
         sharding = sharding_lib.as_spec(name, partitioner(name, shape, want_dtype))
     if sharding is not None:
         sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
@@ -301,11 +316,17 @@ def _true_getter(
             value = sharding_lib.place(initial, sharding)
     else:
         init_spec = None
-        value, in_params = _lookup(frame, name, trainable=trainable)
+        value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
+        if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
+            value = _lookup(frame, name, trainable=trainable)[0]
+        elif frame.stack is not None:  # discovering a layer_stack body
+            value = frame.stack.layer_value(name, value)
         _check_stored(name, value, shape, want_dtype)
-        # Read with its spec, so gradients and updated params keep the layout.
-        value = sharding_lib.place(value, sharding)
-    return _record(frame, name, value, trainable, regularizer, constraint, sharding, init_spec)
+        if sharding is not None:  # read with its spec: gradients keep the layout
+            value = sharding_lib.place(value, sharding)
+    return _record(
+        frame, name, value, trainable, regularizer, constraint, sharding, init_spec, _known_callers
+    )
 
 
 def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
@@ -370,21 +391,18 @@ def _check_conflict(frame: context.Frame, name: str) -> None:
             f"variables ({', '.join(below[:3])}), and a nested params tree cannot "
             "hold a variable and a sub-tree at one path. Fix: rename one of them."
         )
-    parts = name.split("/")
-    prefix = ""
-    new_prefixes = []
-    for part in parts[:-1]:
-        prefix = f"{prefix}/{part}" if prefix else part
-        if prefix in frame.leaf_names:
+    leaf_names = frame.leaf_names
+    above = trees.prefixes(name)
+    for prefix in above:
+        if prefix in leaf_names:
             raise errors.NameConflictError(
                 f"Variable {name} cannot be created: {prefix} is already a "
                 f"variable, created at {frame.records[prefix].origin}, and a nested "
                 "params tree cannot hold a variable and a sub-tree at one path. Fix: "
                 "rename one of them."
             )
-        new_prefixes.append(prefix)
-    frame.prefixes.update(new_prefixes)
-    frame.leaf_names.add(name)
+    frame.prefixes.update(above)
+    leaf_names.add(name)
 
 
 def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:
@@ -420,7 +438,11 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
 
 
 def _check_leaf(name: str, value: Any) -> Any:
-    if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
+    if type(value) in _ARRAY_TYPES:
+        return value
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        _ARRAY_TYPES.add(type(value))
+    else:
         hint = " (jax.eval_shape's results only describe arrays)"
         raise errors.InvalidParamsError(
             f"Variable {name} in the tree given to apply is a "
@@ -439,7 +461,7 @@ def _check_stored(name: str, value: Any, shape, dtype) -> None:
             f"{tuple(value.shape)} (or omit shape on reuse), or pass params made "
             "for this model."
         )
-    if dtype is not None:
+    if dtype is not None and value.dtype != dtype:
         want = canonical_dtype(dtype)
         if value.dtype != want:
             raise errors.DtypeMismatchError(
@@ -466,18 +488,21 @@ def _replayed(frame: context.Frame, name: str) -> jax.Array:
     return value
 
 
-def _record(frame, name, value, trainable, regularizer, constraint, sharding, init_spec):
+def _record(
+    frame, name, value, trainable, regularizer, constraint, sharding, init_spec, known_callers
+):
     frame.records[name] = VariableRecord(
-        name=name,
-        value=value,
-        shape=tuple(value.shape),
-        dtype=value.dtype,
-        trainable=trainable,
-        origin=context.user_location(),
-        initial_value=value,
-        constraint=constraint,
-        sharding=sharding,
-        init_spec=init_spec,
+        name,
+        value,
+        tuple(value.shape),
+        value.dtype,
+        trainable,
+        # Frames: user_location, _record, _true_getter, its known callers.
+        context.user_location(3 + known_callers),
+        value,
+        constraint,
+        sharding,
+        init_spec,
     )
     if regularizer is not None:
         frame.regularizers.append((name, regularizer))

@@ -1260,6 +1260,64 @@ def test_original_name_scope_is_the_op_scope_of_the_first_entry():
     assert seen == ["a/", "a/ops/b/", "a/", "a/"]
 
 
+def _named_scopes_opened(monkeypatch, call):
+    """The names passed to ``jax.named_scope`` by jaxscope during ``call()``."""
+    opened = []
+    real = jax.named_scope
+
+    def recording(name):
+        opened.append(name)
+        return real(name)
+
+    monkeypatch.setattr(js.scopes.jax, "named_scope", recording)
+    call()
+    return opened
+
+
+def _scoped_model(seen):
+    def model(x):
+        with js.variable_scope("a") as a:
+            with js.name_scope("ops"):
+                seen.append(a.original_name_scope)
+                x = x + js.get_variable("v", [2])
+        return x
+
+    return js.transform(model)
+
+
+def test_an_eager_call_opens_no_jax_named_scopes(monkeypatch):
+    seen = []
+    f = _scoped_model(seen)
+    params = f.init(0, jnp.ones(2))
+    assert _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(2))) == []
+    assert seen == ["a/", "a/"]  # the op-scope names are tracked all the same
+
+
+def test_a_traced_call_opens_jax_named_scopes(monkeypatch):
+    seen = []
+    f = _scoped_model(seen)
+    params = f.init(0, jnp.ones(2))
+    opened = _named_scopes_opened(monkeypatch, lambda: jax.jit(f.apply)(params, jnp.ones(2)))
+    assert opened == ["a", "ops"]
+    assert seen == ["a/", "a/"]
+
+
+def test_scopes_inside_a_lifted_body_of_an_eager_call_open_named_scopes(monkeypatch):
+    def model(xs):
+        with js.variable_scope("rnn"):
+
+            def step(c, x):
+                with js.variable_scope("cell"):
+                    return c + x * js.get_variable("w", []), None
+
+            return js.scan(step, jnp.zeros(()), xs)[0]
+
+    f = js.transform(model)
+    params = f.init(0, jnp.ones(3))
+    # The scan body is traced even in an eager call, so its scope names its ops.
+    assert _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(3))) == ["cell"]
+
+
 def test_name_scope_outside_a_transform_names_ops():
     def fn(x):
         with js.name_scope("outside"):
