@@ -227,6 +227,10 @@ def fill_ratios(measurements: list[Measurement], baseline: str) -> None:
 
 _METADATA = re.compile(r",?\s*metadata=\{[^{}]*\}")
 _MODULE_NAME = re.compile(r"^HloModule \S+", re.MULTILINE)
+# Instruction and computation names: defined as ``%name``, and used as
+# ``%name`` or, in a computation's signature, bare.
+_DEFINED_NAME = re.compile(r"%([A-Za-z_][\w.\-]*)")
+_NAME_TOKEN = re.compile(r"(?<![\w.\-])[A-Za-z_][\w.\-]*")
 # The tables of Python source locations that op metadata points into.
 _STACK_TABLES = re.compile(
     r"^(FileNames|FunctionNames|FileLocations|StackFrames)\n(.+\n)*\n?", re.MULTILINE
@@ -236,9 +240,21 @@ _STACK_TABLES = re.compile(
 def normalized_hlo(hlo_text: str) -> str:
     """Optimized HLO without what does not change the program: op metadata
     (source locations and ``jax.named_scope`` names), the tables of source
-    locations, and the module's name."""
+    locations, the module's name, and the names of instructions and
+    computations (renumbered in order of appearance: parameter names come
+    from the params tree's paths, which differ between frameworks)."""
     text = _STACK_TABLES.sub("", _METADATA.sub("", hlo_text))
-    return _MODULE_NAME.sub("HloModule m", text)
+    text = _MODULE_NAME.sub("HloModule m", text)
+    defined = set(_DEFINED_NAME.findall(text))
+    renamed: dict[str, str] = {}
+
+    def rename(match: re.Match) -> str:
+        token = match.group(0)
+        if token not in defined:
+            return token
+        return renamed.setdefault(token, f"v{len(renamed)}")
+
+    return _NAME_TOKEN.sub(rename, text)
 
 
 def _version(dist: str) -> str | None:

@@ -384,6 +384,15 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
 
 
 def _check_conflict(frame: context.Frame, name: str) -> None:
+    above = trees.prefixes(name)
+    leaf_names = frame.leaf_names
+    if name in frame.prefixes or not leaf_names.isdisjoint(above):
+        _raise_conflict(frame, name, above)
+    frame.prefixes.update(above)
+    leaf_names.add(name)
+
+
+def _raise_conflict(frame: context.Frame, name: str, above: tuple[str, ...]) -> None:
     if name in frame.prefixes:
         below = sorted(n for n in frame.leaf_names if n.startswith(name + "/"))
         raise errors.NameConflictError(
@@ -391,18 +400,13 @@ def _check_conflict(frame: context.Frame, name: str) -> None:
             f"variables ({', '.join(below[:3])}), and a nested params tree cannot "
             "hold a variable and a sub-tree at one path. Fix: rename one of them."
         )
-    leaf_names = frame.leaf_names
-    above = trees.prefixes(name)
-    for prefix in above:
-        if prefix in leaf_names:
-            raise errors.NameConflictError(
-                f"Variable {name} cannot be created: {prefix} is already a "
-                f"variable, created at {frame.records[prefix].origin}, and a nested "
-                "params tree cannot hold a variable and a sub-tree at one path. Fix: "
-                "rename one of them."
-            )
-    frame.prefixes.update(above)
-    leaf_names.add(name)
+    prefix = next(p for p in above if p in frame.leaf_names)
+    raise errors.NameConflictError(
+        f"Variable {name} cannot be created: {prefix} is already a "
+        f"variable, created at {frame.records[prefix].origin}, and a nested "
+        "params tree cannot hold a variable and a sub-tree at one path. Fix: "
+        "rename one of them."
+    )
 
 
 def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:

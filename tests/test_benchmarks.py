@@ -17,7 +17,9 @@ import jaxscope as js
 from benchmarks import cli
 from benchmarks.families import memory as memory_family
 from benchmarks.families import model as model_family
-from benchmarks.models import mlp, stacked_mlp
+from benchmarks.models import mlp, seq2seq, stacked_mlp
+from examples.seq2seq import data as data_lib
+from examples.seq2seq import train
 
 
 def _stand_in_layer_stack(num_layers):
@@ -80,9 +82,10 @@ def test_quick_run_writes_results_md_and_json(quick_run):
     assert "## Summary against the targets" in text
 
 
-def test_every_mlp_figure_is_measured_for_every_implementation(quick_run):
+@pytest.mark.parametrize("name", ["mlp", "seq2seq"])
+def test_every_model_figure_is_measured_for_every_implementation(quick_run, name):
     data, out = quick_run
-    family = _family(data, "mlp")
+    family = _family(data, name)
     assert family["skipped"] is None
     impls = ["pure_jax", "jaxscope", "flax_linen", "flax_core"]
     if _haiku_available():
@@ -98,11 +101,22 @@ def test_every_mlp_figure_is_measured_for_every_implementation(quick_run):
             assert m["ratio"] == pytest.approx(m["median"] / found[figure, "pure_jax"]["median"])
 
 
-def test_jaxscope_train_step_is_the_pure_jax_program(quick_run):
-    checks = _family(quick_run[0], "mlp")["checks"]
+@pytest.mark.parametrize("name", ["mlp", "seq2seq"])
+def test_jaxscope_train_step_is_the_pure_jax_program(quick_run, name):
+    checks = _family(quick_run[0], name)["checks"]
     assert checks["same_train_step_program_as_baseline"]["jaxscope"] is True
     assert checks["outputs"]["jaxscope"]["max_abs_diff_vs_baseline"] < 1e-5
     assert checks["outputs"]["jaxscope"]["same_variable_tree"] is True
+
+
+def test_every_seq2seq_implementation_computes_the_baseline_function(quick_run):
+    family = _family(quick_run[0], "seq2seq")
+    checks = family["checks"]
+    assert checks["n_variables"] == 16
+    for impl, agreement in checks["outputs"].items():
+        assert agreement["max_abs_diff_vs_baseline"] < 1e-5, impl
+        assert agreement["same_variable_tree"] is True, impl
+    assert any("XLA program" in note and "jaxscope yes" in note for note in family["notes"])
 
 
 def test_overhead_per_variable_is_reported_for_each_framework(quick_run):
@@ -132,11 +146,24 @@ def test_layer_stack_sweep_reports_every_depth(quick_run):
     assert "jaxscope_layer_stack" in family["impls"]
 
 
-def test_models_without_code_are_skipped_with_a_reason(quick_run):
-    family = _family(quick_run[0], "seq2seq")
-    if family["skipped"] is not None:
-        assert "benchmarks.models.seq2seq" in family["skipped"]
-        assert family["measurements"] == []
+def test_seq2seq_is_the_demo_model_at_the_demo_size():
+    cfg, batch, src_len = seq2seq.demo_config()
+    defaults = train.DEFAULTS["dates", "rnn"]
+    assert (cfg.model, cfg.embed_dim, cfg.hidden) == (
+        "rnn",
+        defaults["embed_dim"],
+        defaults["hidden"],
+    )
+    assert batch == defaults["batch_size"]
+    task = data_lib.get_task("dates")
+    assert (src_len, cfg.max_tgt_len) == (task.max_src_len, task.max_tgt_len)
+    spec = seq2seq.build(quick=False)  # builds without compiling anything
+    src, src_mask, tgt_in = spec.inputs
+    assert src.shape == (batch, src_len) and tgt_in.shape == (batch, cfg.max_tgt_len)
+    assert bool(((src != 0) == src_mask).all()) and bool(src_mask[:, 0].all())
+    params = jax.eval_shape(spec.impls[1].init, jax.random.key(0), *spec.inputs)
+    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == 77_296  # README's count
+    assert spec.n_variables == len(jax.tree.leaves(params)) == 16
 
 
 def test_jaxscope_and_pure_jax_agree_given_the_same_params():
@@ -151,9 +178,10 @@ def test_jaxscope_and_pure_jax_agree_given_the_same_params():
     assert jax.tree.structure(own) == jax.tree.structure(params)
 
 
-def test_haiku_is_skipped_cleanly_without_haiku(monkeypatch):
+@pytest.mark.parametrize("module", [mlp, seq2seq])
+def test_haiku_is_skipped_cleanly_without_haiku(monkeypatch, module):
     monkeypatch.setitem(sys.modules, "haiku", None)  # makes `import haiku` fail
-    spec = mlp.build(quick=True)
+    spec = module.build(quick=True)
     assert "haiku" not in {impl.name for impl in spec.impls}
     assert "not importable" in spec.skipped["haiku"]
 

@@ -40,9 +40,8 @@ class ModuleFamily:
 
 FAMILIES = [
     ModelFamily("mlp", "benchmarks.models.mlp", "MLP, depth 100, width 64"),
-    # Model A of issue 4 (bidirectional LSTM encoder, attention LSTM decoder,
-    # js.scan over time) at its demo size: benchmarks/models/seq2seq.py is to
-    # import it from examples/seq2seq and write it four more ways.
+    # The seq2seq demo's model A (bidirectional LSTM encoder, attention LSTM
+    # decoder, js.scan over time) at the demo's size.
     ModelFamily("seq2seq", "benchmarks.models.seq2seq", "seq2seq model A (attention RNN)"),
     ModuleFamily(
         "layer_stack",

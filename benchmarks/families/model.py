@@ -237,7 +237,7 @@ def _notes(result: FamilyResult, spec: ModelSpec) -> list[str]:
     notes = [
         "\n".join(lines),
         "Compiled train step is the same XLA program as "
-        f"{result.ratio_label}'s (optimized HLO, metadata stripped): "
+        f"{result.ratio_label}'s (optimized HLO, metadata stripped, instructions renumbered): "
         + ", ".join(f"{label} {'yes' if same[name] else 'no'}" for name, label in impls)
         + ".",
         f"Outputs given {result.ratio_label}'s params (converted to each layout), "
