@@ -234,16 +234,18 @@ def scan(
         lifted.trace(f, (_abstract(init), x0))
         _materialize(frame, lifted.created())
     body = lifted.body(f)
+    if lifted.key is None:  # no per-iteration keys: scan over xs alone
+        step, scanned = functools.partial(body, None), xs
+    else:
 
-    def step(carry, ix):
-        i, x = ix
-        return body(lifted.key_at(i), carry, x)
+        def step(carry, ix):
+            i, x = ix
+            return body(lifted.key_at(i), carry, x)
 
+        scanned = (jnp.arange(length), xs)
     lifted.start_run()
     try:
-        return jax.lax.scan(
-            step, init, (jnp.arange(length), xs), length=length, reverse=reverse, unroll=unroll
-        )
+        return jax.lax.scan(step, init, scanned, length=length, reverse=reverse, unroll=unroll)
     finally:
         lifted.end_run()
 
