@@ -39,10 +39,13 @@ class ModuleFamily:
 
 
 FAMILIES = [
-    ModelFamily("mlp", "benchmarks.models.mlp", "MLP, depth 100, width 64"),
+    # Many small variables: the per-variable overhead targets.
+    ModelFamily("mlp", "benchmarks.models.mlp", "MLP, depth 100, width 64", ("overhead",)),
     # The seq2seq demo's model A (bidirectional LSTM encoder, attention LSTM
     # decoder, js.scan over time) at the demo's size.
-    ModelFamily("seq2seq", "benchmarks.models.seq2seq", "seq2seq model A (attention RNN)"),
+    ModelFamily(
+        "seq2seq", "benchmarks.models.seq2seq", "seq2seq model A (attention RNN)", ("train_step",)
+    ),
     ModuleFamily(
         "layer_stack",
         "Compile time versus depth: `layer_stack` versus unrolled",

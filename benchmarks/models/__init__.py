@@ -53,6 +53,8 @@ class ModelSpec:
         loss: ``loss(output, target) -> scalar``.
         n_variables: how many variables the model has (``get_variable``
             calls per apply), for the per-variable overhead.
+        notes: sentences printed under the model's table, for figures that
+            need them to be read right.
     """
 
     title: str
@@ -62,3 +64,4 @@ class ModelSpec:
     target: Any
     loss: Callable[[Any, Any], Any]
     n_variables: int
+    notes: tuple[str, ...] = ()
