@@ -90,6 +90,8 @@ def test_every_model_figure_is_measured_for_every_implementation(quick_run, name
     impls = ["pure_jax", "jaxscope", "flax_linen", "flax_core"]
     if _haiku_available():
         impls.append("haiku")
+    if name == "mlp":
+        impls.append("pure_jax_named")
     assert list(family["impls"]) == impls
     found = {(m["figure"], m["impl"]): m for m in family["measurements"]}
     text = (out / "RESULTS.md").read_text()

@@ -204,6 +204,12 @@ def _summary(result: FamilyResult, targets: tuple[str, ...]) -> list[str]:
             f"{over_cpu[1]:.0f} µs CPU (target at most {OVERHEAD_TARGET_US:.0f} µs: "
             f"{_verdict(max(over_cpu) <= OVERHEAD_TARGET_US)})"
         )
+        if "pure_jax_named" in cpu["trace_make_jaxpr"]:
+            named = [cpu[f]["pure_jax_named"] for f in traces]
+            line += (
+                f", of which JAX's own `jax.named_scope` is {named[0]:.0f} / {named[1]:.0f} µs "
+                "(pure JAX with a named scope per layer)"
+            )
         if "haiku" in wall["trace_make_jaxpr"]:
             haiku_cpu = [cpu[f]["haiku"] for f in traces]
             ok = all(o <= HAIKU_SHARE_TARGET * h for o, h in zip(over_cpu, haiku_cpu, strict=True))

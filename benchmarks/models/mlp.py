@@ -20,7 +20,7 @@ import numpy as np
 import jaxscope as js
 from benchmarks.models import Impl, ModelSpec
 
-__all__ = ["build", "flax_core", "flax_linen", "haiku", "jaxscope", "pure_jax"]
+__all__ = ["build", "flax_core", "flax_linen", "haiku", "jaxscope", "pure_jax", "pure_jax_named"]
 
 DEPTH, WIDTH, BATCH = 100, 64, 32
 QUICK_DEPTH, QUICK_WIDTH, QUICK_BATCH = 3, 8, 4
@@ -57,6 +57,26 @@ def pure_jax(depth: int, width: int) -> Impl:
         return x
 
     return Impl("pure_jax", "pure JAX", init, apply, _identity, _identity)
+
+
+def pure_jax_named(depth: int, width: int) -> Impl:
+    """The baseline with a ``jax.named_scope(f"layer_{i}")`` around each
+    layer's parameter reads, where jaxscope opens its variable scopes: not a
+    framework, but what JAX itself charges for the op-name scopes that every
+    ``js.variable_scope`` opens (DESIGN's op-name scopes)."""
+    base = pure_jax(depth, width)
+
+    def apply(params: dict, x: jax.Array) -> jax.Array:
+        for i in range(depth):
+            with jax.named_scope(f"layer_{i}"):
+                layer = params[f"layer_{i}"]
+                kernel, bias = layer["kernel"], layer["bias"]
+            x = _activation(i, depth, x @ kernel + bias)
+        return x
+
+    return Impl(
+        "pure_jax_named", "pure JAX + `jax.named_scope`", base.init, apply, _identity, _identity
+    )
 
 
 def jaxscope(depth: int, width: int) -> Impl:
@@ -151,8 +171,8 @@ def haiku(depth: int, width: int) -> Impl:
 
 
 def build(quick: bool = False, depth: int | None = None, width: int | None = None) -> ModelSpec:
-    """The MLP written five ways (Haiku skipped, with the reason, when
-    dm-haiku is not installed).
+    """The MLP written five ways, and the baseline with ``jax.named_scope``
+    (Haiku skipped, with the reason, when dm-haiku is not installed).
 
     Args:
         quick: tiny sizes (depth 3, width 8) for smoke tests.
@@ -162,7 +182,7 @@ def build(quick: bool = False, depth: int | None = None, width: int | None = Non
     width = width or (QUICK_WIDTH if quick else WIDTH)
     batch = QUICK_BATCH if quick else BATCH
     impls, skipped = [], {}
-    for make in (pure_jax, jaxscope, flax_linen, flax_core, haiku):
+    for make in (pure_jax, jaxscope, flax_linen, flax_core, haiku, pure_jax_named):
         try:
             impls.append(make(depth, width))
         except ImportError as e:
