@@ -7,9 +7,12 @@ Traces the jaxscope version of the depth-100 MLP (200 variables) with
 functions that cost the most: their own time (``tottime``) and with callees
 (``cumtime``), in microseconds, with ``file:line``. The first line gives the
 overhead measured without the profiler: jaxscope's trace time minus pure
-JAX's, per variable. All times are this process's CPU time, so other load on
-the machine hardly matters. cProfile inflates the cost of small functions,
-so read the table for ranking, the first line for the size.
+JAX's, per variable. The second gives the same scopes and ``get_variable``
+calls traced alone, without the layers' math between them: the same code
+runs slower when it alternates with JAX's own tracing. All times are this
+process's CPU time, so other load on the machine hardly matters. cProfile
+inflates the cost of small functions, so read the table for ranking, the
+first lines for the size.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import time
 
 import jax
 
-from benchmarks.models import mlp
+import jaxscope as js
+from benchmarks.models import Impl, mlp
 
 JAXSCOPE_DIR = os.path.dirname(os.path.abspath(mlp.js.__file__))
 
@@ -40,6 +44,25 @@ def _overhead(pure, scoped, params, x, repeats: int) -> float:
             if i:
                 samples[impl.name].append(time.process_time() - start)
     return statistics.median(samples[scoped.name]) - statistics.median(samples[pure.name])
+
+
+def _alone(depth: int, width: int) -> tuple[Impl, Impl]:
+    """The jaxscope MLP's scopes and ``get_variable`` calls without the
+    layers' math between them, and a transform that does nothing: the
+    scoping's cost when nothing else is traced."""
+
+    def scoping(x: jax.Array) -> jax.Array:
+        for i in range(depth):
+            with js.variable_scope(f"layer_{i}"):
+                js.get_variable("kernel", [x.shape[-1], width])
+                js.get_variable("bias", [width], initializer=js.initializers.zeros)
+        return x
+
+    empty = js.transform(lambda x: x)
+    return (
+        Impl("empty", "nothing", empty.init, empty.apply, lambda t: t, lambda t: t),
+        Impl("alone", "scoping alone", *js.transform(scoping), lambda t: t, lambda t: t),
+    )
 
 
 def _where(key: tuple) -> str:
@@ -59,6 +82,7 @@ def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
     params = pure.init(jax.random.key(0), x)
     calls = spec.n_variables * repeats
     overhead = _overhead(pure, scoped, params, x, repeats)
+    alone = _overhead(*_alone(depth, x.shape[-1]), params, x, repeats)
 
     profiler = cProfile.Profile(time.process_time)
     for _ in range(repeats):
@@ -85,6 +109,8 @@ def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
         f"depth {depth}: {spec.n_variables} variables, {repeats} traces; overhead without "
         f"the profiler: {1e6 * overhead / spec.n_variables:.1f} µs per get_variable "
         "(jaxscope make_jaxpr CPU time minus pure JAX's, per variable)",
+        f"the same scopes and get_variable calls alone, without the layers' math traced "
+        f"between them: {1e6 * alone / spec.n_variables:.1f} µs per get_variable",
         f"time spent in jaxscope's own code under cProfile: {1e6 * own_total / calls:.1f} µs "
         "per get_variable",
         "",

@@ -198,3 +198,12 @@ def test_haiku_is_skipped_cleanly_without_haiku(monkeypatch, module):
 
 def test_memory_family_runs_where_ru_maxrss_exists():
     assert (memory_family.unavailable() is None) == (sys.platform in ("linux", "darwin"))
+
+
+def test_profile_trace_reports_jaxscopes_own_functions(capsys):
+    from benchmarks import profile_trace
+
+    text = profile_trace.main(["--repeats", "1", "--top", "40", "--depth", "3"])
+    assert "µs per get_variable" in text and "calls alone" in text
+    assert "jaxscope/variables.py" in text and "(get_variable)" in text
+    assert capsys.readouterr().out.strip() == text
