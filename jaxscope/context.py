@@ -73,8 +73,6 @@ class Frame:
     variable_key: Any = None
     stream_key: Any = None
     alive: bool = True
-    # Whether the call started outside any JAX trace (an un-jitted call).
-    eager: bool = False
     # Set inside lifted transforms (jaxscope.lift): values handed out
     # without bookkeeping while a body is re-traced, the innermost
     # layer_stack being discovered, and how many lifted bodies are open.
@@ -84,21 +82,11 @@ class Frame:
 
     def __post_init__(self):
         self.trace_state = get_opaque_trace_state()
-        self.eager = self.trace_state == _EAGER_TRACE_STATE
 
     def in_outer_trace(self) -> bool:
         """Whether JAX is tracing at the level this call started at, rather
         than inside a raw transform opened by the model function."""
         return get_opaque_trace_state() == self.trace_state
-
-
-# JAX's state outside any trace (the same object in every thread).
-_EAGER_TRACE_STATE = get_opaque_trace_state()
-
-
-def tracing() -> bool:
-    """Whether JAX is tracing (staging a program) rather than running eagerly."""
-    return get_opaque_trace_state() != _EAGER_TRACE_STATE
 
 
 class _Local(threading.local):

@@ -9,7 +9,6 @@ re-entered anywhere inside that call.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 from collections.abc import Callable
@@ -205,9 +204,6 @@ def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable
     return composed
 
 
-_NO_NAMED_SCOPE = contextlib.nullcontext()
-
-
 class _OpScope:
     """Shared enter/exit of an op-name scope, tracked on the frame."""
 
@@ -215,13 +211,8 @@ class _OpScope:
 
     def _enter_op_scope(self, frame: context.Frame | None, name: str) -> None:
         self._frame = frame
-        if frame is None or not frame.eager or context.tracing():
-            self._named = jax.named_scope(name)
-            self._named.__enter__()
-        else:
-            # An un-jitted call stages no program whose ops could be named,
-            # and JAX's eager dispatch is slower under a name stack.
-            self._named = _NO_NAMED_SCOPE
+        self._named = jax.named_scope(name)
+        self._named.__enter__()
         if frame is not None:
             self._old_op_path = frame.op_path
             frame.op_path = f"{frame.op_path}/{name}" if frame.op_path else name
@@ -260,9 +251,7 @@ class name_scope(_OpScope):
 
     The name shows in jaxprs, HLO metadata and profiler traces; variable names
     are unchanged. Unlike TF1's graph op names, names are not uniquified:
-    entering ``"bar"`` twice names ops ``bar/...`` both times. Inside an
-    un-jitted ``init`` or ``apply`` running eagerly, no ``jax.named_scope``
-    is opened (nothing is staged to be named); the yielded name is the same.
+    entering ``"bar"`` twice names ops ``bar/...`` both times.
 
     >>> with js.name_scope("bar"):
     ...     y = jnp.ones(2) + 1.0

@@ -1285,20 +1285,13 @@ def _scoped_model(seen):
     return js.transform(model)
 
 
-def test_an_eager_call_opens_no_jax_named_scopes(monkeypatch):
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_a_call_opens_a_jax_named_scope_per_scope_eager_or_traced(monkeypatch, jit):
     seen = []
     f = _scoped_model(seen)
     params = f.init(0, jnp.ones(2))
-    assert _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(2))) == []
-    assert seen == ["a/", "a/"]  # the op-scope names are tracked all the same
-
-
-def test_a_traced_call_opens_jax_named_scopes(monkeypatch):
-    seen = []
-    f = _scoped_model(seen)
-    params = f.init(0, jnp.ones(2))
-    opened = _named_scopes_opened(monkeypatch, lambda: jax.jit(f.apply)(params, jnp.ones(2)))
-    assert opened == ["a", "ops"]
+    apply = jax.jit(f.apply) if jit else f.apply
+    assert _named_scopes_opened(monkeypatch, lambda: apply(params, jnp.ones(2))) == ["a", "ops"]
     assert seen == ["a/", "a/"]
 
 
@@ -1314,8 +1307,8 @@ def test_scopes_inside_a_lifted_body_of_an_eager_call_open_named_scopes(monkeypa
 
     f = js.transform(model)
     params = f.init(0, jnp.ones(3))
-    # The scan body is traced even in an eager call, so its scope names its ops.
-    assert _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(3))) == ["cell"]
+    opened = _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(3)))
+    assert opened == ["rnn", "cell"]
 
 
 def test_name_scope_outside_a_transform_names_ops():
