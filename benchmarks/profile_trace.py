@@ -27,7 +27,7 @@ import time
 import jax
 
 import jaxscope as js
-from benchmarks.models import Impl, mlp
+from benchmarks.models import Impl, identity, mlp
 
 JAXSCOPE_DIR = os.path.dirname(os.path.abspath(mlp.js.__file__))
 
@@ -60,8 +60,8 @@ def _alone(depth: int, width: int) -> tuple[Impl, Impl]:
 
     empty = js.transform(lambda x: x)
     return (
-        Impl("empty", "nothing", empty.init, empty.apply, lambda t: t, lambda t: t),
-        Impl("alone", "scoping alone", *js.transform(scoping), lambda t: t, lambda t: t),
+        Impl("empty", "nothing", empty.init, empty.apply, identity, identity),
+        Impl("alone", "scoping alone", *js.transform(scoping), identity, identity),
     )
 
 

@@ -215,7 +215,7 @@ class _OpScope:
         self._named.__enter__()
         if frame is not None:
             self._old_op_path = frame.op_path
-            frame.op_path = f"{frame.op_path}/{name}" if frame.op_path else name
+            frame.op_path = trees.join(frame.op_path, name)
 
     def _exit_op_scope(self, *exc) -> None:
         if self._frame is not None:
@@ -399,7 +399,7 @@ class variable_scope(_OpScope):
         else:
             if target is None:
                 target = self._unique_name(parent._name, counts)
-            full = f"{parent._name}/{target}" if parent._name else target
+            full = trees.join(parent._name, target)
             scope = parent._copy(full)
             scope._reuse = self._reuse or parent._reuse
             op_name = target

@@ -13,38 +13,18 @@ import jax
 import numpy as np
 import pytest
 
-import jaxscope as js
 from benchmarks import cli
 from benchmarks.families import memory as memory_family
 from benchmarks.families import model as model_family
-from benchmarks.models import mlp, seq2seq, stacked_mlp
+from benchmarks.models import mlp, seq2seq
 from examples.seq2seq import data as data_lib
 from examples.seq2seq import train
-
-
-def _stand_in_layer_stack(num_layers):
-    """An unrolled stand-in for ``js.layer_stack`` (issue 3), so that the
-    sweep's code runs before the real one exists."""
-
-    def wrap(f):
-        def run(x):
-            for i in range(num_layers):
-                with js.variable_scope(f"layer_{i}"):
-                    x = f(x)
-            return x
-
-        return run
-
-    return wrap
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    with pytest.MonkeyPatch.context() as patch:
-        if not stacked_mlp.has_layer_stack():
-            patch.setattr(js, "layer_stack", _stand_in_layer_stack, raising=False)
-        data = cli.main(["--quick", "--repeats", "1", "--warmup", "0", "--out", str(out)])
+    data = cli.main(["--quick", "--repeats", "1", "--warmup", "0", "--out", str(out)])
     return data, out
 
 

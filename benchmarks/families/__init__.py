@@ -24,15 +24,16 @@ __all__ = ["FAMILIES", "ModuleFamily", "family_names"]
 
 @dataclasses.dataclass(frozen=True)
 class ModuleFamily:
-    """A family whose measuring is a module's ``run`` and ``unavailable``."""
+    """A family whose measuring is a module's ``run``, and its
+    ``unavailable`` where it can be skipped."""
 
     name: str
     title: str
     run_fn: Callable[[Config], FamilyResult]
-    unavailable_fn: Callable[[], str | None]
+    unavailable_fn: Callable[[], str | None] | None = None
 
     def unavailable(self) -> str | None:
-        return self.unavailable_fn()
+        return None if self.unavailable_fn is None else self.unavailable_fn()
 
     def run(self, config: Config) -> FamilyResult:
         return self.run_fn(config)
@@ -50,7 +51,6 @@ FAMILIES = [
         "layer_stack",
         "Compile time versus depth: `layer_stack` versus unrolled",
         layer_stack.run,
-        layer_stack.unavailable,
     ),
     ModuleFamily(
         "memory", "Peak host memory of `init` (~500M parameters)", memory.run, memory.unavailable

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from benchmarks.harness import Config, FamilyResult, Measurement, fill_ratios, time_interleaved
 from benchmarks.models import stacked_mlp
 
-__all__ = ["run", "unavailable"]
+__all__ = ["run"]
 
 DEPTHS, WIDTH, BATCH = (4, 16, 64), 64, 32
 QUICK_DEPTHS, QUICK_WIDTH, QUICK_BATCH = (1, 2), 8, 4
@@ -28,12 +28,6 @@ IMPLS = (
     stacked_mlp.jaxscope_layer_stack,
 )
 TARGET_RATIO = 1.5
-
-
-def unavailable() -> str | None:
-    if not stacked_mlp.has_layer_stack():
-        return "js.layer_stack does not exist yet (issue 3)"
-    return None
 
 
 def run(config: Config) -> FamilyResult:

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Impl", "ModelSpec"]
+__all__ = ["Impl", "ModelSpec", "build_impls", "flax_core_impl", "identity"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,3 +65,38 @@ class ModelSpec:
     loss: Callable[[Any, Any], Any]
     n_variables: int
     notes: tuple[str, ...] = ()
+
+
+def identity(tree: Any) -> Any:
+    """The converter of a layout that is pure JAX's own."""
+    return tree
+
+
+def flax_core_impl(model: Callable) -> Impl:
+    """The ``flax.core`` implementation of ``model(scope, *inputs)``: params
+    live under ``"params"`` and are otherwise pure JAX's layout."""
+    from flax import core
+
+    def init(rng: Any, *inputs: Any) -> Any:
+        return core.init(model)(rng, *inputs)[1]
+
+    return Impl(
+        "flax_core",
+        "flax.core",
+        init,
+        core.apply(model),
+        lambda variables: core.unfreeze(variables)["params"],
+        lambda params: {"params": params},
+    )
+
+
+def build_impls(makers: tuple[Callable[..., Impl], ...], *args: Any) -> tuple[list, dict]:
+    """``make(*args)`` for each maker, and the reason for each one whose
+    framework cannot be imported (Haiku is optional)."""
+    impls, skipped = [], {}
+    for make in makers:
+        try:
+            impls.append(make(*args))
+        except ImportError as e:
+            skipped[make.__name__] = f"not importable ({e})"
+    return impls, skipped

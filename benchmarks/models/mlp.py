@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxscope as js
-from benchmarks.models import Impl, ModelSpec
+from benchmarks.models import Impl, ModelSpec, build_impls, flax_core_impl, identity
 
 __all__ = ["build", "flax_core", "flax_linen", "haiku", "jaxscope", "pure_jax", "pure_jax_named"]
 
@@ -30,10 +30,6 @@ _glorot = jax.nn.initializers.glorot_uniform()
 
 def _activation(i: int, depth: int, x: jax.Array) -> jax.Array:
     return jnp.tanh(x) if i < depth - 1 else x
-
-
-def _identity(tree: Any) -> Any:
-    return tree
 
 
 def pure_jax(depth: int, width: int) -> Impl:
@@ -56,7 +52,7 @@ def pure_jax(depth: int, width: int) -> Impl:
             x = _activation(i, depth, x @ layer["kernel"] + layer["bias"])
         return x
 
-    return Impl("pure_jax", "pure JAX", init, apply, _identity, _identity)
+    return Impl("pure_jax", "pure JAX", init, apply, identity, identity)
 
 
 def pure_jax_named(depth: int, width: int) -> Impl:
@@ -75,7 +71,7 @@ def pure_jax_named(depth: int, width: int) -> Impl:
         return x
 
     return Impl(
-        "pure_jax_named", "pure JAX + `jax.named_scope`", base.init, apply, _identity, _identity
+        "pure_jax_named", "pure JAX + `jax.named_scope`", base.init, apply, identity, identity
     )
 
 
@@ -92,7 +88,7 @@ def jaxscope(depth: int, width: int) -> Impl:
         return x
 
     f = js.transform(model)
-    return Impl("jaxscope", "jaxscope", f.init, f.apply, _identity, _identity)
+    return Impl("jaxscope", "jaxscope", f.init, f.apply, identity, identity)
 
 
 def flax_linen(depth: int, width: int) -> Impl:
@@ -121,7 +117,6 @@ def flax_linen(depth: int, width: int) -> Impl:
 def flax_core(depth: int, width: int) -> Impl:
     """A function against ``flax.core``'s scope API (``scope.push``,
     ``scope.param``)."""
-    from flax import core
 
     def model(scope: Any, x: jax.Array) -> jax.Array:
         for i in range(depth):
@@ -131,17 +126,7 @@ def flax_core(depth: int, width: int) -> Impl:
             x = _activation(i, depth, x @ kernel + bias)
         return x
 
-    def init(rng: jax.Array, x: jax.Array) -> Any:
-        return core.init(model)(rng, x)[1]
-
-    return Impl(
-        "flax_core",
-        "flax.core",
-        init,
-        core.apply(model),
-        lambda variables: core.unfreeze(variables)["params"],
-        lambda params: {"params": params},
-    )
+    return flax_core_impl(model)
 
 
 def haiku(depth: int, width: int) -> Impl:
@@ -181,12 +166,9 @@ def build(quick: bool = False, depth: int | None = None, width: int | None = Non
     depth = depth or (QUICK_DEPTH if quick else DEPTH)
     width = width or (QUICK_WIDTH if quick else WIDTH)
     batch = QUICK_BATCH if quick else BATCH
-    impls, skipped = [], {}
-    for make in (pure_jax, jaxscope, flax_linen, flax_core, haiku, pure_jax_named):
-        try:
-            impls.append(make(depth, width))
-        except ImportError as e:
-            skipped[make.__name__] = f"not importable ({e})"
+    impls, skipped = build_impls(
+        (pure_jax, jaxscope, flax_linen, flax_core, haiku, pure_jax_named), depth, width
+    )
     data = np.random.default_rng(1)  # numpy: no XLA program to compile for the data
     x = jnp.asarray(data.standard_normal((batch, width)), jnp.float32)
     target = jnp.asarray(data.standard_normal((batch, width)), jnp.float32)

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.models import Impl, ModelSpec
+from benchmarks.models import Impl, ModelSpec, build_impls, flax_core_impl, identity
 
 __all__ = ["build", "demo_config", "flax_core", "flax_linen", "haiku", "jaxscope", "pure_jax"]
 
@@ -48,10 +48,6 @@ _glorot_vector = jax.nn.initializers.variance_scaling(
     1.0, "fan_avg", "uniform", in_axis=(), out_axis=()
 )
 _zeros = jax.nn.initializers.zeros
-
-
-def _identity(tree: Any) -> Any:
-    return tree
 
 
 # The math every version shares, on arrays (the variables are each
@@ -191,7 +187,7 @@ def pure_jax(cfg: Any) -> Impl:
     def apply(params: dict, src, src_mask, tgt_in) -> jax.Array:
         return forward(params, src, src_mask, tgt_in)[0]
 
-    return Impl("pure_jax", "pure JAX", init, apply, _identity, _identity)
+    return Impl("pure_jax", "pure JAX", init, apply, identity, identity)
 
 
 def jaxscope(cfg: Any) -> Impl:
@@ -204,7 +200,7 @@ def jaxscope(cfg: Any) -> Impl:
     def apply(params: dict, src, src_mask, tgt_in) -> jax.Array:
         return train.apply(params, src, src_mask, tgt_in)[0]
 
-    return Impl("jaxscope", "jaxscope", train.init, apply, _identity, _identity)
+    return Impl("jaxscope", "jaxscope", train.init, apply, identity, identity)
 
 
 def flax_linen(cfg: Any) -> Impl:
@@ -364,7 +360,6 @@ def flax_core(cfg: Any) -> Impl:
     """Functions against ``flax.core``'s scope API (``scope.push``,
     ``scope.param``), ``flax.core.lift.scan`` over time, TF1's names and
     LSTM layout."""
-    from flax import core
     from flax.core import lift
 
     e, hidden = cfg.embed_dim, cfg.hidden
@@ -440,17 +435,7 @@ def flax_core(cfg: Any) -> Impl:
         _, (outputs, _) = scan(dec, carry, ys)
         return dense(dec.push("output_projection"), _time_major(outputs), cfg.tgt_vocab)
 
-    def init(rng: jax.Array, *inputs) -> Any:
-        return core.init(model)(rng, *inputs)[1]
-
-    return Impl(
-        "flax_core",
-        "flax.core",
-        init,
-        core.apply(model),
-        lambda variables: core.unfreeze(variables)["params"],
-        lambda params: {"params": params},
-    )
+    return flax_core_impl(model)
 
 
 def haiku(cfg: Any) -> Impl:
@@ -596,12 +581,7 @@ def build(quick: bool = False) -> ModelSpec:
         )
         batch, src_len = QUICK["batch"], QUICK["src_len"]
     tgt_len = cfg.max_tgt_len  # the decoder's steps, EOS included
-    impls, skipped = [], {}
-    for make in (pure_jax, jaxscope, flax_linen, flax_core, haiku):
-        try:
-            impls.append(make(cfg))
-        except ImportError as e:
-            skipped[make.__name__] = f"not importable ({e})"
+    impls, skipped = build_impls((pure_jax, jaxscope, flax_linen, flax_core, haiku), cfg)
     data = np.random.default_rng(1)  # numpy: no XLA program to compile for the data
     src, src_mask = _padded_ids(data, batch, src_len - 1, cfg.src_vocab)
     src, src_mask = _append_eos(src, src_mask)

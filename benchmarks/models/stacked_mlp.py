@@ -13,10 +13,9 @@ import jax
 import jax.numpy as jnp
 
 import jaxscope as js
-from benchmarks.models import Impl
+from benchmarks.models import Impl, identity
 
 __all__ = [
-    "has_layer_stack",
     "jaxscope_layer_stack",
     "jaxscope_unrolled",
     "pure_jax_scan",
@@ -26,17 +25,8 @@ __all__ = [
 _glorot = jax.nn.initializers.glorot_uniform()
 
 
-def _identity(tree):
-    return tree
-
-
 def _layer(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
     return jnp.tanh(x @ kernel + bias)
-
-
-def has_layer_stack() -> bool:
-    """Whether this jaxscope has ``js.layer_stack`` (issue 3)."""
-    return hasattr(js, "layer_stack")
 
 
 def pure_jax_unrolled(depth: int, width: int) -> Impl:
@@ -57,7 +47,7 @@ def pure_jax_unrolled(depth: int, width: int) -> Impl:
             x = _layer(x, params[f"layer_{i}"]["kernel"], params[f"layer_{i}"]["bias"])
         return x
 
-    return Impl("pure_jax_unrolled", "pure JAX, unrolled", init, apply, _identity, _identity)
+    return Impl("pure_jax_unrolled", "pure JAX, unrolled", init, apply, identity, identity)
 
 
 def pure_jax_scan(depth: int, width: int) -> Impl:
@@ -74,7 +64,7 @@ def pure_jax_scan(depth: int, width: int) -> Impl:
 
         return jax.lax.scan(body, x, params["stack"])[0]
 
-    return Impl("pure_jax_scan", "pure JAX, `lax.scan`", init, apply, _identity, _identity)
+    return Impl("pure_jax_scan", "pure JAX, `lax.scan`", init, apply, identity, identity)
 
 
 def _jaxscope_layer(x: jax.Array) -> jax.Array:
@@ -93,7 +83,7 @@ def jaxscope_unrolled(depth: int, width: int) -> Impl:
         return x
 
     f = js.transform(model)
-    return Impl("jaxscope_unrolled", "jaxscope, unrolled", f.init, f.apply, _identity, _identity)
+    return Impl("jaxscope_unrolled", "jaxscope, unrolled", f.init, f.apply, identity, identity)
 
 
 def jaxscope_layer_stack(depth: int, width: int) -> Impl:
@@ -105,5 +95,5 @@ def jaxscope_layer_stack(depth: int, width: int) -> Impl:
 
     f = js.transform(model)
     return Impl(
-        "jaxscope_layer_stack", "jaxscope, `layer_stack`", f.init, f.apply, _identity, _identity
+        "jaxscope_layer_stack", "jaxscope, `layer_stack`", f.init, f.apply, identity, identity
     )
