@@ -181,3 +181,118 @@ class UnusedVariableError(ScopeError, ValueError):
     """``apply`` of a transform made with ``check_unused=True`` was given
     variables the model never obtained (a misspelled scope, params of another
     model). Fix: rename the variables, or drop them from the tree."""
+
+
+# --- Checkpoints (js.checkpoint) ---
+#
+# Every class below is a ValueError (TF1's Saver raises ValueError for a path
+# that holds no checkpoint and for a checkpoint that does not fit). The base
+# CheckpointError catches everything js.checkpoint raises.
+
+__all__ += [
+    "CheckpointError",
+    "CheckpointArgumentError",
+    "CheckpointTreeError",
+    "CheckpointExistsError",
+    "CheckpointWriteError",
+    "CheckpointNotFoundError",
+    "CheckpointCorruptError",
+    "CheckpointMismatchError",
+    "CheckpointVersionError",
+]
+
+
+class CheckpointError(ScopeError, ValueError):
+    """Base class of the errors raised by :mod:`jaxscope.checkpoint`.
+
+    Every message names the checkpoint directory (and the step, and the
+    variable's path where one is involved) and the fix. A failed ``save`` or
+    ``restore`` leaves every earlier checkpoint and the caller's trees as
+    they were.
+    """
+
+
+class CheckpointArgumentError(CheckpointError):
+    """An argument of ``save`` or ``restore`` is invalid: a ``step`` that is
+    not a non-negative int, a ``keep`` below 1, a non-bool flag.
+
+    Fix: pass the argument as the message says.
+    """
+
+
+class CheckpointTreeError(CheckpointError):
+    """A tree given to ``save`` (or a template given to ``restore``) cannot
+    be stored: a leaf that is not an array or scalar, a dtype orbax cannot
+    write (strings, objects), a Python int beyond int64, an array deleted
+    by donation, or two leaves with the same path. Raised before anything
+    is written.
+
+    Fix: keep only numeric arrays and scalars in the tree, under distinct
+    keys (put other values in a separate file).
+    """
+
+
+class CheckpointExistsError(CheckpointError):
+    """``save`` is asked to write a step that already exists (or that a
+    concurrent save wrote first).
+
+    Fix: pass ``overwrite=True``, or save under another step.
+    """
+
+
+class CheckpointWriteError(CheckpointError):
+    """Writing a checkpoint failed: the disk is full, the directory is not
+    writable, the storage layer refused an array, or the new version of an
+    overwritten step failed its verification. Nothing of the failed save is
+    left visible, and every earlier step, including the old version of an
+    overwritten one, is kept.
+
+    Fix: free space or fix the directory's permissions and save again; the
+    cause is chained (``error.__cause__``).
+    """
+
+
+class CheckpointNotFoundError(CheckpointError):
+    """The directory holds no finished checkpoint, or not the step asked for.
+
+    Fix: check the directory, or pick a step of ``js.checkpoint.all_steps``.
+    """
+
+
+class CheckpointCorruptError(CheckpointError):
+    """A checkpoint's files cannot be read (truncated, deleted or garbled),
+    its manifest is malformed, or a restored array's checksum differs from
+    the one recorded at save time.
+
+    Fix: restore an earlier step (the message lists the steps present).
+    """
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint does not match the template (``like``) given to ``restore``.
+
+    Raised before any array is read, listing every path that is missing from
+    the checkpoint, missing from the template, or stored with another shape
+    or dtype. Fix: build the template the way the saved tree was built (same
+    model config, same optimizer), or pass ``partial=True`` to ignore saved
+    entries that the template lacks.
+    """
+
+
+class CheckpointVersionError(CheckpointError):
+    """A checkpoint was written in a format this jaxscope cannot read: by a
+    newer jaxscope, or by an older one whose format is no longer read.
+
+    Fix: restore it with the jaxscope version named in the message.
+    """
+
+
+def describe_cause(error: BaseException) -> str:
+    """``Type: first line`` of an error from a storage library, for the
+    message of the typed error that wraps it; a long line is shortened in
+    the middle (such errors put the path first and the reason last)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) > 400:
+        first = f"{first[:150]} ... {first[-250:]}"
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
