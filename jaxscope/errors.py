@@ -183,11 +183,12 @@ class UnusedVariableError(ScopeError, ValueError):
     model). Fix: rename the variables, or drop them from the tree."""
 
 
-# --- Checkpoints (js.checkpoint) ---
+# --- Checkpoints (js.checkpoint) and TF1 checkpoints (js.load_tf1_checkpoint) ---
 #
 # Every class below is a ValueError (TF1's Saver raises ValueError for a path
-# that holds no checkpoint and for a checkpoint that does not fit). The base
-# CheckpointError catches everything js.checkpoint raises.
+# that holds no checkpoint and for a checkpoint that does not fit), except
+# TF1DependencyError, an ImportError. The family bases CheckpointError and
+# TF1CheckpointError catch everything their loader raises.
 
 __all__ += [
     "CheckpointError",
@@ -199,6 +200,14 @@ __all__ += [
     "CheckpointCorruptError",
     "CheckpointMismatchError",
     "CheckpointVersionError",
+    "TF1CheckpointError",
+    "TF1ArgumentError",
+    "TF1NameMapError",
+    "TF1CheckpointNotFoundError",
+    "TF1CheckpointCorruptError",
+    "TF1UnsupportedEntryError",
+    "TF1CheckpointMismatchError",
+    "TF1DependencyError",
 ]
 
 
@@ -284,6 +293,83 @@ class CheckpointVersionError(CheckpointError):
     newer jaxscope, or by an older one whose format is no longer read.
 
     Fix: restore it with the jaxscope version named in the message.
+    """
+
+
+class TF1CheckpointError(ScopeError, ValueError):
+    """Base class of the errors raised by ``js.load_tf1_checkpoint``.
+
+    Every message names the checkpoint path (and the checkpoint entry or
+    model path where one is involved) and the fix.
+    """
+
+
+class TF1ArgumentError(TF1CheckpointError):
+    """An argument of ``js.load_tf1_checkpoint`` other than ``name_map`` and
+    ``skip`` is malformed: ``like`` is not a tree or a tuple of trees,
+    ``dtype`` is not a dtype, ``path`` is not a path.
+    """
+
+
+class TF1NameMapError(TF1CheckpointError):
+    """``name_map`` or ``skip`` is malformed (not a list of ``(pattern,
+    replacement)`` pairs or a dict; a pattern that is not a valid regex; a
+    replacement that is not a string or ``None``, or refers to a group the
+    pattern lacks; ``skip`` given as one string), or the names it produces
+    do not make a params tree (an invalid name, two entries renamed to one
+    name, a variable with names below it).
+
+    Fix: change the rules as the message says.
+    """
+
+
+class TF1CheckpointNotFoundError(TF1CheckpointError):
+    """The path holds no TF1 checkpoint: no ``<prefix>.index`` file, and not
+    a directory with a ``checkpoint`` file.
+
+    Fix: give the checkpoint prefix (``.../model.ckpt-1000``, as written by
+    ``tf.compat.v1.train.Saver``) or the directory holding its
+    ``checkpoint`` file.
+    """
+
+
+class TF1CheckpointCorruptError(TF1CheckpointError):
+    """A TF1 checkpoint's index or data file is truncated, empty, garbled or
+    missing, so an entry cannot be read (TensorFlow checks each entry's
+    CRC32C checksum).
+
+    Fix: use an intact copy of the checkpoint, or an earlier one.
+    """
+
+
+class TF1UnsupportedEntryError(TF1CheckpointError):
+    """A TF1 checkpoint entry holds values JAX cannot hold (strings).
+
+    Fix: drop the entry with a ``(pattern, None)`` rule in ``name_map`` or
+    a ``skip`` pattern.
+    """
+
+
+class TF1CheckpointMismatchError(TF1CheckpointError):
+    """A TF1 checkpoint does not match the model given as ``like``.
+
+    The message lists, on both sides, every model path without a checkpoint
+    entry, every checkpoint name the model does not use (with the name it
+    was renamed to), and every shape or dtype kind that differs, and
+    suggests a ``name_map`` rule. ``error.report`` is the
+    :class:`jaxscope.tf1.TF1LoadReport`.
+    """
+
+    def __init__(self, message: str, report: object = None):
+        super().__init__(message)
+        self.report = report
+
+
+class TF1DependencyError(ScopeError, ImportError):
+    """``js.load_tf1_checkpoint`` needs TensorFlow, an optional dependency
+    that is not installed.
+
+    Fix: ``pip install 'jaxscope[tf]'`` (or ``pip install tensorflow-cpu``).
     """
 
 
