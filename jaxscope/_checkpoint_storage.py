@@ -17,6 +17,7 @@ import re
 import shutil
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,7 +150,15 @@ def exclusive(root: pathlib.Path) -> Iterator[None]:
             return
         fd = os.open(root, os.O_RDONLY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as e:  # a file system without flock (some network ones)
+                warnings.warn(
+                    f"Checkpoint directory {root} cannot be locked ({describe_cause(e)}): "
+                    "saves from other processes into it are not serialized.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
             yield
         finally:
             os.close(fd)  # releases the flock

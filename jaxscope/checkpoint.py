@@ -230,20 +230,23 @@ def save(
                 f"Cannot {where}: the directory cannot be created ({describe_cause(e)}). "
                 "Fix: give a writable directory path."
             ) from e
-        with storage.exclusive(root):
-            if storage.primary():
-                storage.recover(root)
-            storage.sync("recovered")
-            current = storage.step_dirs(root).get(step)
-            if current is not None and not overwrite:
-                raise CheckpointExistsError(
-                    f"Checkpoint {root / str(step)} already exists. Fix: pass "
-                    "overwrite=True, or save under another step."
-                )
-            if current is None:
-                _save_new(root, step, leaves, manifest, policy, where)
-            else:
-                _save_over(root, step, current, leaves, manifest, policy, where)
+        try:
+            with storage.exclusive(root):
+                if storage.primary():
+                    storage.recover(root)
+                storage.sync("recovered")
+                current = storage.step_dirs(root).get(step)
+                if current is not None and not overwrite:
+                    raise CheckpointExistsError(
+                        f"Checkpoint {root / str(step)} already exists. Fix: pass "
+                        "overwrite=True, or save under another step."
+                    )
+                if current is None:
+                    _save_new(root, step, leaves, manifest, policy, where)
+                else:
+                    _save_over(root, step, current, leaves, manifest, policy, where)
+        except OSError as e:  # renaming or deleting in the directory (writes are caught below)
+            raise _write_error(where, e, "Every earlier step is intact.") from e
     return root / str(step)
 
 

@@ -601,3 +601,31 @@ def test_importing_jaxscope_does_not_import_orbax():
     code = "import sys, jaxscope; print('orbax.checkpoint' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_directory_that_cannot_be_locked_still_saves_with_a_warning(tmp_path, monkeypatch):
+    import fcntl
+
+    def no_flock(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.warns(RuntimeWarning, match="cannot be locked .*not serialized"):
+        js.checkpoint.save(tmp_path, 1, {"w": jnp.ones(2)})
+    assert js.checkpoint.all_steps(tmp_path) == [1]
+
+
+def test_a_rename_refused_by_the_file_system_is_a_write_error(tmp_path, monkeypatch):
+    js.checkpoint.save(tmp_path, 1, {"w": jnp.ones(2)})
+
+    def refuse(self, target):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "rename", refuse)
+    with pytest.raises(CheckpointWriteError, match="PermissionError.*Every earlier step is intact"):
+        js.checkpoint.save(tmp_path, 1, {"w": jnp.zeros(2)}, overwrite=True)
+    monkeypatch.undo()
+    assert only_steps(tmp_path) == ["1"]
+    np.testing.assert_array_equal(
+        js.checkpoint.restore(tmp_path, like={"w": jnp.zeros(2)})["w"], np.ones(2)
+    )
