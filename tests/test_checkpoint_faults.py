@@ -428,7 +428,8 @@ def test_in_a_multi_process_job_only_process_0_deletes(tmp_path):
 # --- every file damaged in turn -----------------------------------------------------------
 
 
-def _damage(file: pathlib.Path, how: str) -> None:
+def damage(file: pathlib.Path, how: str) -> None:
+    """Truncates, empties, byte-flips (in the middle) or deletes ``file``."""
     data = file.read_bytes()
     if how == "truncated":
         file.write_bytes(data[: len(data) // 2])
@@ -460,7 +461,7 @@ def test_every_file_damaged_in_turn_is_caught_or_harmless(tmp_path):
             shutil.copytree(pristine, directory)
             if how != "deleted" and not (directory / relative).stat().st_size:
                 continue  # an empty file cannot be damaged further
-            _damage(directory / relative, how)
+            damage(directory / relative, how)
             try:
                 out = js.checkpoint.restore(directory, 2, like=like)
             except CheckpointCorruptError as error:

@@ -25,6 +25,7 @@ import pytest
 
 import jaxscope as js
 from jaxscope import tf1 as tf1_lib
+from tests.test_checkpoint_faults import damage
 
 VOCAB, EMBED, UNITS, BATCH, SRC_LEN, TGT_LEN = 11, 6, 8, 3, 5, 4
 
@@ -337,19 +338,6 @@ def test_data_without_its_index_raises_corrupt(saved, tmp_path):
 EVERY_ENTRY = {"name_map": [(r"/ExponentialMovingAverage$", "_ema")], "skip": ()}
 
 
-def _damage(file: pathlib.Path, how: str) -> None:
-    data = file.read_bytes()
-    if how == "truncated":
-        file.write_bytes(data[: len(data) // 2])
-    elif how == "emptied":
-        file.write_bytes(b"")
-    elif how == "byte_flipped":
-        middle = len(data) // 2
-        file.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
-    else:
-        file.unlink()
-
-
 @pytest.mark.parametrize("how", ["truncated", "emptied", "byte_flipped", "deleted"])
 def test_every_damaged_file_raises_corrupt_or_is_harmless(small_checkpoint, tmp_path, how):
     """Each file of the checkpoint damaged in turn: a typed error naming the
@@ -362,7 +350,7 @@ def test_every_damaged_file_raises_corrupt_or_is_harmless(small_checkpoint, tmp_
         copy = tmp_path / file.name
         shutil.copytree(folder, copy)
         prefix = copy / pathlib.Path(small_checkpoint).name
-        _damage(copy / file.name, how)
+        damage(copy / file.name, how)
         try:
             params = js.load_tf1_checkpoint(prefix, **EVERY_ENTRY)
         except js.errors.TF1CheckpointError as error:
@@ -377,7 +365,7 @@ def test_byte_flipped_data_is_caught_by_tensorflows_checksum(small_checkpoint, t
     folder = pathlib.Path(small_checkpoint).parent
     shutil.copytree(folder, tmp_path / "copy")
     prefix = tmp_path / "copy" / pathlib.Path(small_checkpoint).name
-    _damage(pathlib.Path(f"{prefix}.data-00000-of-00001"), "byte_flipped")
+    damage(pathlib.Path(f"{prefix}.data-00000-of-00001"), "byte_flipped")
     with pytest.raises(js.errors.TF1CheckpointCorruptError, match="Checksum does not match"):
         js.load_tf1_checkpoint(prefix, **EVERY_ENTRY)
 
