@@ -6,12 +6,14 @@ Private to :mod:`jaxscope.checkpoint` (which documents the format).
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import json
 import os
 import zlib
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -22,6 +24,8 @@ FORMAT = "jaxscope.checkpoint"
 VERSION = 2
 KINDS = ("jax", "numpy", "python", "key")
 PARALLEL_BYTES = 1 << 24  # checksum in threads above this many bytes
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def key_name(key: Any) -> str:
@@ -140,14 +144,34 @@ def checksum(value: Any) -> int | None:
     return zlib.crc32(host.reshape(-1).view(np.uint8)) if host.size else 0
 
 
+def nbytes(values: Iterable[Any]) -> int:
+    return sum(np.size(v) * np.dtype(v.dtype).itemsize for v in values)
+
+
+def in_threads(fn: Callable[[_T], _R], items: Sequence[_T], parallel: bool) -> list[_R]:
+    """``[fn(item) for item in items]``, with ``parallel`` in a few threads
+    (zlib and JAX's copies run outside the GIL), at most one item per thread
+    in flight: ``fn`` may free what it has consumed, so that the whole data
+    is never held twice."""
+    workers = min(4, os.cpu_count() or 1)
+    if not parallel or workers < 2 or len(items) < 2:
+        return [fn(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    pending: collections.deque = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for index, item in enumerate(items):
+            pending.append((index, pool.submit(fn, item)))
+            if len(pending) >= workers:
+                done, future = pending.popleft()
+                results[done] = future.result()
+        for done, future in pending:
+            results[done] = future.result()
+    return results
+
+
 def checksums(values: list[Any]) -> list[int | None]:
-    """CRC32 of each array, in threads when there is much data (zlib
-    releases the GIL)."""
-    total = sum(np.size(v) * np.dtype(v.dtype).itemsize for v in values)
-    if total < PARALLEL_BYTES or len(values) < 2:
-        return [checksum(v) for v in values]
-    with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(checksum, values))
+    """CRC32 of each array (in threads when there is much data)."""
+    return in_threads(checksum, values, nbytes(values) >= PARALLEL_BYTES)
 
 
 def nested(leaves: list[Leaf], values: list[Any]) -> dict[str, Any]:

@@ -7,8 +7,11 @@ Private to :mod:`jaxscope.checkpoint` (which documents the guarantees).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -248,23 +251,56 @@ def delete_old_steps(root: pathlib.Path, policy: KeepNewest) -> None:
                 manager.delete(info.step)
 
 
+@functools.cache
+def _pending_manifest_save() -> type:
+    """The orbax save argument of a manifest whose checksums are still being
+    computed, and its handler (orbax's JSON handler, which first waits for
+    them): the checksums are computed while orbax writes the arrays, and the
+    step is renamed into place only once both are written."""
+    ocp = orbax()
+
+    class PendingManifestHandler(ocp.handlers.JsonCheckpointHandler):
+        @classmethod
+        def typestr(cls) -> str:  # what orbax records; the file is its JSON item's
+            return "jaxscope.checkpoint.ManifestHandler"
+
+        async def async_save(self, directory, item=None, args=None):
+            manifest = await asyncio.wrap_future(args.manifest)
+            return await super().async_save(directory, args=ocp.args.JsonSave(manifest))
+
+    @ocp.args.register_with_handler(PendingManifestHandler, for_save=True)
+    @dataclasses.dataclass
+    class PendingManifestSave(ocp.args.CheckpointArgs):
+        manifest: concurrent.futures.Future
+
+    @ocp.args.register_with_handler(PendingManifestHandler, for_restore=True)
+    @dataclasses.dataclass
+    class ManifestRestore(ocp.args.CheckpointArgs):  # orbax's registry wants one
+        item: Any = None
+
+    return PendingManifestSave
+
+
 def write(
     root: pathlib.Path,
     step: int,
     leaves: list[manifest_lib.Leaf],
-    manifest: dict[str, Any],
     policy: KeepNewest | None,
-) -> None:
+) -> dict[str, Any]:
     """Saves ``step`` with orbax's manager, which writes it under a temporary
-    name, renames it when complete, and then deletes what ``policy`` drops."""
+    name, renames it when complete, and then deletes what ``policy`` drops.
+    Returns the manifest written (its checksums computed meanwhile)."""
     ocp = orbax()
-    items = {MANIFEST_ITEM: ocp.args.JsonSave(manifest)}
-    if leaves:  # orbax refuses an empty tree; the manifest alone says it is empty
-        items[TREE_ITEM] = ocp.args.PyTreeSave(
-            manifest_lib.nested(leaves, [x.value for x in leaves])
-        )
-    with open_manager(root, policy) as manager:
-        manager.save(step, args=ocp.args.Composite(**items), force=True)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        manifest = pool.submit(manifest_lib.build_manifest, step, leaves)
+        items = {MANIFEST_ITEM: _pending_manifest_save()(manifest)}
+        if leaves:  # orbax refuses an empty tree; the manifest alone says it is empty
+            items[TREE_ITEM] = ocp.args.PyTreeSave(
+                manifest_lib.nested(leaves, [x.value for x in leaves])
+            )
+        with open_manager(root, policy) as manager:
+            manager.save(step, args=ocp.args.Composite(**items), force=True)
+        return manifest.result()
 
 
 def stored_shape(entry: dict[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
