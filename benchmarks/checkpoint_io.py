@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     params = args.depth * (args.width + 1) * args.width
     return {
-        "command": "python -m benchmarks.checkpoint_io " + " ".join(args.argv),
+        "command": _command(args.argv),
         "machine": info,
         "params": params,
         "param_bytes": 4 * params,
@@ -197,6 +197,20 @@ def run(args: argparse.Namespace) -> dict:
         "samples": samples,
         "medians": medians,
     }
+
+
+def _command(argv: list[str]) -> str:
+    """The command line as recorded: without the options that only say where
+    the output goes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--dir"):
+            skip = True
+        elif arg != "--write-results" and not arg.startswith(("--json=", "--dir=")):
+            kept.append(arg)
+    return " ".join(["python -m benchmarks.checkpoint_io", *kept])
 
 
 def report(result: dict) -> str:
