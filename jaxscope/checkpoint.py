@@ -92,6 +92,7 @@ checkpoint is saved or restored, not by ``import jaxscope``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -465,6 +466,81 @@ def _to_template_kind(leaf: manifest_lib.Leaf, value: Any, entry: dict[str, Any]
     return value
 
 
+_BATCH_BYTES = 1 << 28  # restore reads at least this much per orbax call
+
+
+def _batches(leaves: _Leaves, stored: dict[str, Any]) -> list[_Leaves]:
+    """The leaves in about four batches of at least ``_BATCH_BYTES``: orbax
+    reads one while the previous one is checked."""
+
+    def size(leaf: manifest_lib.Leaf) -> int:
+        shape, dtype = storage.stored_shape(stored[leaf.name])
+        return int(np.prod(shape)) * dtype.itemsize
+
+    target = max(_BATCH_BYTES, sum(size(leaf) for leaf in leaves) // 4)
+    batches: list[_Leaves] = [[]]
+    filled = 0
+    for leaf in leaves:
+        if filled >= target:
+            batches.append([])
+            filled = 0
+        batches[-1].append(leaf)
+        filled += size(leaf)
+    return batches
+
+
+def _read_checked(
+    path: pathlib.Path,
+    root: pathlib.Path,
+    manifest: dict[str, Any],
+    leaves: _Leaves,
+    verify: bool,
+) -> list[Any]:
+    """The arrays of ``leaves``, read by orbax, their checksums checked and
+    each turned into its template's kind. Orbax reads batch after batch while
+    a thread checks the batch read before."""
+    stored = manifest["variables"]
+
+    def read(batch: _Leaves) -> dict[str, Any]:
+        try:
+            if manifest["version"] == 1:
+                return storage.read_version_1(path)
+            entries = {leaf.name: stored[leaf.name] for leaf in batch}
+            placements = {leaf.name: _placement(leaf) for leaf in batch}
+            return storage.read(path, entries, placements, partial=len(entries) < len(stored))
+        except CheckpointError:
+            raise
+        except Exception as e:  # orbax and tensorstore raise many types for bad files
+            raise CheckpointCorruptError(
+                f"Checkpoint {path} could not be read ({describe_cause(e)}). Fix: restore an "
+                f"earlier step ({_present(root)})."
+            ) from e
+
+    def finish(batch: _Leaves, values: dict[str, Any]) -> list[Any]:
+        def one(leaf: manifest_lib.Leaf) -> Any:
+            # The only reference to the array read is held here until it has
+            # been checked and converted: memory for one more array per thread.
+            value = values.pop(leaf.name)
+            if verify:
+                _check_checksum(path, root, leaf.name, stored[leaf.name], value)
+            return _to_template_kind(leaf, value, stored[leaf.name])
+
+        parallel = manifest_lib.nbytes(values.values()) >= manifest_lib.PARALLEL_BYTES
+        return manifest_lib.in_threads(one, batch, parallel)
+
+    batches = [leaves] if manifest["version"] == 1 else _batches(leaves, stored)
+    out: list[Any] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as checker:
+        checking = None
+        for batch in batches:
+            values = read(batch)
+            if checking is not None:
+                out += checking.result()
+            checking = checker.submit(finish, batch, values)
+        out += checking.result() if checking is not None else []
+    return out
+
+
 def restore(
     directory: str | os.PathLike,
     step: int | None = None,
@@ -543,29 +619,5 @@ def restore(
                 + "\nFix: build `like` the way the saved tree was built (same model config "
                 "and optimizer), or pass partial=True to ignore saved entries that `like` lacks."
             )
-        entries = {leaf.name: stored[leaf.name] for leaf in leaves}
-        try:
-            if manifest["version"] == 1:
-                values = storage.read_version_1(path)
-            else:
-                placements = {leaf.name: _placement(leaf) for leaf in leaves}
-                values = storage.read(path, entries, placements, partial=len(entries) < len(stored))
-        except CheckpointError:
-            raise
-        except Exception as e:  # orbax and tensorstore raise many types for bad files
-            raise CheckpointCorruptError(
-                f"Checkpoint {path} could not be read ({describe_cause(e)}). Fix: restore an "
-                f"earlier step ({_present(root)})."
-            ) from e
-
-        def finish(leaf: manifest_lib.Leaf) -> Any:
-            # The only reference to the array read is held here until it has
-            # been checked and converted: memory for one more array per thread.
-            value = values.pop(leaf.name)
-            if verify:
-                _check_checksum(path, root, leaf.name, stored[leaf.name], value)
-            return _to_template_kind(leaf, value, stored[leaf.name])
-
-        parallel = manifest_lib.nbytes(values.values()) >= manifest_lib.PARALLEL_BYTES
-        out = manifest_lib.in_threads(finish, leaves, parallel)
+        out = _read_checked(path, root, manifest, leaves, verify)
     return jax.tree.unflatten(treedef, out)

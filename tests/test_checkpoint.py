@@ -629,3 +629,21 @@ def test_a_rename_refused_by_the_file_system_is_a_write_error(tmp_path, monkeypa
     np.testing.assert_array_equal(
         js.checkpoint.restore(tmp_path, like={"w": jnp.zeros(2)})["w"], np.ones(2)
     )
+
+
+def test_a_large_restore_reads_in_batches_and_checks_every_one(tmp_path, monkeypatch):
+    from jaxscope import checkpoint as checkpoint_module
+
+    monkeypatch.setattr(checkpoint_module, "_BATCH_BYTES", 1024)  # 3 batches of 2 leaves
+    rng = np.random.default_rng(0)
+    saved = {f"w{i}": rng.standard_normal(1024).astype(np.float32) for i in range(6)}
+    path = js.checkpoint.save(tmp_path, 1, saved)
+    like = jax.tree.map(np.zeros_like, saved)
+    out = js.checkpoint.restore(tmp_path, like=like)
+    assert all(out[k].tobytes() == saved[k].tobytes() for k in saved)
+    data = max(path.rglob("d/*"), key=lambda p: p.stat().st_size)  # every leaf's data
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointCorruptError, match=r"w\d fails its checksum"):
+        js.checkpoint.restore(tmp_path, like=like)
