@@ -351,6 +351,8 @@ def _prefix(path: Any) -> str:
     prefix = _FILE_SUFFIX.sub("", path)
     if prefix != path and os.path.isfile(prefix + ".index"):
         return prefix  # a file of the checkpoint: its prefix is meant
+    if prefix == path and os.path.isfile(path):
+        return path  # a checkpoint in TF's V1 format: one file, read by TensorFlow
     data_files = glob.glob(glob.escape(prefix) + ".data-*-of-*")
     if data_files:
         raise TF1CheckpointCorruptError(

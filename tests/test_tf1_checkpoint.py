@@ -327,6 +327,22 @@ def test_a_path_to_one_of_the_checkpoint_files_reads_that_checkpoint(saved, suff
     _assert_tf1_outputs(jax.jit(js.transform(seq2seq).apply)(params, saved.src, saved.tgt), saved)
 
 
+def test_a_checkpoint_in_tfs_v1_format_loads(tf, tmp_path):
+    """One file, no .index: written by Saver(write_version=V1), before TF 0.12's default."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v1.get_variable("enc/w", initializer=np.arange(3, dtype=np.float32))
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            saver = v1.train.Saver(write_version=v1.train.SaverDef.V1)
+            prefix = saver.save(sess, str(tmp_path / "model.ckpt"))
+    assert not os.path.exists(prefix + ".index")
+    params = js.load_tf1_checkpoint(prefix)
+    np.testing.assert_array_equal(params["enc"]["w"], [0.0, 1.0, 2.0])
+
+
 def test_data_without_its_index_raises_corrupt(saved, tmp_path):
     copy = tmp_path / "model.ckpt-1"
     shutil.copy(saved.prefix + ".data-00000-of-00001", str(copy) + ".data-00000-of-00001")
