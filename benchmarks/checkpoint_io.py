@@ -51,6 +51,8 @@ WAYS = ("orbax", "jaxscope")
 UNCOMMITTED, UNVERIFIED = "jaxscope, eval_shape template", "jaxscope, verify=False"
 RESTORES = (*WAYS, UNCOMMITTED, UNVERIFIED)
 TARGET = 1.10
+FIELDS = {"seconds": ("time", "s"), "cpu_seconds": ("CPU time", "s")}
+FIELDS["peak_growth_bytes"] = ("peak memory", "bytes")
 SECTION = "## Checkpoint save and restore"
 
 
@@ -122,13 +124,19 @@ def _sample(op: str, way: str, directory: str, depth: int, width: int) -> dict:
             verify = way != UNVERIFIED
             call = lambda: js.checkpoint.restore(directory, 1, like=abstract, verify=verify)  # noqa: E731
     before, method = _start_mode()
-    start = time.perf_counter()
+    cpu, start = os.times(), time.perf_counter()
     out = jax.block_until_ready(call())
     seconds = time.perf_counter() - start
-    peak = _peak_bytes()
+    peak, cpu_end = _peak_bytes(), os.times()
+    cpu_seconds = cpu_end.user - cpu.user + cpu_end.system - cpu.system
     if op == "restore":
         assert sum(x.size for x in jax.tree.leaves(out)) == depth * (width + 1) * width
-    return {"seconds": seconds, "peak_growth_bytes": peak - before, "memory_method": method}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_growth_bytes": peak - before,
+        "memory_method": method,
+    }
 
 
 def _run_sample(op: str, way: str, directory: str, args: argparse.Namespace) -> dict:
@@ -183,10 +191,7 @@ def run(args: argparse.Namespace) -> dict:
     info["load_average_at_end"] = load_average()
     medians = {
         op: {
-            way: {
-                "seconds": statistics.median(s["seconds"] for s in runs),
-                "peak_growth_bytes": statistics.median(s["peak_growth_bytes"] for s in runs),
-            }
+            way: {field: statistics.median(s[field] for s in runs) for field in FIELDS}
             for way, runs in by_way.items()
         }
         for op, by_way in samples.items()
@@ -235,18 +240,16 @@ def report(result: dict) -> str:
         f"{m['load_average_at_end']} at the end. Checkpoints on the local disk (`/tmp`).",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + ".",
         f"- Method: the median of {result['repeats']} samples of each way, interleaved; every "
-        "sample in a fresh process; time is wall-clock of the call, memory the peak "
-        "resident growth during it (VmHWM after a reset, minus VmRSS). In brackets: the "
-        "ratio to orbax's median (target: at most 1.10x).",
+        "sample in a fresh process; time is wall-clock of the call, CPU time the process's "
+        "user and system time during it, all threads (less sensitive to other load on the "
+        "machine), memory the peak resident growth during it (VmHWM after a reset, minus "
+        "VmRSS). In brackets: the ratio to orbax's median.",
         "",
         "| figure | orbax | jaxscope | jaxscope, `eval_shape` template | jaxscope, `verify=False` |",
         "|---|---:|---:|---:|---:|",
     ]
     for op in ("save", "restore"):
-        for field, unit, label in (
-            ("seconds", "s", "time"),
-            ("peak_growth_bytes", "bytes", "peak memory"),
-        ):
+        for field, (label, unit) in FIELDS.items():
             base = medians[op]["orbax"][field]
             cells = []
             for way in RESTORES:
@@ -256,6 +259,18 @@ def report(result: dict) -> str:
                 value = medians[op][way][field]
                 cells.append(f"{format_value(value, unit)} ({value / base:.2f}x)")
             lines.append(f"| {op}: {label} | " + " | ".join(cells) + " |")
+    verdicts = []
+    for op in ("save", "restore"):
+        for field in ("seconds", "peak_growth_bytes"):
+            ratio = medians[op]["jaxscope"][field] / medians[op]["orbax"][field]
+            verdict = "met" if ratio <= TARGET else "**missed**"
+            verdicts.append(f"{op} {FIELDS[field][0]} {ratio:.2f}x ({verdict})")
+    lines += [
+        "",
+        f"Against the target (jaxscope as it comes, at most {TARGET:.2f}x orbax's median): "
+        + ", ".join(verdicts)
+        + ".",
+    ]
     lines += [
         "",
         "orbax: `CheckpointManager.save(step, args=StandardSave(tree))` (synchronous) and "
