@@ -28,7 +28,8 @@ checkpoint, the entry or model path, and the fix; nothing from TensorFlow or
 ``skip`` is a sequence of patterns (one string is refused, not read as its
 characters), and a replacement may only refer to groups its pattern has. A
 path to one of the checkpoint's files (``model.ckpt-1000.index``) reads that
-checkpoint; a path without one lists the checkpoints beside it. A model path
+checkpoint, as does the one file of TF's old V1 format; a path without a
+checkpoint lists the checkpoints beside it. A model path
 present in several templates of ``like`` (params and their moving average)
 is loaded into each. Damaged files (TensorFlow checks each entry's CRC32C)
 are a :class:`~jaxscope.errors.TF1CheckpointCorruptError`.
