@@ -43,8 +43,9 @@ import numpy as np
 import optax
 
 import jaxscope as js
-from examples.seq2seq import data as data_lib
-from examples.seq2seq import models, parallel
+
+from . import data as data_lib
+from . import models, parallel, program_name
 
 State = dict[str, Any]
 
@@ -96,7 +97,7 @@ class RunConfig:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
-        prog="python -m examples.seq2seq.train",
+        prog=program_name("train"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -551,5 +552,10 @@ def _main(args: argparse.Namespace) -> float:
     return acc
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``jaxscope-seq2seq-train`` console script."""
     main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()

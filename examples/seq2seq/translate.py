@@ -19,8 +19,10 @@ import sys
 import jax
 
 import jaxscope as js
-from examples.seq2seq import data as data_lib
-from examples.seq2seq.train import RunConfig, make_decoder, programs
+
+from . import data as data_lib
+from . import program_name
+from .train import RunConfig, make_decoder, programs
 
 
 def translate(
@@ -55,7 +57,7 @@ def translate(
 def main(argv: list[str] | None = None) -> list[str]:
     """Runs the CLI; returns the outputs."""
     parser = argparse.ArgumentParser(
-        prog="python -m examples.seq2seq.translate",
+        prog=program_name("translate"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -71,5 +73,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     return outputs
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``jaxscope-seq2seq-translate`` console script."""
     main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()
