@@ -491,7 +491,7 @@ def plot_attention(
         ax.set_yticks(range(out_len))
         ax.set_yticklabels([task.tgt_tokenizer.token(i) for i in tokens[row, :out_len]], fontsize=7)
         ax.set_title(f"{source!r}\n-> {pred}", fontsize=8)
-    fig.suptitle("attention (rows: output characters, columns: input characters)", fontsize=9)
+    fig.suptitle("attention (rows: output tokens, columns: input tokens)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
