@@ -251,12 +251,14 @@ def test_translate_input_file_writes_one_line_per_input_without_the_corpus(
     trained, corpus_file, tmp_path, capsys
 ):
     sources = [s for s, _ in corpus.read_tsv(corpus_file)[:7]]
-    inputs = [*sources[:3], "", "ünseen ✓ characters", *sources[3:]]  # 9 lines
-    (tmp_path / "in.txt").write_text("\n".join(inputs) + "\n")
+    # 9 lines, one of them empty, one with a separator that is not a line end
+    inputs = [*sources[:3], "", "ünseen ✓ characters\u2028on one line", *sources[3:]]
+    (tmp_path / "in.txt").write_bytes("\r\n".join(inputs).encode() + b"\r\n")
     moved = corpus_file.rename(tmp_path / "elsewhere.tsv")  # translation needs only the workdir
     try:
         argv = ["--workdir", str(trained.workdir), "--input", str(tmp_path / "in.txt")]
-        to_file = translate.main([*argv, "--output", str(tmp_path / "out.txt"), "--batch-size=4"])
+        argv += ["--batch-size=4"]  # 3 batches, the last one padded
+        to_file = translate.main([*argv, "--output", str(tmp_path / "out.txt")])
         capsys.readouterr()
         to_stdout = translate.main(argv)
         printed = capsys.readouterr().out
@@ -265,6 +267,12 @@ def test_translate_input_file_writes_one_line_per_input_without_the_corpus(
     assert len(to_file) == len(inputs) and to_file == to_stdout
     assert (tmp_path / "out.txt").read_text() == "".join(f"{out}\n" for out in to_file)
     assert printed == (tmp_path / "out.txt").read_text()
+
+
+def test_translate_without_the_tokenizer_names_the_missing_file(trained, tmp_path):
+    shutil.copy(trained.workdir / "config.json", tmp_path / "config.json")
+    with pytest.raises(SystemExit, match=r"cannot read the tokenizer .*tokenizer\.model"):
+        translate.main(["--workdir", str(tmp_path), "some text"])
 
 
 def test_translate_reads_stdin_with_input_dash(trained, monkeypatch, capsys):

@@ -3,10 +3,10 @@ a SentencePiece tokenizer trained on the training split.
 
     python -m examples.seq2seq.train --task tsv --data corpus.tsv --workdir workdir/tsv
 
-The file holds one pair per line, ``source<TAB>target``, in UTF-8. Columns
-after the second (the attribution column of the Tatoeba files from
-manythings.org, say) are ignored, blank lines are skipped, and a line without
-a tab is an error naming the file and line.
+The file holds one pair per line, ``source<TAB>target``, in UTF-8; spaces
+around each side are dropped. Columns after the second (the attribution
+column of the Tatoeba files from manythings.org, say) are ignored, blank lines
+are skipped, and a line without a tab is an error naming the file and line.
 
 - **Held-out split**: ``--test-size`` lines (a count, or a fraction if below
   1; default 10% of the lines, at most 2,000) drawn with ``--split-seed``

@@ -32,6 +32,7 @@ import jax
 
 import jaxscope as js
 
+from . import corpus as corpus_lib
 from . import data as data_lib
 from . import program_name
 from .train import RunConfig, decode_texts, load_task, make_decoder, programs
@@ -86,13 +87,15 @@ def warn_if_cut(task: data_lib.Task, texts: Sequence[str]) -> None:
 
 
 def read_inputs(path: str) -> list[str]:
-    """The lines of ``path`` (``-``: stdin), without their line ends."""
-    if path == "-":
-        return sys.stdin.read().splitlines()
+    """The lines of ``path`` (``-``: stdin) without their line ends. Only
+    line feeds, carriage returns and their pairs end a line (not the other
+    separators ``str.splitlines`` knows), so outputs line up with input lines."""
     try:
-        return pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+        text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SystemExit(f"error: cannot read --input {path}: {e}") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def write_outputs(outputs: Sequence[str], stream: TextIO) -> None:
@@ -129,7 +132,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     if args.batch_size < 1:
         parser.error(f"--batch-size must be positive, got {args.batch_size}")
     texts = read_inputs(args.input) if args.input else args.texts
-    outputs = translate(args.workdir, texts, args.beam_size, args.step, args.batch_size)
+    try:
+        outputs = translate(args.workdir, texts, args.beam_size, args.step, args.batch_size)
+    except corpus_lib.CorpusError as e:
+        raise SystemExit(f"error: {e}") from None
     if args.output:
         tmp = pathlib.Path(f"{args.output}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
