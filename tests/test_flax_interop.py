@@ -214,7 +214,7 @@ def test_summary_lists_flax_variables_without_computing_them():
 
 
 def test_bound_or_non_module_arguments_are_rejected():
-    with pytest.raises(TypeError, match="flax.linen.Module"):
+    with pytest.raises(js.errors.FlaxModuleTypeError, match="flax.linen.Module"):
         js.flax_module(lambda x: x)
     with pytest.raises(ValueError, match="'params' stream"):
         js.flax_module(nn.Dense(3), rngs=("params",))
