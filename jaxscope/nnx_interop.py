@@ -284,7 +284,8 @@ def to_nnx(
     ``nnx.Optimizer`` work as with any NNX module. Calling it runs
     ``apply``; the state updates the function makes (``js.assign``) are
     written to the module's variables, as NNX's own ``BatchNorm`` does, and
-    ``js.next_rng_key()`` draws from the module's ``rng_stream`` stream.
+    ``js.next_rng_key()`` draws from the module's ``rng_stream`` stream,
+    which advances only in calls that draw a key.
 
     Args:
         fn: a jaxscope model function, or a ``js.transform`` result.
@@ -296,6 +297,10 @@ def to_nnx(
         rng_stream: the stream feeding ``js.next_rng_key()``; ``None`` for
             none.
         **kwargs: example keyword inputs for ``init``.
+
+    Raises:
+        NameConflictError: a top-level scope or variable has a name that
+            ``nnx.Module`` uses itself (``eval``, ``train``, ...).
 
     >>> from flax import nnx
     >>> def mlp(x):
