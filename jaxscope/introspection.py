@@ -26,11 +26,12 @@ _RIGHT = {"params", "bytes"}
 def _bytes(n: int) -> str:
     if n < 1000:
         return f"{n} B"
-    for unit in ("KB", "MB", "GB", "TB", "PB"):
-        n /= 1000
-        if n < 1000 or unit == "PB":
-            return f"{n:.1f} {unit}"
-    raise AssertionError("unreachable")
+    value = n / 1000
+    for unit in ("KB", "MB", "GB", "TB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} PB"
 
 
 @dataclasses.dataclass(frozen=True)
