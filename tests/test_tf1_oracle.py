@@ -41,6 +41,7 @@ from .tf1_adapter import (
     assert_same,
     assert_same_values,
     note,
+    nvidia_float32_variable_storage_getter,
     raise_same,
     run_tf1,
     tf1_error,
@@ -686,42 +687,6 @@ def test_name_scope_of_an_original_name_scope_reenters_it():
 
 ITEM_8 = "issue 13 item 8: custom getters are not called by keyword with TF1's getter"
 DTYPE_NONE = "not in issue 13: a custom getter gets dtype=None where TF1 passes float32"
-
-
-def nvidia_float32_variable_storage_getter(tf):
-    """NVIDIA's mixed-precision getter, verbatim from its training guide, for
-    the ``tf`` it is given (TensorFlow, or the adapter's stand-in)."""
-
-    def float32_variable_storage_getter(
-        getter,
-        name,
-        shape=None,
-        dtype=None,
-        initializer=None,
-        regularizer=None,
-        trainable=True,
-        *args,
-        **kwargs,
-    ):
-        """Custom variable getter that forces trainable variables to be stored in
-        float32 precision and then casts them to the training precision.
-        """
-        storage_dtype = tf.float32 if trainable else dtype
-        variable = getter(
-            name,
-            shape,
-            dtype=storage_dtype,
-            initializer=initializer,
-            regularizer=regularizer,
-            trainable=trainable,
-            *args,  # noqa: B026 (verbatim)
-            **kwargs,
-        )
-        if trainable and dtype != tf.float32:
-            variable = tf.cast(variable, dtype)
-        return variable
-
-    return float32_variable_storage_getter
 
 
 @pytest.mark.xfail(strict=True, reason=ITEM_8)

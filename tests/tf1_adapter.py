@@ -173,6 +173,42 @@ class JS:
         return "None" if dtype is None else np.dtype(dtype).name
 
 
+def nvidia_float32_variable_storage_getter(tf):
+    """NVIDIA's mixed-precision getter, verbatim from its training guide, for
+    the ``tf`` it is given (TensorFlow, or the adapter's stand-in)."""
+
+    def float32_variable_storage_getter(
+        getter,
+        name,
+        shape=None,
+        dtype=None,
+        initializer=None,
+        regularizer=None,
+        trainable=True,
+        *args,
+        **kwargs,
+    ):
+        """Custom variable getter that forces trainable variables to be stored in
+        float32 precision and then casts them to the training precision.
+        """
+        storage_dtype = tf.float32 if trainable else dtype
+        variable = getter(
+            name,
+            shape,
+            dtype=storage_dtype,
+            initializer=initializer,
+            regularizer=regularizer,
+            trainable=trainable,
+            *args,  # noqa: B026 (verbatim)
+            **kwargs,
+        )
+        if trainable and dtype != tf.float32:
+            variable = tf.cast(variable, dtype)
+        return variable
+
+    return float32_variable_storage_getter
+
+
 def note(api, seen, scope=None):
     """Records ``(name, reuse)`` of a scope (the current one by default)."""
     scope = api.get_variable_scope() if scope is None else scope
