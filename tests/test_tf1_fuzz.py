@@ -11,9 +11,10 @@ jaxscope (init, eager apply, jitted apply), recording for each op what it
 returned (the scope's name, reuse flag and dtype; the name, dtype and shape
 of the variable ``get_variable`` returned) or the built-in base of the error
 it raised; the program goes on after an error, as TF's own tests go on
-after ``assertRaises``. The two records must be equal op by op, and so must the
-variables left (names, dtypes, shapes, initial values); jaxscope's apply and
-jitted apply must record what its init recorded.
+after ``assertRaises``. The two records must be equal op by op, and so must
+the variables left (names, dtypes, shapes, initial values); jaxscope's apply
+and jitted apply must record what its init recorded (up to init's first
+error, where apply may find a reused variable in its tree, DESIGN §1).
 
 Every program starts with ``set_initializer(constant)`` and
 ``set_dtype(float32)`` on the root scope, so that initial values are
@@ -21,8 +22,9 @@ comparable and the root asks for its dtype on reuse as TF1's does (DESIGN §3
 lets jaxscope's default root accept any stored dtype). Not generated, as
 DESIGN.md makes them differ on purpose: op-name strings (not uniquified),
 names that are both a variable and a sub-tree, a shape or dtype given with
-a concrete initializer (or one of another shape than the variable's), an out-of-order exit TF1 does not detect (only name scopes
-above it), the same scope object entered twice while open.
+a concrete initializer (or one of another shape than the variable's), an
+out-of-order exit TF1 does not notice (only name scopes above it), the same
+scope object entered twice while open, which getters a failing op called.
 
 Each test fuzzes one group of features with hypothesis, derandomized, so CI
 runs the same programs every time; ``JAXSCOPE_FUZZ_EXAMPLES=300`` runs 300
@@ -48,14 +50,13 @@ from hypothesis import strategies as st
 
 import jaxscope as js
 
-from .conftest import run_both
 from .tf1_adapter import (
-    JS,
     TF1,
     builtin_bases,
     in_thread,
     nvidia_float32_variable_storage_getter,
     reuse_flag,
+    run_three,
     tf,
     tf1,
 )
@@ -99,8 +100,8 @@ BAD_ARGUMENTS = (
     "no_shape",  # get_variable without shape or initializer: ValueError
 )
 
-BASE = frozenset({"scopes", "getters"})
-ALL = frozenset({*BASE, "out_of_order", "bad_arguments", "tf1_getters", "concrete"})
+# Features beyond the base programs, each fuzzed by its own test.
+ALL = frozenset({"out_of_order", "bad_arguments", "tf1_getters", "concrete"})
 
 
 # --- Generating programs -----------------------------------------------------------------
@@ -116,9 +117,9 @@ def generate(choose: Callable[[int], int], features: frozenset) -> list[tuple]:
     ops: list[tuple] = []
     open_kinds: list[str] = []  # "vs" or "ns", innermost last
     captured = 1  # the root scope is captured at index 0
-    # A feature added to the base ones is weighted up, so that a few
-    # programs exercise it; with every feature, all are weighted alike.
-    focus = len(features - BASE) == 1
+    # A single feature is weighted up, so that most programs exercise it;
+    # with every feature, all are weighted alike.
+    focus = len(features) == 1
     getters = GETTERS
     if "tf1_getters" in features:
         getters = TF1_GETTERS if focus else GETTERS + TF1_GETTERS
@@ -157,7 +158,7 @@ def generate(choose: Callable[[int], int], features: frozenset) -> list[tuple]:
                 settings_["initializer"] = pick(CONSTANTS)
             if choose(2 if focus and "concrete" in features else 4) == 0:
                 settings_["dtype"] = "float16"
-            if "getters" in features and choose(2 if focus else 3) == 0:
+            if choose(2 if focus else 3) == 0:
                 settings_["custom_getter"] = pick(getters)
             if choose(4) == 0:
                 settings_["auxiliary_name_scope"] = False
@@ -372,13 +373,7 @@ def run_program_tf1(ops: list[tuple]) -> tuple[list, dict]:
 
 def run_program_jaxscope(ops: list[tuple]) -> tuple[list, list, list, dict]:
     """``(init's record, apply's, jit's, variables)`` of ``ops`` in jaxscope."""
-    records: list[list] = []
-
-    def program():
-        records.append([])
-        execute(JS, ops, records[-1])
-
-    runs = run_both(program)
+    records, runs = run_three(lambda api, seen: execute(api, ops, seen))
     variables = {
         name: (str(value.dtype), np.asarray(value))
         for name, value in js.flatten(runs.params).items()
@@ -441,7 +436,7 @@ def assert_agrees(ops: list[tuple]) -> None:
 
 
 @FUZZ
-@given(programs(BASE))
+@given(programs(frozenset()))
 def test_scope_programs_agree_with_tf1(ops):
     assert_agrees(ops)
 
@@ -450,7 +445,7 @@ def test_scope_programs_agree_with_tf1(ops):
     strict=True, reason="issue 13 item 2: a refused out-of-order exit changes the current scope"
 )
 @FUZZ
-@given(programs(BASE | {"out_of_order"}))
+@given(programs(frozenset({"out_of_order"})))
 def test_programs_with_out_of_order_exits_agree_with_tf1(ops):
     assert_agrees(ops)
 
@@ -460,7 +455,7 @@ def test_programs_with_out_of_order_exits_agree_with_tf1(ops):
     reason="issue 13 items 1, 4, 5: argument errors carry two bases, aux and getter unchecked",
 )
 @FUZZ
-@given(programs(BASE | {"bad_arguments"}))
+@given(programs(frozenset({"bad_arguments"})))
 def test_programs_with_bad_arguments_agree_with_tf1(ops):
     assert_agrees(ops)
 
@@ -469,7 +464,7 @@ def test_programs_with_bad_arguments_agree_with_tf1(ops):
     strict=True, reason="issue 13 item 8: TF1-style custom getters fail (keyword calls)"
 )
 @FUZZ
-@given(programs(BASE | {"tf1_getters"}))
+@given(programs(frozenset({"tf1_getters"})))
 def test_programs_with_tf1_style_getters_agree_with_tf1(ops):
     assert_agrees(ops)
 
@@ -479,7 +474,7 @@ def test_programs_with_tf1_style_getters_agree_with_tf1(ops):
     reason="issue 13 item 10: a reuse with a concrete initializer ignores the scope's dtype",
 )
 @FUZZ
-@given(programs(BASE | {"concrete"}))
+@given(programs(frozenset({"concrete"})))
 def test_programs_with_concrete_initializers_agree_with_tf1(ops):
     assert_agrees(ops)
 

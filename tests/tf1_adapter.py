@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec
 
 import jaxscope as js
 
-from .conftest import run_both
+from .conftest import BothRuns, run_both
 
 tf = pytest.importorskip("tensorflow")
 tf1 = tf.compat.v1
@@ -264,17 +264,27 @@ def run_tf1(program) -> Run:
     )
 
 
+def run_three(program) -> tuple[list[list], BothRuns]:
+    """Runs ``program`` in jaxscope through init, eager apply and jitted apply
+    (``run_both``, which checks that their outputs agree); returns what each
+    run observed, and the runs."""
+    records: list[list] = []
+
+    def fn():
+        records.append([])
+        return program(JS, records[-1])
+
+    return records, run_both(fn)
+
+
 def run_jaxscope(program) -> Run:
-    """Like :func:`run_tf1`, through init, eager apply and jitted apply
-    (``run_both``, which checks that their outputs agree); the three runs
+    """Like :func:`run_tf1`, through init, eager apply and jitted apply, which
     must make the same observations."""
-    seen = []
-    runs = run_both(lambda: program(JS, seen))
-    n = len(seen) // 3
-    assert len(seen) == 3 * n and seen == seen[:n] * 3, f"init, apply and jit differ: {seen}"
+    (seen, applied, jitted), runs = run_three(program)
+    differ("observations of init, apply and jit", [applied, jitted], [seen, seen])
     flat = js.flatten(runs.params)
     variables = {name: (np.asarray(v), str(v.dtype)) for name, v in flat.items()}
-    return Run(variables, seen[:n], runs.out_init)
+    return Run(variables, seen, runs.out_init)
 
 
 def assert_same(program, outputs=True):
