@@ -83,6 +83,12 @@ def name(api, *args, **kwargs):
     return api.name_of(api.get_variable(*args, **kwargs))
 
 
+def op_scope(api, name):
+    """The op-name scope ``name_scope(name)`` opens here (``a/b/name/``)."""
+    with api.name_scope(name) as scope:
+        return scope
+
+
 # --- VariableScopeTest ------------------------------------------------------------------
 
 
@@ -303,18 +309,15 @@ def test_var_scope():
     def program(api, seen):
         with api.variable_scope("tower4") as tower:
             seen.append(tower.name)
-            with api.name_scope("scope") as sc:
-                seen.append(sc)
+            seen.append(op_scope(api, "scope"))
         with api.variable_scope("tower5"):
             with api.variable_scope("bar") as bar:
                 seen.append(bar.name)
-                with api.name_scope("scope") as sc:
-                    seen.append(sc)
+                seen.append(op_scope(api, "scope"))
         with api.variable_scope("tower6"):
             with api.variable_scope(tower, reuse=True) as tower_shared:
                 seen.append(tower_shared.name)
-                with api.name_scope("scope") as sc:
-                    seen.append(sc)
+                seen.append(op_scope(api, "scope"))
 
     _, seen = assert_same(program)
     assert seen == [
@@ -332,17 +335,14 @@ def test_var_scope_name_scope():
     def program(api, seen):
         with api.name_scope("testVarScopeNameScope1"):
             with api.variable_scope("tower"):
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         with api.name_scope("testVarScopeNameScope2"):
             with api.variable_scope("tower"):
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         root_var_scope = api.get_variable_scope()
         with api.name_scope("testVarScopeNameScope3"):
             with api.variable_scope(root_var_scope):
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
 
     _, seen = assert_same(program)
     assert seen == [
@@ -359,16 +359,13 @@ def test_var_scope_original_name_scope():
         with api.name_scope("scope1"):
             with api.variable_scope("tower") as tower:
                 seen.append(tower.original_name_scope)
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         with api.name_scope("scope2"):
             with api.variable_scope(tower) as tower1:
                 seen.append(tower1.original_name_scope)  # preserved on re-entry
-                with api.name_scope("foo") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "foo"))
             with api.name_scope(tower.original_name_scope):
-                with api.name_scope("bar") as sc3:
-                    seen.append(sc3)
+                seen.append(op_scope(api, "bar"))
 
     _, seen = assert_same(program)
     assert seen == [
@@ -420,16 +417,14 @@ def test_var_op_scope():
         with api.name_scope("testVarOpScope1"):
             with api.variable_scope("tower", "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("testVarOpScope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "testVarOpScope2"))
             with api.variable_scope("tower", "default"):
                 seen.append(outcome(lambda: api.get_variable("w", [])))
         with api.name_scope("testVarOpScope2"):
             for _ in range(2):
                 with api.variable_scope(None, "default"):
                     seen.append(name(api, "w", []))
-                    with api.name_scope("testVarOpScope2") as sc2:
-                        seen.append(sc2)
+                    seen.append(op_scope(api, "testVarOpScope2"))
 
     _, seen = assert_same(program)
     assert seen == [
@@ -482,12 +477,10 @@ def test_var_op_scope_reuse():
         with api.variable_scope("outer") as outer:
             with api.variable_scope("tower", "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
             with api.variable_scope(None, "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         with api.variable_scope(outer, reuse=True) as outer:
             with api.variable_scope("tower", "default"):
                 seen.append(name(api, "w", []))
@@ -583,12 +576,10 @@ def test_var_scope_nested_outer_scope():
         with api.variable_scope("outer") as outer:
             with api.variable_scope(outer):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
             with api.variable_scope("default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
             with api.variable_scope(outer, reuse=True):
                 seen.append(name(api, "w", []))
             with api.variable_scope("default", reuse=True):
@@ -611,12 +602,10 @@ def test_var_op_scope_reuse_param():
         with api.variable_scope("outer") as outer:
             with api.variable_scope("tower", "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
             with api.variable_scope(None, "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         with api.variable_scope(outer) as outer:
             with api.variable_scope("tower", "default", reuse=True):
                 seen.append(name(api, "w", []))
@@ -669,12 +658,10 @@ def test_var_op_scope_nested_outer_scope():
         with api.variable_scope("outer") as outer:
             with api.variable_scope(outer, "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
             with api.variable_scope(None, "default"):
                 seen.append(name(api, "w", []))
-                with api.name_scope("scope2") as sc2:
-                    seen.append(sc2)
+                seen.append(op_scope(api, "scope2"))
         with api.variable_scope(outer, "default", reuse=True):
             seen.append(name(api, "w", []))
             with api.variable_scope(None, "default"):
