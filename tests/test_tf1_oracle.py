@@ -709,7 +709,7 @@ def test_nvidia_float32_storage_getter_works_verbatim():
     assert_same_values(program, ["fp16/w", "fp16/dense/k"])
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ITEM_8}; and {DTYPE_NONE}")
+@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_nvidia_float32_storage_getter_in_a_float32_scope_returns_the_variable():
     def program(api, seen):
         getter = nvidia_float32_variable_storage_getter(api.tf)
