@@ -48,17 +48,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-import jaxscope as js
-
 from .tf1_adapter import (
-    TF1,
     builtin_bases,
     in_thread,
     nvidia_float32_variable_storage_getter,
     reuse_flag,
+    run_tf1,
     run_three,
-    tf,
-    tf1,
+    variables_of,
 )
 
 EXAMPLES = int(os.environ.get("JAXSCOPE_FUZZ_EXAMPLES", "25"))
@@ -353,32 +350,15 @@ def execute(api, ops: list[tuple], seen: list) -> None:
 
 
 def run_program_tf1(ops: list[tuple]) -> tuple[list, dict]:
-    """``(record, variables)`` of ``ops`` in TF1."""
-
-    def target():
-        seen = []
-        with tf.Graph().as_default() as graph:
-            execute(TF1, ops, seen)
-            variables = tf1.global_variables()
-            with tf1.Session(graph=graph) as session:
-                session.run(tf1.global_variables_initializer())
-                values = session.run(variables)
-        return seen, {
-            v.name.removesuffix(":0"): (v.dtype.base_dtype.name, value)
-            for v, value in zip(variables, values, strict=True)
-        }
-
-    return in_thread(target)
+    """``(record, variables)`` of ``ops`` in TF1, in a throwaway thread."""
+    run = in_thread(lambda: run_tf1(lambda api, seen: execute(api, ops, seen)))
+    return run.seen, run.variables
 
 
 def run_program_jaxscope(ops: list[tuple]) -> tuple[list, list, list, dict]:
     """``(init's record, apply's, jit's, variables)`` of ``ops`` in jaxscope."""
     records, runs = run_three(lambda api, seen: execute(api, ops, seen))
-    variables = {
-        name: (str(value.dtype), np.asarray(value))
-        for name, value in js.flatten(runs.params).items()
-    }
-    return (*records, variables)
+    return (*records, variables_of(runs.params))
 
 
 def compare(ops: list[tuple]) -> tuple[str, str] | None:
@@ -408,8 +388,8 @@ def compare(ops: list[tuple]) -> tuple[str, str] | None:
         return "apply", f"apply records other events than init:\n  {applied}\n  {js_seen}"
     if sorted(tf_vars) != sorted(js_vars):
         return "variables", f"TF1:      {sorted(tf_vars)}\n  jaxscope: {sorted(js_vars)}"
-    for name, (tf_dtype, tf_value) in tf_vars.items():
-        js_dtype, js_value = js_vars[name]
+    for name, (tf_value, tf_dtype) in tf_vars.items():
+        js_value, js_dtype = js_vars[name]
         if js_dtype != tf_dtype or js_value.shape != tf_value.shape:
             return (
                 "variables",

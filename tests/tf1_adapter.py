@@ -282,9 +282,12 @@ def run_jaxscope(program) -> Run:
     must make the same observations."""
     (seen, applied, jitted), runs = run_three(program)
     differ("observations of init, apply and jit", [applied, jitted], [seen, seen])
-    flat = js.flatten(runs.params)
-    variables = {name: (np.asarray(v), str(v.dtype)) for name, v in flat.items()}
-    return Run(variables, seen, runs.out_init)
+    return Run(variables_of(runs.params), seen, runs.out_init)
+
+
+def variables_of(params) -> dict[str, tuple[np.ndarray, str]]:
+    """``{name: (value, dtype name)}`` of a params tree."""
+    return {name: (np.asarray(v), str(v.dtype)) for name, v in js.flatten(params).items()}
 
 
 def assert_same(program, outputs=True):
