@@ -33,6 +33,7 @@ layer                          variables (under the layer's scope)
 """
 
 from jaxscope.nn.attention import bahdanau_attention, luong_attention, masked_softmax
+from jaxscope.nn.batch_norm import batch_norm
 from jaxscope.nn.conv import conv1d, conv2d, conv2d_transpose
 from jaxscope.nn.dropout import dropout, tf1_dropout
 from jaxscope.nn.embedding import embedding, embedding_attend
@@ -44,6 +45,7 @@ from jaxscope.nn.recurrent import LSTMState, gru_cell, lstm_cell
 __all__ = [
     "LSTMState",
     "bahdanau_attention",
+    "batch_norm",
     "causal_mask",
     "conv1d",
     "conv2d",
