@@ -41,17 +41,20 @@ from jaxscope.nn.linear import dense
 from jaxscope.nn.multi_head import causal_mask, multi_head_attention
 from jaxscope.nn.normalization import layer_norm
 from jaxscope.nn.recurrent import LSTMState, gru_cell, lstm_cell
+from jaxscope.nn.rnn import bidirectional_dynamic_rnn, dynamic_rnn, multi_rnn_cell
 
 __all__ = [
     "LSTMState",
     "bahdanau_attention",
     "batch_norm",
+    "bidirectional_dynamic_rnn",
     "causal_mask",
     "conv1d",
     "conv2d",
     "conv2d_transpose",
     "dense",
     "dropout",
+    "dynamic_rnn",
     "embedding",
     "embedding_attend",
     "gru_cell",
@@ -60,5 +63,6 @@ __all__ = [
     "luong_attention",
     "masked_softmax",
     "multi_head_attention",
+    "multi_rnn_cell",
     "tf1_dropout",
 ]
