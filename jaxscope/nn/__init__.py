@@ -38,6 +38,7 @@ from jaxscope.nn.conv import conv1d, conv2d, conv2d_transpose
 from jaxscope.nn.dropout import dropout, tf1_dropout
 from jaxscope.nn.embedding import embedding, embedding_attend
 from jaxscope.nn.linear import dense
+from jaxscope.nn.losses import sequence_loss
 from jaxscope.nn.multi_head import causal_mask, multi_head_attention
 from jaxscope.nn.normalization import layer_norm
 from jaxscope.nn.recurrent import LSTMState, gru_cell, lstm_cell
@@ -64,5 +65,6 @@ __all__ = [
     "masked_softmax",
     "multi_head_attention",
     "multi_rnn_cell",
+    "sequence_loss",
     "tf1_dropout",
 ]
