@@ -13,17 +13,7 @@ import jaxscope as js
 from jaxscope import errors
 
 from .conftest import run_both
-from .tf1_graph import legacy_tf, run_tf1
-
-RNG = np.random.default_rng(0)
-
-
-def randn(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
-
-
-def close(a, b, tol: float = 1e-5) -> None:
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
+from .tf1_graph import close, legacy_tf, randn, run_tf1
 
 
 @pytest.fixture(scope="module")

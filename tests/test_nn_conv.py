@@ -12,21 +12,11 @@ import pytest
 import jaxscope as js
 
 from .conftest import run_both
-from .tf1_graph import legacy_tf, run_tf1
-
-RNG = np.random.default_rng(0)
-
-
-def randn(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+from .tf1_graph import close, legacy_tf, randn, run_tf1
 
 
 def shapes(flat: dict) -> dict:
     return {name: tuple(np.shape(v)) for name, v in flat.items()}
-
-
-def close(a, b, tol: float = 1e-5) -> None:
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
 
 
 @pytest.fixture(scope="module")

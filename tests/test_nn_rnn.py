@@ -12,19 +12,10 @@ import pytest
 import jaxscope as js
 
 from .conftest import run_both
-from .tf1_graph import legacy_tf, run_tf1
+from .tf1_graph import close, legacy_tf, randn, run_tf1
 
-RNG = np.random.default_rng(0)
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 6
 LENGTHS = np.array([5, 2, 0], np.int32)  # full, short and empty sequences
-
-
-def randn(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
-
-
-def close(a, b, tol: float = 1e-5) -> None:
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
 
 
 @pytest.fixture(scope="module")

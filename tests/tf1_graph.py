@@ -1,5 +1,6 @@
-"""Running a small TF1 program in graph mode, for the tests that compare a
-js.nn layer with TF1's own (``tf.compat.v1.layers``, ``rnn_cell``, …)."""
+"""For the tests that compare a js.nn layer with TF1's own
+(``tf.compat.v1.layers``, ``rnn_cell``, …): random inputs, a comparison,
+and running a small TF1 program in graph mode on given weights."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+RNG = np.random.default_rng(0)
+
+
+def randn(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def close(a: Any, b: Any, tol: float = 1e-5) -> None:
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
 
 
 def legacy_tf() -> Any:
