@@ -23,8 +23,9 @@ from typing import Any
 
 import jax
 
-from jaxscope import errors, trees
+from jaxscope import errors
 from jaxscope.scopes import VariableScope
+from jaxscope.trees import check_name
 
 __all__ = ["select", "partition", "merge", "labels"]
 
@@ -68,7 +69,7 @@ def _scope_parts(scope: Scope, caller: str) -> tuple[str, ...]:
             f"'model/encoder' (or a js.VariableScope), got {type(scope).__name__}."
         )
     name = name.rstrip("/")
-    trees.check_name(name, what="scope")
+    check_name(name, what="scope")
     return tuple(name.split("/"))
 
 
@@ -145,7 +146,7 @@ def select(tree: Any, *scopes: Scope, predicate: Predicate | None = None) -> dic
     return partition(tree, *scopes, predicate=predicate)[0]
 
 
-def merge(*trees_: Any) -> dict:
+def merge(*trees: Any) -> dict:
     """The union of trees holding different variables, such as the halves of
     :func:`partition` after each was updated by its own optimizer.
 
@@ -159,7 +160,7 @@ def merge(*trees_: Any) -> dict:
     leaf_owner: dict[tuple[Any, ...], int] = {}
     scope_owner: dict[tuple[Any, ...], tuple[int, str]] = {}  # a scope: (tree, a leaf in it)
     items = []
-    for index, tree in enumerate(trees_):
+    for index, tree in enumerate(trees):
         for keys, name, leaf in _leaves(tree):
             problem = None
             if keys in leaf_owner:
