@@ -38,9 +38,9 @@ def _drop(
         with layer_scope(name, "dropout"):
             rng = next_rng_key()
     shape = x.shape if noise_shape is None else tuple(noise_shape)
-    keep_prob = jnp.asarray(keep_prob, x.dtype)
-    keep = jax.random.bernoulli(rng, keep_prob, shape)
-    return jnp.where(keep, x / keep_prob, jnp.zeros((), x.dtype))
+    # The mask is drawn in float32 whatever x's dtype: bfloat16 uniforms are too coarse.
+    keep = jax.random.bernoulli(rng, jnp.asarray(keep_prob, jnp.float32), shape)
+    return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros((), x.dtype))
 
 
 def dropout(
