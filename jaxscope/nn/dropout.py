@@ -6,8 +6,9 @@ mix them up:
 - ``tf.layers.dropout(x, rate, training=False)`` drops only when told it is
   training. Its port is :func:`dropout`, whose ``is_training`` has no
   default, so every call says which mode it is in.
-- ``tf.nn.dropout(x, keep_prob)`` always drops (TF1 models such as BERT
-  pass ``keep_prob=1.0`` to evaluate). Its port is :func:`tf1_dropout`,
+- ``tf.nn.dropout(x, keep_prob)`` always drops (TF1 models evaluate by
+  feeding ``keep_prob=1.0``, or, like BERT, by not calling it). Its port is
+  :func:`tf1_dropout`,
   with TF1's argument order: the second positional argument is
   ``keep_prob``, not ``rate``.
 """
