@@ -223,18 +223,26 @@ def labels(tree: Any, scope_labels: Mapping[Scope, Hashable], default: Any = _NO
     _check_found("js.labels", [s for s, _ in wanted], [tuple(map(str, k)) for k, _, _ in leaves])
     by_depth = sorted(wanted, key=lambda item: -len(item[0]))
 
-    def label_of(path: Any, leaf: Any) -> Any:
-        del leaf
-        keys = tuple(str(_key(entry)) for entry in path)
+    def label_of(keys: tuple[str, ...]) -> Any:
         for scope, label in by_depth:
             if _under(keys, scope):
                 return label
-        if default is _NO_DEFAULT:
-            raise errors.SelectionError(
-                f"js.labels: variable {'/'.join(keys)} is under none of the scopes "
-                f"{sorted('/'.join(s) for s, _ in wanted)}. Fix: add its scope to the "
-                "mapping, or pass default=<label> for the variables left over."
-            )
         return default
 
-    return jax.tree_util.tree_map_with_path(label_of, tree)
+    if default is _NO_DEFAULT:
+        unlabelled = [
+            name for keys, name, _ in leaves if label_of(tuple(map(str, keys))) is default
+        ]
+        if unlabelled:
+            raise errors.SelectionError(
+                f"js.labels: {len(unlabelled)} variable(s) under none of the scopes "
+                f"{sorted('/'.join(s) for s, _ in wanted)}: {', '.join(unlabelled[:8])}"
+                f"{' ...' if len(unlabelled) > 8 else ''}. Fix: add their scopes to the "
+                "mapping, or pass default=<label> for the variables left over."
+            )
+
+    def label_at(path: Any, leaf: Any) -> Any:
+        del leaf
+        return label_of(tuple(str(_key(entry)) for entry in path))
+
+    return jax.tree_util.tree_map_with_path(label_at, tree)

@@ -136,7 +136,7 @@ def test_labels_give_the_innermost_scope_label_else_the_default():
 
 
 def test_labels_without_default_name_the_unlabelled_variable():
-    with pytest.raises(errors.SelectionError, match=r"variable enc/b .*default="):
+    with pytest.raises(errors.SelectionError, match=r"2 variable\(s\) .*enc/b, enc/w.*default="):
         js.labels(TREE, {"encoder": "e", "gan": "g"})
 
 
