@@ -21,13 +21,14 @@ def tf():
     return legacy_tf()
 
 
-def weights(channels: int) -> dict:
+def weights(shape: int | list[int]) -> dict:
     """Non-trivial values for every variable, so that each one matters."""
+    shape = [shape] if isinstance(shape, int) else shape
     return {
-        "batch_normalization/gamma": 1.0 + 0.5 * randn(channels),
-        "batch_normalization/beta": randn(channels),
-        "batch_normalization/moving_mean": randn(channels),
-        "batch_normalization/moving_variance": 0.5 + np.abs(randn(channels)),
+        "batch_normalization/gamma": 1.0 + 0.5 * randn(*shape),
+        "batch_normalization/beta": randn(*shape),
+        "batch_normalization/moving_mean": randn(*shape),
+        "batch_normalization/moving_variance": 0.5 + np.abs(randn(*shape)),
     }
 
 
@@ -42,7 +43,11 @@ def check_against_tf1(tf, x, is_training: bool, **kwargs) -> None:
     """One call of the layer (outputs, gradients of a weighted sum with
     respect to x, gamma and beta, moving statistics after the update ops)
     against TF1 on the same weights."""
-    flat = weights(x.shape[kwargs.get("axis", -1)])
+    axis = kwargs.get("axis", -1)
+    shape = (
+        [n if a in axis else 1 for a, n in enumerate(x.shape)] if isinstance(axis, list) else None
+    )
+    flat = weights(x.shape[axis] if shape is None else shape)
     probe = randn(*x.shape)
     v1 = tf.compat.v1
 
@@ -116,6 +121,11 @@ def test_batch_norm_inference_uses_the_moving_statistics_like_tf1(tf, shape):
 
 def test_batch_norm_over_channels_first_axis_matches_tf1(tf):
     check_against_tf1(tf, randn(2, 4, 3, 3), is_training=True, axis=1, fused=False)
+
+
+def test_batch_norm_over_two_axes_matches_tf1(tf):
+    # Several axes: TF1 keeps the parameters in x's rank, with 1 elsewhere.
+    check_against_tf1(tf, randn(2, 3, 4, 2), is_training=True, axis=[1, 2])
 
 
 def test_batch_norm_inference_leaves_the_state_unchanged():

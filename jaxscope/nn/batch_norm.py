@@ -136,9 +136,9 @@ def batch_norm(
             "moving_variance", shape, initializer=moving_variance_initializer, trainable=False
         )
         if training:
-            mean = jnp.mean(x, axis=reduce_axes)
+            mean = jnp.mean(x, axis=reduce_axes).reshape(shape)
             centered = x - jax.lax.stop_gradient(mean).reshape(broadcast)
-            variance = jnp.mean(jnp.square(centered), axis=reduce_axes)
+            variance = jnp.mean(jnp.square(centered), axis=reduce_axes).reshape(shape)
             count = x.size // math.prod(shape)
             update = variance * (count / max(count - 1, 1)) if fused_kernel else variance
             assign("moving_mean", _moving_average(moving_mean, mean, momentum))
