@@ -13,7 +13,7 @@ import jaxscope as js
 from jaxscope import errors
 
 from .conftest import run_both
-from .tf1_graph import close, legacy_tf, randn, run_tf1
+from .tf1_graph import close, legacy_tf, randn, run_graph
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def check_against_tf1(tf, x, is_training: bool, **kwargs) -> None:
         return y, named, v1.get_collection(v1.GraphKeys.UPDATE_OPS)
 
     flat = {k: v for k, v in flat.items() if kwargs.get("center", True) or "beta" not in k}
-    tf_run = run_tf1(tf, tf_model, flat)
+    tf_run = run_graph(tf, tf_model, flat)
     tf_y, tf_grads, _ = tf_run.outputs
 
     f = js.transform_with_state(lambda x: js.nn.batch_norm(x, is_training=is_training, **kwargs))
@@ -85,7 +85,7 @@ def check_against_tf1(tf, x, is_training: bool, **kwargs) -> None:
 def test_batch_norm_has_tf1_names_and_keeps_moving_statistics_as_state(tf):
     x = randn(4, 3)
     runs = run_both(lambda x: js.nn.batch_norm(x, is_training=True), x, with_state=True)
-    tf_run = run_tf1(tf, lambda: tf.compat.v1.layers.batch_normalization(x, training=True))
+    tf_run = run_graph(tf, lambda: tf.compat.v1.layers.batch_normalization(x, training=True))
     expected = {"batch_normalization/gamma", "batch_normalization/beta"}
     assert set(js.flatten(runs.params)) == tf_run.trainable == expected
     assert set(js.flatten(runs.state)) == set(tf_run.variables) - tf_run.trainable

@@ -12,7 +12,7 @@ import pytest
 import jaxscope as js
 
 from .conftest import run_both
-from .tf1_graph import close, legacy_tf, randn, run_tf1
+from .tf1_graph import close, legacy_tf, randn, run_graph
 
 
 def shapes(flat: dict) -> dict:
@@ -28,7 +28,7 @@ def check_against_tf1(tf, model, tf_model, x) -> js.Transformed:
     """Same names and shapes as TF1, and TF1's outputs from our weights."""
     runs = run_both(model, x)
     flat = js.flatten(runs.params)
-    tf_run = run_tf1(tf, lambda: tf_model(tf.constant(x)), flat)
+    tf_run = run_graph(tf, lambda: tf_model(tf.constant(x)), flat)
     assert shapes(tf_run.variables) == shapes(flat)
     close(runs.out_jit, tf_run.outputs)
     return runs

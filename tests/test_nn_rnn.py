@@ -12,7 +12,7 @@ import pytest
 import jaxscope as js
 
 from .conftest import run_both
-from .tf1_graph import close, legacy_tf, randn, run_tf1
+from .tf1_graph import close, legacy_tf, randn, run_graph
 
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 6
 LENGTHS = np.array([5, 2, 0], np.int32)  # full, short and empty sequences
@@ -36,7 +36,7 @@ def check_names_and_run(tf, model, tf_model, *args):
     the same variable names; returns both outputs."""
     runs = run_both(model, *args)
     flat = js.flatten(runs.params)
-    tf_run = run_tf1(tf, tf_model, flat)
+    tf_run = run_graph(tf, tf_model, flat)
     assert set(tf_run.variables) == set(flat)
     return runs.out_jit, tf_run.outputs
 

@@ -236,7 +236,7 @@ def test_one_sgd_step_matches_tf1_minimize_with_var_list(which, scope):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tf = pytest.importorskip("tensorflow")
-    from .tf1_graph import run_tf1
+    from .tf1_graph import run_graph
 
     v1 = tf.compat.v1
     params = GAN.init(0, Z, REAL)
@@ -246,7 +246,7 @@ def test_one_sgd_step_matches_tf1_minimize_with_var_list(which, scope):
         var_list = v1.trainable_variables(scope)
         return v1.train.GradientDescentOptimizer(LR).minimize(loss, var_list=var_list)
 
-    tf_run = run_tf1(tf, tf_step, js.flatten(params))
+    tf_run = run_graph(tf, tf_step, js.flatten(params))
     tx = trains_only(params, scope, optax.sgd(LR))
     new_params, _ = jax.jit(gan_step, static_argnums=(1, 3))(params, tx, tx.init(params), which)
     flat = js.flatten(new_params)

@@ -47,7 +47,7 @@ class Tf1Run:
     trainable: set[str]
 
 
-def run_tf1(tf: Any, build: Callable[[], Any], values: Mapping[str, Any] | None = None) -> Tf1Run:
+def run_graph(tf: Any, build: Callable[[], Any], values: Mapping[str, Any] | None = None) -> Tf1Run:
     """Builds ``build()`` in a fresh graph, initializes its variables, sets
     those named in ``values`` (TF1 names, no ``:0``), runs what ``build``
     returned once and reads every variable back."""
