@@ -32,6 +32,7 @@ from jaxscope.lift import (
     vmap,
     while_loop,
 )
+from jaxscope.nnx_interop import nnx_module, to_nnx
 from jaxscope.rng import next_rng_key
 from jaxscope.scopes import (
     AUTO_REUSE,
@@ -40,6 +41,7 @@ from jaxscope.scopes import (
     name_scope,
     variable_scope,
 )
+from jaxscope.selection import labels, merge, partition, select
 from jaxscope.tf1 import load_tf1_checkpoint
 from jaxscope.transform import (
     Transformed,
@@ -76,19 +78,25 @@ __all__ = [
     "get_variable",
     "get_variable_scope",
     "initializers",
+    "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "merge",
     "name_scope",
     "next_rng_key",
     "nn",
+    "nnx_module",
+    "partition",
     "partition_specs",
     "remat",
     "scan",
+    "select",
     "sharding",
     "stack_layers",
     "summary",
     "tf1",
     "to_flax",
+    "to_nnx",
     "transform",
     "transform_with_state",
     "unflatten",

@@ -30,6 +30,9 @@ __all__ = [
     "RawTransformError",
     "ShardingError",
     "UnusedVariableError",
+    "FlaxModuleTypeError",
+    "SelectionError",
+    "MergeConflictError",
 ]
 
 
@@ -181,6 +184,36 @@ class UnusedVariableError(ScopeError, ValueError):
     """``apply`` of a transform made with ``check_unused=True`` was given
     variables the model never obtained (a misspelled scope, params of another
     model). Fix: rename the variables, or drop them from the tree."""
+
+
+class FlaxModuleTypeError(ScopeError, TypeError):
+    """A Flax module of the other API, or not a module, is given to a Flax
+    bridge: ``js.flax_module`` takes ``flax.linen`` modules, ``js.nnx_module``
+    takes ``flax.nnx`` modules. Fix: use the bridge the message names."""
+
+
+class SelectionError(ScopeError, ValueError):
+    """``js.select``, ``js.partition`` or ``js.labels`` was asked for a scope
+    that holds no variable of the tree (a misspelled scope would otherwise
+    train or freeze nothing, silently), or ``js.labels`` met a variable that
+    no scope labels and no ``default`` covers.
+
+    >>> js.select({"generator": {"w": 1}}, "genrator")  # doctest: +SKIP
+    Traceback (most recent call last):
+    SelectionError: js.select: scope 'genrator' holds no variable ...
+
+    Fix: use the scope names the tree holds (``js.flatten(tree)`` lists
+    them), or give ``js.labels`` a ``default``.
+    """
+
+
+class MergeConflictError(SelectionError):
+    """``js.merge`` was given trees that both hold the same variable, or one
+    holds a variable where another holds a scope.
+
+    Fix: merge disjoint trees (such as the two halves ``js.partition``
+    returns), or drop the duplicate from one of them.
+    """
 
 
 # --- Checkpoints (js.checkpoint) and TF1 checkpoints (js.load_tf1_checkpoint) ---

@@ -141,12 +141,24 @@ def test_dropout_is_identity_unless_training_with_a_positive_rate():
 
     def model(x):
         return (
-            js.nn.dropout(x, 0.5),
+            js.nn.dropout(x, 0.5, is_training=False),
             js.nn.dropout(x, 0.0, is_training=True),
         )
 
     for out in run_both(model, x).out_jit:  # no rng needed
         close(out, x)
+
+
+def test_dropout_without_is_training_is_an_error_not_a_silent_identity():
+    f = js.transform(lambda x: js.nn.dropout(x, 0.5))
+    with pytest.raises(TypeError, match="is_training"):
+        f.apply({}, jnp.ones(3), rng=jax.random.key(0))
+
+
+def test_dropout_with_a_traced_is_training_names_the_static_fix():
+    f = js.transform(lambda x, training: js.nn.dropout(x, 0.5, is_training=training))
+    with pytest.raises(TypeError, match=r"is_training.*static_argnames"):
+        jax.jit(f.apply)({}, jnp.ones(3), True, rng=jax.random.key(0))
 
 
 def test_dropout_drops_at_the_rate_and_rescales():
@@ -177,6 +189,41 @@ def test_dropout_in_training_without_rng_names_the_fix():
     f = js.transform(lambda x: js.nn.dropout(x, 0.5, is_training=True))
     with pytest.raises(errors.MissingRNGError, match="rng"):
         f.apply({}, jnp.ones(3))
+
+
+# tf1_dropout: TF1's tf.nn.dropout, which always drops
+
+
+def test_tf1_dropout_always_drops_with_keep_prob_as_second_argument():
+    f = js.transform(lambda x: js.nn.tf1_dropout(x, 0.75))  # keep_prob, not rate
+    y = np.asarray(jax.jit(f.apply)({}, jnp.ones(20000), rng=jax.random.key(1)))
+    close(np.unique(y), [0.0, 1 / 0.75])
+    assert abs((y == 0).mean() - 0.25) < 0.02
+
+
+def test_tf1_dropout_rate_keyword_drops_that_fraction():
+    f = js.transform(lambda x: js.nn.tf1_dropout(x, rate=0.75))
+    y = np.asarray(f.apply({}, jnp.ones(20000), rng=jax.random.key(1)))
+    assert abs((y == 0).mean() - 0.75) < 0.02
+
+
+def test_tf1_dropout_keep_prob_one_is_the_identity_without_rng():
+    x = randn(10)
+    close(js.transform(lambda x: js.nn.tf1_dropout(x, 1.0)).apply({}, x), x)
+
+
+def test_tf1_dropout_takes_a_traced_keep_prob_like_a_tf1_placeholder():
+    f = jax.jit(js.transform(lambda x, keep: js.nn.tf1_dropout(x, keep)).apply)
+    x = jnp.ones(1000)
+    close(f({}, x, 1.0, rng=jax.random.key(0)), x)
+    assert (np.asarray(f({}, x, 0.5, rng=jax.random.key(0))) == 0).any()
+
+
+def test_tf1_dropout_needs_exactly_one_of_keep_prob_and_rate():
+    for kwargs in ({}, {"keep_prob": 0.5, "rate": 0.5}):
+        f = js.transform(lambda x, kw=kwargs: js.nn.tf1_dropout(x, **kw))
+        with pytest.raises(ValueError, match="exactly one of keep_prob"):
+            f.apply({}, jnp.ones(3), rng=jax.random.key(0))
 
 
 # lstm_cell
@@ -384,6 +431,126 @@ def test_multi_head_causal_self_attention_ignores_the_future():
     close(f.apply(params, x)[:, :3], f.apply(params, changed)[:, :3])
 
 
+# multi-head attention through jax.nn.dot_product_attention: the fused way
+# (no weights asked for) against the explicit way (return_weights=True)
+
+
+def padding(lengths, size):
+    """``[..., 1, 1, S]``: key ``s`` of sequence ``b`` is real if ``s < lengths[b]``."""
+    return (np.arange(size) < np.asarray(lengths)[..., None])[..., None, None, :]
+
+
+# (query shape, memory shape or None for self-attention, mask, num_heads);
+# the Transformer of examples/seq2seq uses width 64, 4 heads, causal
+# self-attention over 12 target steps and cross-attention under a padding
+# mask of the source.
+ATTENTION_CASES = {
+    "no_mask": ((2, 4, 8), (2, 5, 8), None, 2),
+    "padding_and_an_empty_memory": ((2, 4, 8), (2, 5, 8), padding([3, 0], 5), 2),
+    "causal_and_padding": ((2, 5, 8), None, js.nn.causal_mask(5) & padding([2, 5], 5), 2),
+    "transformer_self": ((3, 12, 64), None, js.nn.causal_mask(12), 4),
+    "transformer_cross": ((3, 12, 64), (3, 10, 64), padding([10, 7, 1], 10), 4),
+    "two_batch_axes": ((2, 3, 4, 8), (2, 3, 5, 8), padding([[5, 2, 1], [4, 3, 0]], 5), 2),
+    "unbatched": ((4, 8), (5, 8), np.tril(np.ones((4, 5), bool)), 2),
+}
+
+
+class Spy:
+    """Counts calls of ``jax.nn.dot_product_attention``."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        original = jax.nn.dot_product_attention
+
+        def spy(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(jax.nn, "dot_product_attention", spy)
+
+
+def attention_both_ways(query_shape, memory_shape, mask, num_heads, dtype=jnp.float32):
+    """Outputs and gradients (for params, query and memory) of the fused and
+    the explicit way, jitted, with the same params."""
+    query = jnp.asarray(randn(*query_shape), dtype)
+    memory = query if memory_shape is None else jnp.asarray(randn(*memory_shape), dtype)
+
+    def attend(weights):
+        def fn(query, memory):
+            with js.variable_scope("model", dtype=dtype):
+                out = js.nn.multi_head_attention(
+                    query, memory, mask, num_heads=num_heads, return_weights=weights
+                )
+            return out[0] if weights else out
+
+        return js.transform(fn)
+
+    fused, explicit = attend(False), attend(True)
+    params = fused.init(0, query, memory)
+
+    def run(f):
+        def loss(p, q, m):
+            out = f.apply(p, q, m)
+            return jnp.sum(jnp.sin(out).astype(jnp.float32)), out
+
+        grads, out = jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True))(params, query, memory)
+        return out, grads
+
+    return run(fused), run(explicit)
+
+
+@pytest.mark.parametrize("case", ATTENTION_CASES, ids=str)
+def test_fused_attention_matches_the_explicit_way_with_gradients(case, monkeypatch):
+    spy = Spy(monkeypatch)
+    (out, grads), (expected, expected_grads) = attention_both_ways(*ATTENTION_CASES[case])
+    assert spy.calls == 2  # the fused way's init and jitted grad; none of the explicit's
+    close(out, expected)
+    jax.tree.map(close, grads, expected_grads)
+
+
+def test_fused_attention_matches_the_explicit_way_in_bfloat16():
+    query_shape, memory_shape, mask, heads = ATTENTION_CASES["padding_and_an_empty_memory"]
+    (out, _), (expected, _) = attention_both_ways(
+        query_shape, memory_shape, mask, heads, dtype=jnp.bfloat16
+    )
+    assert out.dtype == expected.dtype == jnp.bfloat16
+    close(out.astype(jnp.float32), expected.astype(jnp.float32), tol=3e-2)
+
+
+def test_fully_masked_queries_get_uniform_weights_without_weights_asked_for():
+    query, memory = jnp.asarray(randn(1, 2, 8)), jnp.asarray(randn(1, 5, 8))
+    f = js.transform(lambda q, m: js.nn.multi_head_attention(q, m, padding([0], 5), num_heads=2))
+    out = jax.jit(f.apply)(f.init(0, query, memory), query, memory)
+    # Uniform weights: every query gets the mean of the values.
+    assert np.isfinite(np.asarray(out)).all()
+    close(out[:, 0], out[:, 1])
+
+
+def test_attention_without_weights_goes_through_dot_product_attention(monkeypatch):
+    spy = Spy(monkeypatch)
+    x = randn(2, 5, 8)
+    f = js.transform(lambda x: js.nn.multi_head_attention(x, x, js.nn.causal_mask(5), num_heads=2))
+    jax.jit(f.apply)(f.init(0, x), x)
+    assert spy.calls == 2  # init and the jitted apply
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(return_weights=True),
+        dict(dropout_rate=0.1, is_training=True),
+        dict(value_size=3),
+    ],
+    ids=["weights", "dropout", "value_size"],
+)
+def test_attention_goes_the_explicit_way_where_the_fused_one_cannot(monkeypatch, kwargs):
+    spy = Spy(monkeypatch)
+    x = randn(2, 5, 8)
+    f = js.transform(lambda x: js.nn.multi_head_attention(x, x, num_heads=2, **kwargs))
+    f.apply(f.init(0, x), x, rng=jax.random.key(0))
+    assert spy.calls == 0
+
+
 # against TensorFlow's own kernels (skipped without TensorFlow)
 
 
@@ -397,6 +564,19 @@ def test_dense_matches_tf1_xw_plus_b(tf):
     expected = tf.compat.v1.nn.xw_plus_b(x, kernel, bias).numpy()
     f = js.transform(lambda x: js.nn.dense(x, 5))
     close(f.apply({"dense": {"kernel": kernel, "bias": bias}}, x), expected)
+
+
+def test_layer_norm_default_epsilon_matches_tf1_contrib_layer_norm(tf):
+    # contrib's layer_norm (BERT's): tf.nn.moments over the last axis and
+    # tf.nn.batch_normalization with variance_epsilon=1e-12. A tiny variance
+    # makes the epsilon visible.
+    x = 1e-5 * randn(4, 6)
+    beta, gamma = randn(6), randn(6)
+    mean, var = tf.nn.moments(tf.constant(x), axes=[-1], keepdims=True)
+    expected = tf.nn.batch_normalization(x, mean, var, beta, gamma, 1e-12).numpy()
+    f = js.transform(lambda x: js.nn.layer_norm(x))
+    out = f.apply({"LayerNorm": {"beta": beta, "gamma": gamma}}, x)
+    close(out, expected, tol=1e-4)  # with epsilon 1e-6 the output shrinks ~100x
 
 
 def test_lstm_cell_matches_tf1_lstm_block_cell(tf):
