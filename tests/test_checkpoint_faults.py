@@ -13,9 +13,10 @@ only finished steps, and the next save leaves nothing else in the directory.
 from __future__ import annotations
 
 import dataclasses
-import json
+import multiprocessing
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -79,59 +80,58 @@ def assert_clean_after_next_save(directory: pathlib.Path, steps_before: list[int
 
 # --- kill -9 at every stage of a save and of an overwrite -----------------------
 
-_KILLED_CHILD = textwrap.dedent(
-    """
-    import json, os, re, shutil, signal, sys
+# The killed saves run in processes forked from a server that has imported
+# JAX, orbax and jaxscope once, so that each costs no start-up.
+_CHILDREN = multiprocessing.get_context("forkserver")
+_CHILDREN.set_forkserver_preload(["tests.test_checkpoint_faults"])
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _arm(owner: object, name: str, when: str, pattern: str) -> None:
+    """Replaces ``owner.name`` by a version that kills the process before or
+    after the call (or half-way through deleting a directory) when the call's
+    paths, joined by " -> ", match ``pattern``."""
+    real = getattr(owner, name)
+
+    def hooked(*args, **kwargs):
+        text = " -> ".join(str(a) for a in args if isinstance(a, str | os.PathLike))
+        hit = re.search(pattern, text) is not None
+        if hit and when == "before":
+            _die()
+        if hit and when == "midway" and os.path.isdir(args[0]):
+            for folder, _, files in os.walk(args[0]):
+                if files:  # one file deleted, the rest left: a deletion cut short
+                    os.unlink(os.path.join(folder, files[0]))
+                    _die()
+        out = real(*args, **kwargs)
+        if hit and when == "after":
+            _die()
+        return out
+
+    setattr(owner, name, hooked)
+
+
+def _killed_save(directory: str, scenario: str, size: int, hook: dict | None, armed) -> None:
+    """In the child: saves steps 1 and 2, arms the hook, then runs the save
+    (or overwrite) that the hook kills."""
     import fcntl
-    import numpy as np
+
     import orbax.checkpoint as ocp
-    import jaxscope as js
 
-    directory, scenario, size, hook = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    hook = json.loads(hook)
-
-    def tree(value):
-        w = np.random.default_rng(int(value)).standard_normal(size, dtype=np.float32)
-        return {"w": w, "b": np.full(3, value)}
-
-    js.checkpoint.save(directory, 1, tree(1.0))
-    js.checkpoint.save(directory, 2, tree(2.0))
-
-    def die():
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def arm(owner, name, when, pattern):
-        real = getattr(owner, name)
-
-        def hooked(*args, **kwargs):
-            text = " -> ".join(str(a) for a in args if isinstance(a, (str, os.PathLike)))
-            hit = re.search(pattern, text) is not None
-            if hit and when == "before":
-                die()
-            if hit and when == "midway" and os.path.isdir(args[0]):
-                for folder, _, files in os.walk(args[0]):
-                    if files:  # one file deleted, the rest left: a deletion cut short
-                        os.unlink(os.path.join(folder, files[0]))
-                        die()
-            out = real(*args, **kwargs)
-            if hit and when == "after":
-                die()
-            return out
-
-        setattr(owner, name, hooked)
-
+    js.checkpoint.save(directory, 1, tree(1.0, size))
+    js.checkpoint.save(directory, 2, tree(2.0, size))
     owners = {"os": os, "shutil": shutil, "fcntl": fcntl, "Checkpointer": ocp.Checkpointer}
     if hook:
         owner, name = hook["fn"].split(".")
-        arm(owners[owner], name, hook["when"], hook.get("match", ""))
-    print("armed", flush=True)
+        _arm(owners[owner], name, hook["when"], hook.get("match", ""))
+    armed.set()
     if scenario == "save":
-        js.checkpoint.save(directory, 3, tree(3.0), keep=2)
+        js.checkpoint.save(directory, 3, tree(3.0, size), keep=2)
     else:
-        js.checkpoint.save(directory, 2, tree(20.0), keep=1, overwrite=True)
-    print("finished", flush=True)
-    """
-)
+        js.checkpoint.save(directory, 2, tree(20.0, size), keep=1, overwrite=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,11 +200,11 @@ def _bytes_in(directory: pathlib.Path) -> int:
         return 0
 
 
-def kill_midway(proc: subprocess.Popen, tmp: pathlib.Path) -> None:
+def kill_midway(proc, tmp: pathlib.Path) -> None:
     """Kills the child once some of the arrays are on disk."""
     deadline = time.monotonic() + 120
     while _bytes_in(tmp) < KILL_AFTER_BYTES:
-        assert time.monotonic() < deadline and proc.poll() is None, "the save never started"
+        assert time.monotonic() < deadline and proc.is_alive(), "the save never started"
         time.sleep(0.001)
     os.kill(proc.pid, signal.SIGKILL)
 
@@ -228,61 +228,72 @@ def test_kill_at_every_stage_loses_nothing(tmp_path, name):
     point = KILL_POINTS[name]
     size = SMALL if point.hook else LARGE
     directory = tmp_path / "ckpt"
-    proc = run_child(
-        _KILLED_CHILD, str(directory), point.scenario, str(size), json.dumps(point.hook)
+    armed = _CHILDREN.Event()
+    proc = _CHILDREN.Process(
+        target=_killed_save, args=(str(directory), point.scenario, size, point.hook, armed)
     )
+    proc.start()
     try:
-        assert proc.stdout.readline().strip() == "armed", proc.stderr.read()
+        assert armed.wait(timeout=120), f"the child never armed (exit code {proc.exitcode})"
         if point.hook is None:
             step = 3 if point.scenario == "save" else 2
             kill_midway(proc, directory / f"{step}.orbax-checkpoint-tmp")
-        proc.wait(timeout=120)
+        proc.join(timeout=120)
     finally:
         proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+        proc.join()
+    assert proc.exitcode == -signal.SIGKILL, f"the save was not killed: exit code {proc.exitcode}"
     assert_nothing_lost(directory, point, size)
     assert_clean_after_next_save(directory, js.checkpoint.all_steps(directory))
 
 
 # --- a full disk ----------------------------------------------------------------
 
-_FULL_DISK_CHILD = textwrap.dedent(
-    """
-    import resource, signal, sys
-    import numpy as np
-    import jaxscope as js
 
-    directory, scenario = sys.argv[1], sys.argv[2]
+def _save_on_a_full_disk(directory: str, scenario: str, results) -> None:
+    """In the child: saves step 1, then, with files limited to 1 MB, a 16 MB
+    step 2 (or step 1 again); sends back the error and what reached the
+    process's stderr (file descriptor 2, where absl's log handler writes)."""
+    import resource
+    import tempfile
+
     rng = np.random.default_rng(1)
     js.checkpoint.save(directory, 1, {"w": rng.standard_normal(1024, np.float32), "b": np.ones(3)})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
-    big = {"w": rng.standard_normal(1 << 22, np.float32), "b": np.full(3, 2.0)}  # 16 MB
-    step = 2 if scenario == "save" else 1
-    try:
-        js.checkpoint.save(directory, step, big, overwrite=scenario == "overwrite")
-    except Exception as error:
-        print(type(error).__name__)
-        print(error)
-    """
-)
+    big = {"w": rng.standard_normal(1 << 22, np.float32), "b": np.full(3, 2.0)}
+    outcome = ("no error", "")
+    with tempfile.TemporaryFile("w+") as captured:
+        stderr = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            js.checkpoint.save(directory, 2 if scenario == "save" else 1, big, overwrite=True)
+        except Exception as error:
+            outcome = (type(error).__name__, str(error))
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (-1, -1))
+            sys.stderr.flush()
+            os.dup2(stderr, 2)
+            os.close(stderr)
+        captured.seek(0)
+        results.put((*outcome, captured.read()))
 
 
 @pytest.mark.parametrize("scenario", ["save", "overwrite"])
 def test_full_disk_raises_a_write_error_and_keeps_every_step(tmp_path, scenario):
     directory = tmp_path / "ckpt"
-    proc = run_child(_FULL_DISK_CHILD, str(directory), scenario)
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 0, err
-    kind, message = out.split("\n", 1)
-    assert kind == CheckpointWriteError.__name__
+    results = _CHILDREN.Queue()
+    proc = _CHILDREN.Process(target=_save_on_a_full_disk, args=(str(directory), scenario, results))
+    proc.start()
+    kind, message, stderr = results.get(timeout=180)
+    proc.join(timeout=60)
+    assert kind == CheckpointWriteError.__name__, message
     step = 2 if scenario == "save" else 1
     assert f"Cannot save step {step} to {directory}" in message
     assert "File too large" in message and "Fix: free disk space" in message
     if scenario == "overwrite":
         assert "The previous version of step 1 is kept" in message
-    assert "Traceback" not in err and "absl" not in err  # orbax's logs stay quiet
+    assert stderr == ""  # orbax's logs stay quiet
     assert os.listdir(directory) == ["1"]  # no temporary directory left behind
     assert value_of(directory, 1) == 1.0
     assert_clean_after_next_save(directory, [1])
@@ -290,39 +301,38 @@ def test_full_disk_raises_a_write_error_and_keeps_every_step(tmp_path, scenario)
 
 # --- concurrent writers -------------------------------------------------------------
 
-_RACING_CHILD = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import jaxscope as js
 
-    directory, value = sys.argv[1], float(sys.argv[2])
+def _racing_save(directory: str, value: float, ready, go, results) -> None:
+    """In the child: waits for the start, saves step 2, reports the outcome."""
     w = np.random.default_rng(int(value)).standard_normal(1 << 20, dtype=np.float32)
     tree = {"w": w, "b": np.full(3, value)}
-    print("ready", flush=True)
-    sys.stdin.readline()
+    ready.wait()
+    go.wait()
     try:
         js.checkpoint.save(directory, 2, tree)
-        print("saved")
+        results.put((value, "saved"))
     except Exception as error:
-        print(type(error).__name__, error)
-    """
-)
+        results.put((value, f"{type(error).__name__} {error}"))
 
 
 def test_two_processes_saving_one_step_one_wins_and_the_other_is_told(tmp_path):
     directory = tmp_path / "ckpt"
     js.checkpoint.save(directory, 1, tree(1.0))
-    procs = [run_child(_RACING_CHILD, str(directory), str(v)) for v in (10.0, 20.0)]
+    ready, go, results = _CHILDREN.Barrier(3), _CHILDREN.Event(), _CHILDREN.Queue()
+    procs = [
+        _CHILDREN.Process(target=_racing_save, args=(str(directory), v, ready, go, results))
+        for v in (10.0, 20.0)
+    ]
     for proc in procs:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    for proc in procs:  # both start at once
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    outcomes = [proc.communicate(timeout=180)[0].strip() for proc in procs]
-    winners = [v for v, out in zip((10.0, 20.0), outcomes, strict=True) if out == "saved"]
+        proc.start()
+    ready.wait(timeout=120)
+    go.set()  # both start at once
+    outcomes = dict(results.get(timeout=180) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+    winners = [v for v, outcome in outcomes.items() if outcome == "saved"]
     assert len(winners) == 1, outcomes
-    (loser,) = [out for out in outcomes if out != "saved"]
+    (loser,) = [outcome for outcome in outcomes.values() if outcome != "saved"]
     assert loser.startswith("CheckpointExistsError") and "overwrite=True" in loser
     assert js.checkpoint.all_steps(directory) == [1, 2]
     assert value_of(directory, 2, 1 << 20) == winners[0]
