@@ -464,7 +464,7 @@ def test_every_file_damaged_in_turn_is_caught_or_harmless(tmp_path):
     like = {"w": np.zeros(4096, np.float32), "step": 0, "k": np.zeros(7, int)}
     files = sorted(p.relative_to(pristine) for p in (pristine / "2").rglob("*") if p.is_file())
     assert len(files) >= 8
-    outcomes = {"caught": 0, "harmless": 0}
+    caught = set()
     for i, relative in enumerate(files):
         for how in ("truncated", "emptied", "byte_flipped", "deleted"):
             directory = tmp_path / f"case_{i}_{how}"
@@ -476,12 +476,19 @@ def test_every_file_damaged_in_turn_is_caught_or_harmless(tmp_path):
                 out = js.checkpoint.restore(directory, 2, like=like)
             except CheckpointCorruptError as error:
                 assert str(directory / "2") in str(error) and "Fix:" in str(error)
-                outcomes["caught"] += 1
+                caught.add((str(relative), how))
             else:
                 assert out["step"] == 5 and out["w"].tobytes() == saved["w"].tobytes()
                 np.testing.assert_array_equal(out["k"], saved["k"])
-                outcomes["harmless"] += 1
             assert js.checkpoint.all_steps(directory) == [1, 2]
             assert value_of(directory, 1) == 1.0
             shutil.rmtree(directory)
-    assert outcomes["caught"] >= 3 * len(files) // 2, outcomes
+    # The files a restore needs are caught every way (the others are harmless:
+    # markers orbax writes, and index files its merged index supersedes).
+    data = max(
+        (p for p in files if p.parent.name == "d"), key=lambda p: (pristine / p).stat().st_size
+    )
+    for needed in ("2/manifest/metadata", "2/tree/_METADATA", str(data)):
+        for how in ("truncated", "emptied", "byte_flipped", "deleted"):
+            if needed != "2/tree/_METADATA" or how != "deleted":  # orbax does without it
+                assert (needed, how) in caught, (needed, how)
