@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import optax
 
+from jaxscope import errors, trees
 from jaxscope import transform as transform_lib
-from jaxscope import trees
 
 __all__ = ["get_constraints", "apply_constraints", "constraint_projection"]
 
@@ -76,7 +76,7 @@ def constraint_projection(constraints: Mapping) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         if params is None:
-            raise ValueError(
+            raise errors.ArgumentError(
                 "js.constraint_projection needs params: call opt.update(grads, opt_state, params)."
             )
         new_params = apply_constraints(optax.apply_updates(params, updates), constraints)

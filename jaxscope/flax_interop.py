@@ -173,15 +173,18 @@ def flax_module(
     (1, 2)
     """
     if not isinstance(module, nn.Module):
-        raise TypeError(f"js.flax_module expects a flax.linen.Module, got {type(module).__name__}.")
+        raise errors.ArgumentTypeError(
+            f"js.flax_module expects a flax.linen.Module, got {type(module).__name__}. "
+            "Fix: pass a module instance, e.g. js.flax_module(nn.Dense(4))."
+        )
     if module.scope is not None:
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"js.flax_module expects an unbound flax module, but {type(module).__name__} "
             "is bound to a parent module. Fix: pass a fresh instance (e.g. nn.Dense(4))."
         )
     streams = tuple(rngs)
     if "params" in streams:
-        raise ValueError(
+        raise errors.ArgumentError(
             "rngs names the 'params' stream, which js.flax_module derives from the "
             "variables' names. Fix: list only other streams, e.g. rngs=('dropout',)."
         )

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.nn import initializers as jinit
 
+from jaxscope import errors
+
 __all__ = [
     "Initializer",
     "zeros",
@@ -62,7 +64,7 @@ def constant(value: Any) -> Initializer:
         if value.ndim == 0:
             return jnp.full(shape, value, dtype)
         if value.size != int(np.prod(shape)):
-            raise ValueError(
+            raise errors.InitializerError(
                 f"constant initializer of shape {value.shape} ({value.size} "
                 f"elements) cannot fill a variable of shape {shape}."
             )

@@ -91,18 +91,33 @@ class _Lifted:
     def key_at(self, index: Any) -> Any:
         return None if self.key is None or index is None else jax.random.fold_in(self.key, index)
 
-    def trace(self, fn: Callable, args: tuple, wrap: Callable = lambda f: f) -> None:
-        """Traces ``wrap(body)(*args)`` abstractly with full bookkeeping."""
+    def trace(
+        self, fn: Callable, args: tuple, kwargs: dict | None = None, wrap: Callable = lambda f: f
+    ) -> None:
+        """Traces ``wrap(body)(*args, **kwargs)`` abstractly with full
+        bookkeeping. Only the array leaves of the arguments are abstracted;
+        other leaves (a string, a flag) reach the body as they are, as they
+        would under the raw transform."""
         frame = self.frame
         if self._counts is None:
             self._counts = dict(frame.scope_counts)
             self._first = len(frame.records)
 
-        def traced(*a):
+        def traced(*a, **kw):
             with _body(frame, self.key_at(0), None, self.body_stack):
-                return fn(*a)
+                return fn(*a, **kw)
 
-        jax.eval_shape(wrap(traced), *args)
+        leaves, treedef = jax.tree.flatten((args, kwargs or {}))
+        arrays = [i for i, leaf in enumerate(leaves) if hasattr(leaf, "shape")]
+
+        def run(*array_leaves):
+            full = list(leaves)
+            for i, leaf in zip(arrays, array_leaves, strict=True):
+                full[i] = leaf
+            a, kw = jax.tree.unflatten(treedef, full)
+            return wrap(traced)(*a, **kw)
+
+        jax.eval_shape(run, *(leaves[i] for i in arrays))
 
     def created(self) -> list[VariableRecord]:
         """The records the discovery traces created, in creation order."""
@@ -135,7 +150,7 @@ class _Lifted:
         stack = None if self.discover else self.body_stack
         first: list[tuple[dict, dict]] = []  # scope counts around the first trace
 
-        def run(key, *args):
+        def run(key, *args, **kwargs):
             replay = self.replay
             if layer_params:
                 replay, args = args[0], args[1:]
@@ -145,13 +160,13 @@ class _Lifted:
                 counts.clear()
                 counts.update(before)
                 with _body(frame, key, {} if replay is None else replay, stack):
-                    out = fn(*args)
+                    out = fn(*args, **kwargs)
                 counts.clear()
                 counts.update(after)
                 return out
             before = dict(counts)
             with _body(frame, key, replay, stack):
-                out = fn(*args)
+                out = fn(*args, **kwargs)
             first.append((before, dict(counts)))
             return out
 
@@ -226,7 +241,10 @@ def scan(
     if length is None:
         leaves = jax.tree.leaves(xs)
         if not leaves:
-            raise ValueError("js.scan needs xs with at least one array, or length=...")
+            raise errors.ArgumentError(
+                "js.scan needs xs with at least one array to scan over, or length=... "
+                "Fix: js.scan(f, init, xs) or js.scan(f, init, None, length=n)."
+            )
         length = leaves[0].shape[0]
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
     if lifted.discover:
@@ -259,19 +277,19 @@ def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
     """
 
     @functools.wraps(fn)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         frame = context.current_or_none()
         if frame is None:
-            return jax.checkpoint(fn, **checkpoint_kwargs)(*args)
+            return jax.checkpoint(fn, **checkpoint_kwargs)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
         if lifted.discover:
-            lifted.trace(fn, args)
+            lifted.trace(fn, args, kwargs)
             _materialize(frame, lifted.created())
         body = lifted.body(fn)
         lifted.start_run()
         try:
             return jax.checkpoint(functools.partial(body, lifted.key_at(0)), **checkpoint_kwargs)(
-                *args
+                *args, **kwargs
             )
         finally:
             lifted.end_run()
@@ -292,31 +310,33 @@ def vmap(
     Variables are shared by every example of the batch (created once,
     unbatched): the typical use is a per-example model applied to a batch.
     ``js.next_rng_key()`` gives the same key to every example unless
-    ``split_rng=True``, which folds in the example's index.
+    ``split_rng=True``, which folds in the example's index. Arguments are
+    as ``jax.vmap`` takes them: non-array arguments under ``in_axes=None``,
+    and keyword arguments (mapped over their leading axis).
     """
     name = axis_name or "jaxscope_vmap"
 
     @functools.wraps(fn)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         frame = context.current_or_none()
         batched = functools.partial(
             jax.vmap, in_axes=in_axes, out_axes=out_axes, axis_name=name, axis_size=axis_size
         )
         if frame is None:
-            return batched(fn)(*args)
+            return batched(fn)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
         if lifted.discover:
-            lifted.trace(fn, args, wrap=batched)
+            lifted.trace(fn, args, kwargs, wrap=batched)
             _materialize(frame, lifted.created())
         body = lifted.body(fn)
 
-        def per_example(*a):
+        def per_example(*a, **kw):
             index = jax.lax.axis_index(name) if split_rng else 0
-            return body(lifted.key_at(index), *a)
+            return body(lifted.key_at(index), *a, **kw)
 
         lifted.start_run()
         try:
-            return batched(per_example)(*args)
+            return batched(per_example)(*args, **kwargs)
         finally:
             lifted.end_run()
 
@@ -403,7 +423,7 @@ class _Stack:
     def unrolled_name(self, name: str, index: int) -> str:
         prefix = self.prefix + "/" if self.prefix else ""
         if not name.startswith(prefix):
-            raise errors.ScopeError(
+            raise errors.LiftError(
                 f"Variable {name} is created inside js.layer_stack, which was called "
                 f"in scope '{self.prefix}', but the variable is not under that scope. "
                 "Fix: create the layers' variables under the scope layer_stack is "
@@ -470,7 +490,10 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
     ``js.next_rng_key()`` gives each layer its own keys.
     """
     if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"layer_stack needs a positive int num_layers, got {num_layers!r}")
+        raise errors.ArgumentError(
+            f"js.layer_stack needs a positive int num_layers, got {num_layers!r}. Fix: "
+            "js.layer_stack(n) with n >= 1 (without layers, call nothing)."
+        )
 
     def decorate(f: Callable) -> Callable:
         @functools.wraps(f)
@@ -480,7 +503,7 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
             if frame is None:
                 return jax.lax.scan(lambda c, _: (layer(c, *args), None), x, length=num_layers)[0]
             if frame.lift_depth:
-                raise errors.ScopeError(
+                raise errors.LiftError(
                     "js.layer_stack cannot be nested inside another lifted transform "
                     "(js.scan, js.vmap, js.remat, js.cond, js.while_loop or another "
                     "js.layer_stack). Fix: put the layer stack outermost; lifted "
@@ -519,10 +542,19 @@ def unstack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     (3,)
     """
     flat = trees.flatten(tree)
-    sizes = {leaf.shape[0] for leaf in flat.values()}
+    scalars = [name for name, leaf in flat.items() if not jnp.ndim(leaf)]
+    if scalars:
+        raise errors.ArgumentError(
+            f"js.unstack_layers: variable {scalars[0]} is a scalar, so it has no "
+            "leading layer axis. Fix: pass the sub-tree of the scope js.layer_stack "
+            "was called in (every leaf stacked, of shape [num_layers, ...])."
+        )
+    sizes = {jnp.shape(leaf)[0] for leaf in flat.values()}
     if len(sizes) != 1:
-        raise ValueError(
-            f"unstack_layers: leaves disagree on the number of layers: {sorted(sizes)}"
+        raise errors.ArgumentError(
+            f"js.unstack_layers: the leaves disagree on the number of layers "
+            f"({sorted(sizes)}). Fix: pass only the sub-tree of the scope js.layer_stack "
+            "was called in."
         )
     (n,) = sizes
     return trees.unflatten(
@@ -541,10 +573,20 @@ def stack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     n = len(tree)
     names = [f"{layer_name}_{i}" for i in range(n)]
     if sorted(tree) != sorted(names):
-        raise ValueError(
-            f"stack_layers expects keys {names[0]} ... {names[-1]}, got {sorted(tree)[:5]}"
+        missing = sorted(set(names) - set(tree))
+        raise errors.ArgumentError(
+            f"js.stack_layers expects the keys {names[0]} ... {names[-1]} (layer_name="
+            f"{layer_name!r}), got {sorted(tree)[:5]}"
+            f"{f'; missing {missing[0]}' if missing else ''}. Fix: pass the sub-tree "
+            "holding exactly the unrolled layers, numbered from 0."
         )
     layers = [trees.flatten(tree[name]) for name in names]
-    if any(layer.keys() != layers[0].keys() for layer in layers):
-        raise ValueError("stack_layers: the layers do not hold the same variables")
+    for name, layer in zip(names, layers, strict=True):
+        if layer.keys() != layers[0].keys():
+            differ = sorted(layer.keys() ^ layers[0].keys())
+            raise errors.ArgumentError(
+                f"js.stack_layers: {name} and {names[0]} do not hold the same variables "
+                f"({', '.join(differ[:3])} is in one only). Fix: every layer must have "
+                "the same variables."
+            )
     return trees.unflatten({k: jnp.stack([layer[k] for layer in layers]) for k in layers[0]})

@@ -97,12 +97,12 @@ def _run(
     finally:
         context.pop(frame)
         open_scopes = list(frame.scope_stack)
-        for scope in reversed(open_scopes):  # leave JAX's op-name stack as found
-            scope._close_op_scope()
+        for entry in reversed(open_scopes):  # leave JAX's op-name stack as found
+            entry.close_op_scope()
     if open_scopes:
         raise errors.ScopeNestingError(
             f"{getattr(fn, '__name__', 'fn')} entered scopes that it never exited: "
-            f"{', '.join(scope._describe() for scope in open_scopes)}. Fix: open "
+            f"{', '.join(entry.describe() for entry in open_scopes)}. Fix: open "
             "scopes with `with` blocks."
         )
     return out, frame

@@ -21,14 +21,22 @@ _valid_names: set[str] = set()
 
 
 def check_name(name: str, what: str = "variable", scope: str = "") -> None:
-    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path;
+    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path
+    (``ArgumentTypeError`` if it is not a str, as TF1 raises ``TypeError``);
     ``scope`` is the scope it is relative to, for the message."""
-    if name in _valid_names:
-        return
-    problem = None
+    try:
+        if name in _valid_names:
+            return
+    except TypeError:  # unhashable: not a str either
+        pass
     if not isinstance(name, str):
-        problem = f"must be a str, got {type(name).__name__}"
-    elif not name:
+        raise errors.ArgumentTypeError(
+            f"Invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it "
+            f"must be a str, got {type(name).__name__}. Fix: use non-empty components "
+            "joined by '/', such as 'encoder/lstm/kernel'."
+        )
+    problem = None
+    if not name:
         problem = "is empty"
     elif ":" in name:
         problem = "contains ':' (TF1's ':0' output suffix is not part of a name)"
@@ -37,7 +45,7 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
     elif "//" in name:
         problem = "has an empty component ('//')"
     if problem is not None:
-        where = f" (full name {scope}/{name})" if scope and isinstance(name, str) else ""
+        where = f" (full name {scope}/{name})" if scope else ""
         raise errors.InvalidNameError(
             f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
             "components joined by '/', such as 'encoder/lstm/kernel'."

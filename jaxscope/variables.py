@@ -482,7 +482,7 @@ def _replayed(frame: context.Frame, name: str) -> jax.Array:
     if value is None:
         record = frame.records.get(name)
         if record is None:
-            raise errors.ScopeError(
+            raise errors.LiftError(
                 f"Variable {name} is obtained inside a lifted transform's body, "
                 "but it was not obtained when the body was first traced: the body "
                 "must obtain the same variables every time it is traced. Fix: do "

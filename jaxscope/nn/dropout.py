@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxscope import errors
 from jaxscope.nn._scope import layer_scope
 from jaxscope.rng import next_rng_key
 
@@ -55,7 +56,10 @@ def dropout(
     if not is_training or (isinstance(rate, (int, float)) and rate == 0):
         return x
     if isinstance(rate, (int, float)) and not 0 <= rate < 1:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+        raise errors.ArgumentError(
+            f"dropout rate must be in [0, 1), got {rate}. Fix: pass the probability "
+            "of dropping a unit (TF1's rate, not keep_prob)."
+        )
     if rng is None:
         with layer_scope(name, "dropout"):
             rng = next_rng_key()
