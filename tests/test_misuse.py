@@ -308,6 +308,10 @@ def _dropout():
         return jax.random.bernoulli(js.next_rng_key(), 0.5, (2,))
 
 
+def _generator_model():
+    yield js.get_variable("w", [1])
+
+
 def _stack_in_scan(xs):
     def step(h, x):
         layers = js.layer_stack(2)(lambda h: h * js.get_variable("w", [1]))
@@ -963,6 +967,12 @@ CATALOGUE: dict[str, Misuse] = {
             _in(_scope("bn"), lambda: js.get_variable("moving_mean", [2], trainable=False)),
             {"bn": {"moving_mean": jnp.zeros(2)}},
         ),
+    ),
+    "model_function_that_is_a_generator": case(
+        errors.ArgumentTypeError,
+        TypeError,
+        ("'_generator_model'", "generator", "Fix"),
+        lambda: js.transform(_generator_model),
     ),
     # Lifted transforms.
     "layer_stack_of_zero_layers": case(
