@@ -55,8 +55,9 @@ class Frame:
     params: dict | None = None  # the trees given to apply
     state: dict | None = None
     records: dict[str, VariableRecord] = field(default_factory=dict)
-    leaf_names: set[str] = field(default_factory=set)
-    prefixes: set[str] = field(default_factory=set)
+    # The names obtained so far as a tree of components ({"a": {"w": True}}),
+    # to find a name that would be both a variable and a scope.
+    names: dict = field(default_factory=dict)
     # default_name numbering: how often each full scope name was opened, and
     # for each name the names opened below it (so exiting a scope resets its
     # subtree without scanning every name).

@@ -187,22 +187,40 @@ def _concrete(record: VariableRecord, init_fn: Callable) -> jax.Array:
         ) from None
 
 
+@contextlib.contextmanager
+def _replaying(frame: Frame, values: dict | None = None):
+    """While initializers run again outside the discovery trace: a
+    ``get_variable`` an initializer itself makes gets the value already
+    made for that name (``values``, else its record's), with no bookkeeping."""
+    saved = frame.replay
+    frame.replay = {} if values is None else values
+    try:
+        yield
+    finally:
+        frame.replay = saved
+
+
 def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
-    """Initializes, in the caller's trace, the variables a discovery created."""
-    for record in records:
-        if record.init_spec is None:
-            continue  # looked up in apply's tree: already a caller value
-        init_fn, shape, dtype, needs_key = record.init_spec
-        if not needs_key:
-            record.value = record.initial_value = place(_concrete(record, init_fn), record.sharding)
-            continue
-        key = rng.variable_key(frame, record.name)
-        value = initialize(
-            lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(r.name, f, k, s, d),
-            key,
-            record.sharding,
-        )
-        record.value = record.initial_value = value
+    """Initializes, in the caller's trace, the variables a discovery created
+    (in creation order: what an initializer obtains is made before it)."""
+    with _replaying(frame):
+        for record in records:
+            if record.init_spec is None:
+                continue  # looked up in apply's tree: already a caller value
+            init_fn, shape, dtype, needs_key = record.init_spec
+            if not needs_key:
+                value = place(_concrete(record, init_fn), record.sharding)
+                record.value = record.initial_value = value
+                continue
+            key = rng.variable_key(frame, record.name)
+            value = initialize(
+                lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(
+                    r.name, f, k, s, d
+                ),
+                key,
+                record.sharding,
+            )
+            record.value = record.initial_value = value
 
 
 def scan(
@@ -432,6 +450,7 @@ class _Stack:
         return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
 
     def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
+        made: dict[str, jax.Array] = {}  # the stacked values, in creation order
         for record in records:
             self.unrolled_name(record.name, 0)  # every variable must be under the scope
             if record.sharding is not None:
@@ -439,13 +458,14 @@ class _Stack:
             if record.init_spec is None:
                 value = place(self.stacked[record.name], record.sharding)
             else:
-                value = self._initial(frame, record)
-            record.value = record.initial_value = value
+                value = self._initial(frame, record, made)
+            record.value = record.initial_value = made[record.name] = value
             record.shape = tuple(value.shape)
 
-    def _initial(self, frame: Frame, record: VariableRecord) -> jax.Array:
+    def _initial(self, frame: Frame, record: VariableRecord, made: dict) -> jax.Array:
         """The stacked initial value, born with the stacked spec: layer ``i``
-        is initialized from its unrolled name's key."""
+        is initialized from its unrolled name's key. An initializer calling
+        ``get_variable`` gets layer ``i``'s slice of what it obtains."""
         n = self.num_layers
         init_fn, shape, dtype, needs_key = record.init_spec
         if not needs_key:
@@ -455,8 +475,12 @@ class _Stack:
             [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
         )
 
+        def layer(key: jax.Array, layer_values: dict) -> jax.Array:
+            with _replaying(frame, layer_values):
+                return run_initializer(record.name, init_fn, key, shape, dtype)
+
         def make(keys: jax.Array) -> jax.Array:
-            return jax.vmap(lambda k: run_initializer(record.name, init_fn, k, shape, dtype))(keys)
+            return jax.vmap(layer)(keys, made)
 
         return initialize(make, keys, record.sharding)
 

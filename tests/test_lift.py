@@ -505,6 +505,48 @@ def test_initializers_inside_a_scan_body_apply_as_outside(
     np.testing.assert_allclose(runs.out_jit, 0.5 * jnp.sum(XS[:, 0], 0), **TOL)
 
 
+def doubled_base(key, shape, dtype):
+    """An initializer that itself obtains a variable (as TF1 code may)."""
+    return 2.0 * js.get_variable("base", shape, dtype, initializer=js.initializers.ones)
+
+
+def cell_with_a_derived_initializer(h, x):
+    w = js.get_variable("w", [D], initializer=doubled_base)
+    return h + w * x, None
+
+
+def test_an_initializer_calling_get_variable_works_inside_scan_as_outside():
+    def scanned(xs):
+        with js.variable_scope("cell"):
+            return js.scan(cell_with_a_derived_initializer, jnp.zeros(D), xs[:, 0])[0]
+
+    def unrolled(xs):
+        h = jnp.zeros(D)
+        for t in range(T):
+            with js.variable_scope("cell", reuse=js.AUTO_REUSE):
+                h, _ = cell_with_a_derived_initializer(h, xs[t, 0])
+        return h
+
+    runs = run_both(scanned, XS)
+    assert_trees_equal(runs.params, js.transform(unrolled).init(0, XS))
+    np.testing.assert_array_equal(runs.params["cell"]["w"], jnp.full(D, 2.0))
+    np.testing.assert_allclose(runs.out_jit, 2.0 * jnp.sum(XS[:, 0], 0), **TOL)
+
+
+def test_an_initializer_calling_get_variable_inside_layer_stack_gets_its_layers_slice():
+    def model(x):
+        @js.layer_stack(N)
+        def layer(x):
+            return x * js.get_variable("w", [D], initializer=doubled_base)
+
+        return layer(x)
+
+    runs = run_both(model, X)
+    np.testing.assert_array_equal(runs.params["base"], jnp.ones((N, D)))
+    np.testing.assert_array_equal(runs.params["w"], jnp.full((N, D), 2.0))
+    np.testing.assert_allclose(runs.out_jit, X * 2.0**N, **TOL)
+
+
 def test_explicit_initializer_inside_a_scan_body_overrides_the_scope_one():
     def model(xs):
         def step(h, x):

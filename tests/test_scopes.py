@@ -333,9 +333,9 @@ def test_root_set_dtype_applies_to_the_rest_of_the_call():
 
 def test_root_set_custom_getter_applies_to_the_rest_of_the_call():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         js.get_variable_scope().set_custom_getter(getter)
         js.get_variable("top", [1])
@@ -909,9 +909,9 @@ def test_partitioner_is_inherited_overridden_and_called_with_name_shape_dtype():
 
 def test_custom_getter_is_inherited_by_subscopes():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         with js.variable_scope("a", custom_getter=getter):
             with js.variable_scope("b"):
@@ -929,9 +929,9 @@ def test_nested_custom_getters_compose_inner_first():
 
     def program(seen):
         def tagged(tag, fn):
-            def getter(next_getter, name, **kwargs):
+            def getter(getter, name, **kwargs):
                 seen.append(tag)
-                return fn(next_getter(name, **kwargs))
+                return fn(getter(name, **kwargs))
 
             return getter
 
@@ -949,9 +949,9 @@ def test_nested_custom_getters_compose_inner_first():
 def test_captured_scope_getter_composes_with_its_own_getter_not_the_current_nestings():
     def program(seen):
         def tagged(tag):
-            def getter(next_getter, name, **kwargs):
+            def getter(getter, name, **kwargs):
                 seen.append((tag, name))
-                return next_getter(name, **kwargs)
+                return getter(name, **kwargs)
 
             return getter
 
@@ -973,8 +973,8 @@ def test_captured_scope_getter_composes_with_its_own_getter_not_the_current_nest
 def test_scope_properties_reflect_the_arguments():
     init, reg, con, part = const(0.5), (lambda v: None), (lambda v: v), (lambda n, s, d: None)
 
-    def getter(next_getter, name, **kwargs):
-        return next_getter(name, **kwargs)
+    def getter(getter, name, **kwargs):
+        return getter(name, **kwargs)
 
     def program(seen):
         with js.variable_scope(
@@ -1017,8 +1017,8 @@ def test_set_methods_update_the_properties_and_later_variables():
         (lambda n, s, d: None),
     )
 
-    def getter(next_getter, name, **kwargs):
-        return next_getter(name, **kwargs) + 1.0
+    def getter(getter, name, **kwargs):
+        return getter(name, **kwargs) + 1.0
 
     def program(seen):
         with js.variable_scope("a") as s:
@@ -1100,9 +1100,9 @@ def test_scope_get_variable_on_a_non_reusing_scope_creates():
 
 def test_scope_get_variable_goes_through_the_scopes_custom_getter():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         with js.variable_scope("enc", custom_getter=getter) as enc:
             pass
