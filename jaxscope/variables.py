@@ -680,12 +680,16 @@ def _raise_conflict(frame: context.Frame, name: str) -> None:
     )
 
 
-def _names_below(node: dict, prefix: str):
-    for part, child in node.items():
-        if child is True:
-            yield f"{prefix}/{part}"
-        else:
-            yield from _names_below(child, f"{prefix}/{part}")
+def _names_below(node: dict, prefix: str) -> list[str]:
+    names, stack = [], [(prefix, node)]
+    while stack:
+        prefix, node = stack.pop()
+        for part, child in node.items():
+            if child is True:
+                names.append(f"{prefix}/{part}")
+            else:
+                stack.append((f"{prefix}/{part}", child))
+    return names
 
 
 def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:
@@ -711,7 +715,16 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
             "apply(params, state, ...), or ask with the trainable flag it was "
             "created with."
         )
-    near = trees.nearest_names(name, [frame.params, frame.state])
+    given = [frame.params, frame.state]
+    flat = trees.flat_keys(given)
+    if flat:
+        raise errors.VariableMissingError(
+            f"Variable {name} is not in the tree given to apply, which is flat: it has "
+            f"keys with '/' in them ({', '.join(map(repr, flat))}), as js.flatten or "
+            "an .npz file gives, where apply wants the nested tree init returns. Fix: "
+            "pass js.unflatten(params) (and js.unflatten(state))."
+        )
+    near = trees.nearest_names(name, given)
     raise errors.VariableMissingError(
         f"Variable {name} is not in the tree given to apply. Nearest names "
         f"present: {', '.join(near) if near else '(the tree is empty)'}. Fix: pass "

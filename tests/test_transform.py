@@ -9,6 +9,7 @@ behind: nothing, in any thread, also when the model raises.
 import functools
 import re
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -473,6 +474,21 @@ def test_apply_does_not_modify_or_extend_the_given_tree():
     f.apply(params, X)
     assert_trees_equal(params, before)
     assert list(params) == ["dense"] and list(params["dense"]) == ["w"]
+
+
+def test_check_unused_reads_any_mapping_as_a_sub_tree():
+    def model():
+        with js.variable_scope("dense"):
+            return js.get_variable("kernel", [2])
+
+    f = js.transform_with_state(model, check_unused=True)
+    params = {"dense": types.MappingProxyType({"kernel": jnp.ones(2)})}
+    state = types.MappingProxyType({})
+    out, _ = f.apply(params, state)
+    np.testing.assert_array_equal(out, jnp.ones(2))
+    extra = {"dense": types.MappingProxyType({"kernel": jnp.ones(2), "bias": jnp.ones(2)})}
+    with pytest.raises(js.errors.UnusedVariableError, match="dense/bias"):
+        f.apply(extra, state)
 
 
 def test_apply_obtains_a_name_a_second_time_as_a_reuse_like_init():

@@ -396,6 +396,19 @@ def test_apply_never_calls_initializers():
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("mode", ["apply", "jit_apply"])
+def test_flat_params_given_to_apply_name_the_unflatten_fix(mode):
+    def fn():
+        with js.variable_scope("dense"):
+            return js.get_variable("kernel", [2])
+
+    flat = js.flatten(js.transform(fn).init(0))  # as an .npz file holds them
+    with raises(js.errors.VariableMissingError, ValueError, "dense/kernel", "js.unflatten") as info:
+        run_in(mode, fn, flat)
+    assert "Nearest names" not in str(info.value)
+    run_in(mode, fn, js.unflatten(flat))  # the fix works
+
+
 # --- Dtypes on reuse --------------------------------------------------------
 
 
@@ -1301,6 +1314,22 @@ def test_apply_constraints_projects_only_constrained_variables():
     np.testing.assert_array_equal(projected["c"]["u"], [1.0, 1.0])
     np.testing.assert_array_equal(projected["a"]["b"], [3.0, 3.0])
     np.testing.assert_array_equal(params["a"]["w"], [3.0, 3.0])  # input untouched
+
+
+def test_apply_constraints_naming_a_variable_the_params_lack_is_a_clear_error():
+    params = {"a": {"w": jnp.full(2, 3.0)}}
+    snapshot = jax.tree.map(np.asarray, params)
+    calls = []
+
+    def tracked_clip(v):
+        calls.append(v)
+        return clip_unit(v)
+
+    constraints = {"a": {"w": clip_unit}, "c": {"u": tracked_clip}}
+    with raises(js.errors.VariableMissingError, ValueError, "c/u", "Fix"):
+        js.apply_constraints(params, constraints)
+    assert calls == []  # never called with a missing value
+    jax.tree.map(np.testing.assert_array_equal, params, snapshot)
 
 
 def test_constraint_projection_keeps_optax_updates_in_the_constrained_set():
