@@ -45,6 +45,92 @@ class VariableRecord:
     init_spec: tuple | None = None
 
 
+class CountNode:
+    """One full scope name in :class:`ScopeCounts`: how often it was opened,
+    and the names one component below it."""
+
+    __slots__ = ("count", "below")
+
+    def __init__(self):
+        self.count = 0
+        self.below: dict[str, CountNode] = {}
+
+
+class ScopeCounts:
+    """How often each full scope name has been opened in a call: TF1's table
+    for ``default_name`` numbering, as a tree of name components.
+
+    Exiting a scope entered by name forgets every count below it (TF1 sets
+    them to 0) by dropping that sub-tree, whatever its size or depth; a
+    count of 0 and an absent name are the same. While a mark is held, every
+    change is logged, so that the changes since a mark can be undone (a
+    re-entered captured scope restores the table on exit, as TF1 does) and
+    redone (a lifted body traced again)."""
+
+    __slots__ = ("root", "_log", "_marks")
+
+    def __init__(self):
+        self.root = CountNode()
+        self._log: list[tuple[CountNode, str, Any]] = []
+        self._marks = 0
+
+    def node(self, name: str, start: CountNode | None = None) -> CountNode:
+        """The node of ``name`` (components joined by ``/``) under ``start``
+        (the root by default), made where missing (with count 0)."""
+        node = self.root if start is None else start
+        for part in name.split("/"):
+            below = node.below.get(part)
+            if below is None:
+                below = node.below[part] = CountNode()
+            node = below
+        return node
+
+    def count(self, name: str, start: CountNode) -> int:
+        """How often ``name`` under ``start`` has been opened (0 if never)."""
+        node = start
+        for part in name.split("/"):
+            node = node.below.get(part)
+            if node is None:
+                return 0
+        return node.count
+
+    def opened(self, node: CountNode) -> None:
+        self._set(node, "count", node.count + 1)
+
+    def forget_below(self, node: CountNode) -> None:
+        if node.below:
+            self._set(node, "below", {})
+
+    def _set(self, node: CountNode, attr: str, value: Any) -> None:
+        if self._marks:
+            self._log.append((node, attr, getattr(node, attr)))
+        setattr(node, attr, value)
+
+    def mark(self) -> int:
+        """Starts logging changes; :meth:`undo` returns to this point."""
+        self._marks += 1
+        return len(self._log)
+
+    def undo(self, mark: int) -> list:
+        """Undoes the changes made since ``mark``; returns them for :meth:`redo`."""
+        log, changes = self._log, []
+        while len(log) > mark:
+            node, attr, old = log.pop()
+            changes.append((node, attr, getattr(node, attr)))
+            setattr(node, attr, old)
+        return changes
+
+    def redo(self, changes: list) -> None:
+        for node, attr, value in reversed(changes):
+            self._set(node, attr, value)
+
+    def release(self, marks: int = 1) -> None:
+        """Drops ``marks`` marks; with none left, changes are not logged."""
+        self._marks -= marks
+        if not self._marks:
+            self._log.clear()
+
+
 @dataclass(eq=False)
 class Frame:
     """The state of one ``init`` or ``apply`` call."""
@@ -55,14 +141,12 @@ class Frame:
     params: dict | None = None  # the trees given to apply
     state: dict | None = None
     records: dict[str, VariableRecord] = field(default_factory=dict)
-    # The names obtained so far as a tree of components ({"a": {"w": True}}),
-    # to find a name that would be both a variable and a scope.
+    # The names obtained so far as a tree of components, each leaf holding
+    # its full name ({"a": {"w": "a/w"}}): finds a name that would be both a
+    # variable and a scope, and gives init's trees their shape.
     names: dict = field(default_factory=dict)
-    # default_name numbering: how often each full scope name was opened, and
-    # for each name the names opened below it (so exiting a scope resets its
-    # subtree without scanning every name).
-    scope_counts: dict[str, int] = field(default_factory=dict)
-    scopes_below: dict[str, set[str]] = field(default_factory=dict)
+    # default_name numbering: how often each full scope name was opened.
+    scope_counts: ScopeCounts = field(default_factory=ScopeCounts)
     # (name, regularizer) in creation order, evaluated when asked for.
     regularizers: list[tuple[str, Callable]] = field(default_factory=list)
     rng_counts: dict[str, int] = field(default_factory=dict)

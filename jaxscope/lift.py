@@ -86,7 +86,16 @@ class _Lifted:
         self.discover = discover and frame.replay is None
         self.replay = {} if self.discover else frame.replay
         self.body_stack = frame.stack if stack is None else stack
-        self._counts: dict | None = None
+        # The default_name counts: a mark before the first discovery trace,
+        # the changes the discovery made (redone after the run), and how many
+        # marks this call holds.
+        self._mark: int | None = None
+        self._discovered: list | None = None
+        self._marks = 0
+
+    def _take_mark(self) -> int:
+        self._marks += 1
+        return self.frame.scope_counts.mark()
 
     def key_at(self, index: Any) -> Any:
         return None if self.key is None or index is None else jax.random.fold_in(self.key, index)
@@ -99,8 +108,8 @@ class _Lifted:
         other leaves (a string, a flag) reach the body as they are, as they
         would under the raw transform."""
         frame = self.frame
-        if self._counts is None:
-            self._counts = dict(frame.scope_counts)
+        if self._mark is None:
+            self._mark = self._take_mark()
             self._first = len(frame.records)
 
         def traced(*a, **kw):
@@ -121,21 +130,23 @@ class _Lifted:
 
     def created(self) -> list[VariableRecord]:
         """The records the discovery traces created, in creation order."""
-        if self._counts is None:
+        if self._mark is None:
             return []
         return list(self.frame.records.values())[self._first :]
 
     def start_run(self) -> None:
         """Before the real run: the bodies will open the same scopes again."""
-        if self._counts is not None:
-            self._after = dict(self.frame.scope_counts)
-            self.frame.scope_counts.clear()
-            self.frame.scope_counts.update(self._counts)
+        if self._mark is not None:
+            self._discovered = self.frame.scope_counts.undo(self._mark)
 
     def end_run(self) -> None:
-        if self._counts is not None:
-            self.frame.scope_counts.clear()
-            self.frame.scope_counts.update(self._after)
+        """After the call (also a failed one): the counts are as the
+        discovery left them, and this call's marks are released."""
+        counts = self.frame.scope_counts
+        if self._discovered is not None:
+            counts.undo(self._mark)
+            counts.redo(self._discovered)
+        counts.release(self._marks)
 
     def body(self, fn: Callable, layer_params: bool = False) -> Callable:
         """``fn`` as the raw transform's body: ``body(key, *args)``, or
@@ -148,27 +159,23 @@ class _Lifted:
         """
         frame = self.frame
         stack = None if self.discover else self.body_stack
-        first: list[tuple[dict, dict]] = []  # scope counts around the first trace
+        first: list[int] = []  # the counts mark before the first trace
 
         def run(key, *args, **kwargs):
             replay = self.replay
             if layer_params:
                 replay, args = args[0], args[1:]
             counts = frame.scope_counts
-            if first:
-                before, after = first[0]
-                counts.clear()
-                counts.update(before)
+            if first:  # as before the first trace, then as after it
+                since_first = counts.undo(first[0])
                 with _body(frame, key, {} if replay is None else replay, stack):
                     out = fn(*args, **kwargs)
-                counts.clear()
-                counts.update(after)
+                counts.undo(first[0])
+                counts.redo(since_first)
                 return out
-            before = dict(counts)
+            first.append(self._take_mark())
             with _body(frame, key, replay, stack):
-                out = fn(*args, **kwargs)
-            first.append((before, dict(counts)))
-            return out
+                return fn(*args, **kwargs)
 
         return run
 
@@ -265,22 +272,24 @@ def scan(
             )
         length = leaves[0].shape[0]
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        x0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs)
-        lifted.trace(f, (_abstract(init), x0))
-        _materialize(frame, lifted.created())
-    body = lifted.body(f)
-    if lifted.key is None:  # no per-iteration keys: scan over xs alone
-        step, scanned = functools.partial(body, None), xs
-    else:
-
-        def step(carry, ix):
-            i, x = ix
-            return body(lifted.key_at(i), carry, x)
-
-        scanned = (jnp.arange(length), xs)
-    lifted.start_run()
     try:
+        if lifted.discover:
+            x0 = jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs
+            )
+            lifted.trace(f, (_abstract(init), x0))
+            _materialize(frame, lifted.created())
+        body = lifted.body(f)
+        if lifted.key is None:  # no per-iteration keys: scan over xs alone
+            step, scanned = functools.partial(body, None), xs
+        else:
+
+            def step(carry, ix):
+                i, x = ix
+                return body(lifted.key_at(i), carry, x)
+
+            scanned = (jnp.arange(length), xs)
+        lifted.start_run()
         return jax.lax.scan(step, init, scanned, length=length, reverse=reverse, unroll=unroll)
     finally:
         lifted.end_run()
@@ -300,12 +309,12 @@ def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
         if frame is None:
             return jax.checkpoint(fn, **checkpoint_kwargs)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-        if lifted.discover:
-            lifted.trace(fn, args, kwargs)
-            _materialize(frame, lifted.created())
-        body = lifted.body(fn)
-        lifted.start_run()
         try:
+            if lifted.discover:
+                lifted.trace(fn, args, kwargs)
+                _materialize(frame, lifted.created())
+            body = lifted.body(fn)
+            lifted.start_run()
             return jax.checkpoint(functools.partial(body, lifted.key_at(0)), **checkpoint_kwargs)(
                 *args, **kwargs
             )
@@ -343,17 +352,17 @@ def vmap(
         if frame is None:
             return batched(fn)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-        if lifted.discover:
-            lifted.trace(fn, args, kwargs, wrap=batched)
-            _materialize(frame, lifted.created())
-        body = lifted.body(fn)
-
-        def per_example(*a, **kw):
-            index = jax.lax.axis_index(name) if split_rng else 0
-            return body(lifted.key_at(index), *a, **kw)
-
-        lifted.start_run()
         try:
+            if lifted.discover:
+                lifted.trace(fn, args, kwargs, wrap=batched)
+                _materialize(frame, lifted.created())
+            body = lifted.body(fn)
+
+            def per_example(*a, **kw):
+                index = jax.lax.axis_index(name) if split_rng else 0
+                return body(lifted.key_at(index), *a, **kw)
+
+            lifted.start_run()
             return batched(per_example)(*args, **kwargs)
         finally:
             lifted.end_run()
@@ -371,14 +380,14 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands) -> Any:
     if frame is None:
         return jax.lax.cond(pred, true_fun, false_fun, *operands)
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        lifted.trace(true_fun, operands)
-        lifted.trace(false_fun, operands)
-        _materialize(frame, lifted.created())
-    branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
-    key = lifted.key_at(0)
-    lifted.start_run()
     try:
+        if lifted.discover:
+            lifted.trace(true_fun, operands)
+            lifted.trace(false_fun, operands)
+            _materialize(frame, lifted.created())
+        branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
+        key = lifted.key_at(0)
+        lifted.start_run()
         return jax.lax.cond(pred, *(functools.partial(b, key) for b in branches), *operands)
     finally:
         lifted.end_run()
@@ -394,23 +403,23 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     if frame is None:
         return jax.lax.while_loop(cond_fun, body_fun, init_val)
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        abstract = _abstract(init_val)
-        lifted.trace(cond_fun, (abstract,))
-        lifted.trace(body_fun, (abstract,))
-        _materialize(frame, lifted.created())
-    cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
-
-    def counted_cond(state):
-        i, val = state
-        return cond_body(lifted.key_at(i), val)
-
-    def counted_body(state):
-        i, val = state
-        return i + 1, loop_body(lifted.key_at(i), val)
-
-    lifted.start_run()
     try:
+        if lifted.discover:
+            abstract = _abstract(init_val)
+            lifted.trace(cond_fun, (abstract,))
+            lifted.trace(body_fun, (abstract,))
+            _materialize(frame, lifted.created())
+        cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
+
+        def counted_cond(state):
+            i, val = state
+            return cond_body(lifted.key_at(i), val)
+
+        def counted_body(state):
+            i, val = state
+            return i + 1, loop_body(lifted.key_at(i), val)
+
+        lifted.start_run()
         return jax.lax.while_loop(counted_cond, counted_body, (jnp.int32(0), init_val))[1]
     finally:
         lifted.end_run()
@@ -535,18 +544,18 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
                 )
             stack = _Stack(num_layers, frame.current_scope.name, layer_name)
             lifted = _Lifted(frame, discover=True, stack=stack)
-            lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
-            created = lifted.created()
-            stack.materialize(frame, created)
-            params = {r.name: r.value for r in created}
-            run = lifted.body(lambda c: layer(c, *args), layer_params=True)
-
-            def step(carry, xs):
-                i, layer_params = xs
-                return run(lifted.key_at(i), layer_params, carry), None
-
-            lifted.start_run()
             try:
+                lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
+                created = lifted.created()
+                stack.materialize(frame, created)
+                params = {r.name: r.value for r in created}
+                run = lifted.body(lambda c: layer(c, *args), layer_params=True)
+
+                def step(carry, xs):
+                    i, layer_params = xs
+                    return run(lifted.key_at(i), layer_params, carry), None
+
+                lifted.start_run()
                 return jax.lax.scan(step, x, (jnp.arange(num_layers), params), unroll=unroll)[0]
             finally:
                 lifted.end_run()

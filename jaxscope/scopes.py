@@ -71,6 +71,7 @@ class VariableScope:
         "_dtype",
         "_dtype_set",
         "_partitioner",
+        "_counts_node",
     )
 
     def __init__(self, frame: context.Frame, name: str, reuse: Any = False):
@@ -85,6 +86,8 @@ class VariableScope:
         self._dtype = jnp.float32
         self._dtype_set = False  # the root's float32 default is not "asked for"
         self._partitioner = None
+        # This scope's node in the call's default_name counts, while it is open.
+        self._counts_node = None
 
     def _copy(self, name: str | None = None) -> VariableScope:
         new = VariableScope.__new__(VariableScope)
@@ -99,6 +102,7 @@ class VariableScope:
         new._dtype = self._dtype
         new._dtype_set = self._dtype_set
         new._partitioner = self._partitioner
+        new._counts_node = None
         return new
 
     def _check_alive(self) -> context.Frame:
@@ -229,7 +233,7 @@ class _Entry:
         self.named = None  # the JAX name-stack context, when an op-name scope is open
         self.scope = None  # the VariableScope, for a variable_scope entry
         self.old_scope = None
-        self.counts = None  # the default_name counts to restore (captured scopes)
+        self.counts = None  # the counts mark to return to (a captured scope)
 
     def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
         """Opens the op-name scope ``name``, nested in the current one, or
@@ -251,12 +255,11 @@ class _Entry:
         if self.scope is not None:
             frame.current_scope = self.old_scope
             counts = frame.scope_counts
-            if self.counts is not None:
-                counts.clear()
-                counts.update(self.counts)
-            else:
-                for name in frame.scopes_below.get(self.scope._name, ()):
-                    counts[name] = 0
+            if self.counts is not None:  # TF1 restores the table as it was on entry
+                counts.undo(self.counts)
+                counts.release()
+            else:  # TF1 resets the counts of every name below
+                counts.forget_below(self.scope._counts_node)
         if self.named is not None:
             if frame is not None:
                 frame.op_path = self.old_op_path
@@ -469,30 +472,32 @@ class variable_scope(_ScopeManager):
                 scope._reuse = self._reuse
             full = target._name
             op_name = full.rpartition("/")[2]
+            node = counts.node(full) if full else counts.root
         else:
+            parent_node = parent._counts_node
+            if parent_node is None:  # the root, or a scope got by get_variable_scope
+                parent_node = parent._counts_node = (
+                    counts.node(parent._name) if parent._name else counts.root
+                )
             if target is None:
-                target = self._unique_name(parent._name, counts)
+                target = self._unique_name(counts, parent_node)
             full = trees.join(parent._name, target)
             scope = parent._copy(full)
             scope._reuse = self._reuse or parent._reuse
             op_name = target
+            node = counts.node(target, parent_node)
         for slot, value in self._overrides:
             if value is not None:
                 setattr(scope, slot, value)
         if self._custom_getter is not None:
             scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
-        count = counts.get(full)
-        if count is None:
-            below = frame.scopes_below
-            for ancestor in trees.prefixes(full):
-                below.setdefault(ancestor, set()).add(full)
-            count = 0
-        counts[full] = count + 1
+        scope._counts_node = node
+        counts.opened(node)
 
         entry = _Entry(self)
         entry.scope, entry.old_scope = scope, parent
         if captured:
-            entry.counts = dict(counts)
+            entry.counts = counts.mark()  # after the count, as TF1 snapshots it
         if self._auxiliary and op_name:
             entry.open_op_scope(frame, op_name)
         if not captured:
@@ -509,14 +514,13 @@ class variable_scope(_ScopeManager):
             target = target.name
         return f"js.variable_scope({target if target is not None else self._default_name!r})"
 
-    def _unique_name(self, parent_name: str, counts: dict[str, int]) -> str:
+    def _unique_name(self, counts: context.ScopeCounts, parent: context.CountNode) -> str:
         """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
         smallest ``i >= 1`` whose full name has not been opened."""
         prefix = self._default_name
-        full = trees.join(parent_name, prefix)
-        if not counts.get(full):
+        if not counts.count(prefix, parent):
             return prefix
         i = 1
-        while counts.get(f"{full}_{i}"):
+        while counts.count(f"{prefix}_{i}", parent):
             i += 1
         return f"{prefix}_{i}"

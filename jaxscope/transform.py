@@ -147,10 +147,28 @@ def _wraps(fn: Callable) -> Callable[[Callable], Callable]:
 
 
 def _initial_trees(frame: Frame) -> tuple[Params, State]:
+    """The initial values as ``(params, state)``, shaped by the call's tree
+    of names: one visit per name component, however deep the names."""
+    records = frame.records
     params: Params = {}
     state: State = {}
-    for record in frame.records.values():
-        trees.set_path(params if record.trainable else state, record.name, record.initial_value)
+    visited = []  # (params dict, state dict, parents', key), parents first
+    stack = [(frame.names, params, state)]
+    while stack:
+        names, p, s = stack.pop()
+        for key, child in names.items():
+            if type(child) is str:
+                record = records[child]
+                (p if record.trainable else s)[key] = record.initial_value
+            else:
+                p[key], s[key] = child_p, child_s = {}, {}
+                visited.append((child_p, child_s, p, s, key))
+                stack.append((child, child_p, child_s))
+    for child_p, child_s, p, s, key in reversed(visited):  # drop the empty ones
+        if not child_p:
+            del p[key]
+        if not child_s:
+            del s[key]
     return params, state
 
 

@@ -52,20 +52,6 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
         _valid_names.add(name)
 
 
-_prefix_cache: dict[str, tuple[str, ...]] = {}
-
-
-def prefixes(name: str) -> tuple[str, ...]:
-    """The scopes above ``name``: ``"a/b/v"`` gives ``("a", "a/b")``."""
-    found = _prefix_cache.get(name)
-    if found is None:
-        parts = name.split("/")
-        found = tuple("/".join(parts[:i]) for i in range(1, len(parts)))
-        if len(_prefix_cache) < 100_000:
-            _prefix_cache[name] = found
-    return found
-
-
 def join(scope_name: str, name: str) -> str:
     return f"{scope_name}/{name}" if scope_name else name
 

@@ -620,21 +620,21 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
 
 
 def _claim(frame: context.Frame, name: str) -> None:
-    """Enters ``name`` in the call's tree of names, or raises
-    ``NameConflictError`` if it would be both a variable and a scope. One
-    walk down the name's components: linear in its length."""
+    """Enters ``name`` in the call's tree of names (its leaf holds the full
+    name), or raises ``NameConflictError`` if it would be both a variable and
+    a scope. One walk down the name's components: linear in its length."""
     node = frame.names
     *scopes, leaf = name.split("/")
     for part in scopes:
         child = node.get(part)
         if child is None:
             child = node[part] = {}
-        elif child is True:
+        elif type(child) is str:
             _raise_conflict(frame, name)
         node = child
     if leaf in node:
         _raise_conflict(frame, name)
-    node[leaf] = True
+    node[leaf] = name
 
 
 def _unclaim(frame: context.Frame, name: str) -> None:
@@ -656,11 +656,11 @@ def _raise_conflict(frame: context.Frame, name: str) -> None:
     for part in name.split("/"):
         node = node[part]
         walked.append(part)
-        if node is True:
+        if type(node) is str:
             break
     prefix = "/".join(walked)
-    if node is not True:
-        below = sorted(_names_below(node, name))[:3]
+    if type(node) is not str:
+        below = sorted(_names_below(node))[:3]
         raise errors.NameConflictError(
             f"Variable {name} cannot be created: {name} is already a scope holding "
             f"variables ({', '.join(below)}), and a nested params tree cannot "
@@ -680,15 +680,14 @@ def _raise_conflict(frame: context.Frame, name: str) -> None:
     )
 
 
-def _names_below(node: dict, prefix: str) -> list[str]:
-    names, stack = [], [(prefix, node)]
+def _names_below(node: dict) -> list[str]:
+    names, stack = [], [node]
     while stack:
-        prefix, node = stack.pop()
-        for part, child in node.items():
-            if child is True:
-                names.append(f"{prefix}/{part}")
+        for child in stack.pop().values():
+            if type(child) is str:
+                names.append(child)
             else:
-                stack.append((f"{prefix}/{part}", child))
+                stack.append(child)
     return names
 
 

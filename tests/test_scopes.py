@@ -6,6 +6,7 @@ runs (scope names, reuse flags, getter calls) are recorded in each of the
 three runs and must be the same in all of them.
 """
 
+import contextlib
 import functools
 
 import jax
@@ -715,6 +716,26 @@ def test_reuse_with_default_name_is_an_error(reuse):
     with pytest.raises(ValueError) as info:  # TF1's type for this misuse, and only it
         js.transform(program).init(0)
     assert not isinstance(info.value, TypeError)
+
+
+def test_scopes_nested_hundreds_deep_are_named_and_numbered():
+    depth = 500
+
+    def program(seen):
+        with contextlib.ExitStack() as scopes:
+            for _ in range(depth):
+                scopes.enter_context(
+                    js.variable_scope(None, default_name="s", auxiliary_name_scope=False)
+                )
+            js.get_variable("w", [], initializer=js.initializers.zeros)
+            with js.variable_scope(None, default_name="s") as deepest:
+                seen.append(deepest.name.count("/"))
+        with js.variable_scope(None, default_name="s") as top:  # s was opened once
+            seen.append(top.name)
+
+    runs, seen = observe(program)
+    assert seen == [depth, "s_1"]
+    assert paths(runs.params) == ["/".join(["s"] * depth) + "/w"]
 
 
 def test_default_name_scope_inherits_the_parents_reuse():
