@@ -75,14 +75,27 @@ class ScopeCounts:
         self._marks = 0
 
     def node(self, name: str, start: CountNode | None = None) -> CountNode:
-        """The node of ``name`` (components joined by ``/``) under ``start``
-        (the root by default), made where missing (with count 0)."""
+        """The node of ``name`` (components joined by ``/``; ``""`` is
+        ``start`` itself) under ``start`` (the root by default), made where
+        missing (with count 0)."""
         node = self.root if start is None else start
+        if not name:
+            return node
         for part in name.split("/"):
             below = node.below.get(part)
             if below is None:
                 below = node.below[part] = CountNode()
             node = below
+        return node
+
+    def open(self, name: str, start: CountNode | None = None) -> CountNode:
+        """Counts an opening of ``name`` under ``start``; returns its node."""
+        node = (self.root if start is None else start).below.get(name)  # one component
+        if node is None:
+            node = self.node(name, start)
+        if self._marks:
+            self._log.append((node, "count", node.count))
+        node.count += 1
         return node
 
     def count(self, name: str, start: CountNode) -> int:
@@ -94,12 +107,8 @@ class ScopeCounts:
                 return 0
         return node.count
 
-    def opened(self, node: CountNode) -> None:
-        self._set(node, "count", node.count + 1)
-
     def forget_below(self, node: CountNode) -> None:
-        if node.below:
-            self._set(node, "below", {})
+        self._set(node, "below", {})
 
     def _set(self, node: CountNode, attr: str, value: Any) -> None:
         if self._marks:
@@ -179,15 +188,16 @@ class _Local(threading.local):
         self.frames: list[Frame] = []
 
 
-_local = _Local()
+local = _Local()
+"""This thread's active calls (``local.frames``, innermost last)."""
 
 
 def push(frame: Frame) -> None:
-    _local.frames.append(frame)
+    local.frames.append(frame)
 
 
 def pop(frame: Frame) -> None:
-    frames = _local.frames
+    frames = local.frames
     assert frames and frames[-1] is frame, "jaxscope frames popped out of order"
     frames.pop()
     frame.alive = False
@@ -195,7 +205,7 @@ def pop(frame: Frame) -> None:
 
 def current(what: str = "this function") -> Frame:
     """The innermost active call, or a ``NoTransformError``."""
-    frames = _local.frames
+    frames = local.frames
     if not frames:
         raise errors.NoTransformError(
             f"{what} can only be called inside a function transformed by "
@@ -206,7 +216,7 @@ def current(what: str = "this function") -> Frame:
 
 
 def current_or_none() -> Frame | None:
-    frames = _local.frames
+    frames = local.frames
     return frames[-1] if frames else None
 
 

@@ -228,42 +228,46 @@ class _Entry:
 
     __slots__ = ("owner", "named", "old_op_path", "scope", "old_scope", "counts")
 
-    def __init__(self, owner: Any):
+    def __init__(self, owner: Any, scope: Any = None, old_scope: Any = None):
         self.owner = owner
         self.named = None  # the JAX name-stack context, when an op-name scope is open
-        self.scope = None  # the VariableScope, for a variable_scope entry
-        self.old_scope = None
+        self.scope = scope  # the VariableScope, for a variable_scope entry
+        self.old_scope = old_scope
         self.counts = None  # the counts mark to return to (a captured scope)
 
     def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
         """Opens the op-name scope ``name``, nested in the current one, or
         absolute where ``name`` ends with ``/`` (as in TF1)."""
-        if name.endswith("/"):
+        if name[-1] == "/":
             name = name[:-1]
             self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
             path = name
         else:
             self.named = jax.named_scope(name)
-            path = trees.join(frame.op_path, name) if frame is not None else name
+            path = name
+            if frame is not None and frame.op_path:
+                path = f"{frame.op_path}/{name}"
         self.named.__enter__()
         if frame is not None:
             self.old_op_path = frame.op_path
             frame.op_path = path
 
-    def close(self, frame: context.Frame, exc: tuple) -> None:
+    def close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
         """Restores what entering changed, innermost state first."""
-        if self.scope is not None:
+        scope = self.scope
+        if scope is not None:
             frame.current_scope = self.old_scope
-            counts = frame.scope_counts
             if self.counts is not None:  # TF1 restores the table as it was on entry
-                counts.undo(self.counts)
-                counts.release()
-            else:  # TF1 resets the counts of every name below
-                counts.forget_below(self.scope._counts_node)
-        if self.named is not None:
+                frame.scope_counts.undo(self.counts)
+                frame.scope_counts.release()
+            elif scope._counts_node.below:  # TF1 resets the counts of every name below
+                frame.scope_counts.forget_below(scope._counts_node)
+        named = self.named
+        if named is not None:
             if frame is not None:
                 frame.op_path = self.old_op_path
-            self.close_op_scope(exc)
+            self.named = None
+            named.__exit__(exc_type, exc, tb)
 
     def close_op_scope(self, exc: tuple = (None, None, None)) -> None:
         """Exits the op-name scope (also of an entry its call left open)."""
@@ -294,10 +298,11 @@ class _ScopeManager:
         (frame.scope_stack if frame is not None else _frameless.entries).append(entry)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        frame = context.current_or_none()
+        frames = context.local.frames  # inline context.current_or_none(): every exit runs it
+        frame = frames[-1] if frames else None
         stack = frame.scope_stack if frame is not None else _frameless.entries
         if stack and stack[-1].owner is self:  # the usual case: exited in order
-            stack.pop().close(frame, (exc_type, exc, tb))
+            stack.pop().close(frame, exc_type, exc, tb)
             return
         index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].owner is self), None)
         if exc_type is not None:
@@ -305,7 +310,7 @@ class _ScopeManager:
             # never mask the exception.
             if index is not None:
                 while len(stack) > index:
-                    stack.pop().close(frame, (exc_type, exc, tb))
+                    stack.pop().close(frame, exc_type, exc, tb)
             return
         # Refused exits change nothing: the scopes can still exit in order.
         if index is None:
@@ -438,7 +443,8 @@ class variable_scope(_ScopeManager):
                 f"js.variable_scope({name_or_scope!r}): auxiliary_name_scope must be "
                 f"True or False, got {auxiliary_name_scope!r}. Fix: pass a bool."
             )
-        _check_custom_getter(custom_getter, name_or_scope)
+        if custom_getter is not None:
+            _check_custom_getter(custom_getter, name_or_scope)
         self._name_or_scope = name_or_scope
         self._default_name = default_name
         self._reuse = reuse
@@ -458,9 +464,10 @@ class variable_scope(_ScopeManager):
         self._auxiliary = auxiliary_name_scope
 
     def __enter__(self) -> VariableScope:
-        frame = context.current_or_none()
-        if frame is None:
-            frame = context.current("js.variable_scope")  # raises
+        frames = context.local.frames  # inline context.current_or_none(): every entry runs it
+        if not frames:
+            context.current("js.variable_scope")  # raises
+        frame = frames[-1]
         parent = frame.current_scope
         counts = frame.scope_counts
         target = self._name_or_scope
@@ -472,30 +479,25 @@ class variable_scope(_ScopeManager):
                 scope._reuse = self._reuse
             full = target._name
             op_name = full.rpartition("/")[2]
-            node = counts.node(full) if full else counts.root
+            scope._counts_node = counts.open(full)
         else:
             parent_node = parent._counts_node
             if parent_node is None:  # the root, or a scope got by get_variable_scope
-                parent_node = parent._counts_node = (
-                    counts.node(parent._name) if parent._name else counts.root
-                )
+                parent_node = parent._counts_node = counts.node(parent._name)
             if target is None:
                 target = self._unique_name(counts, parent_node)
-            full = trees.join(parent._name, target)
+            full = f"{parent._name}/{target}" if parent._name else target
             scope = parent._copy(full)
             scope._reuse = self._reuse or parent._reuse
             op_name = target
-            node = counts.node(target, parent_node)
+            scope._counts_node = counts.open(target, parent_node)
         for slot, value in self._overrides:
             if value is not None:
                 setattr(scope, slot, value)
         if self._custom_getter is not None:
             scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
-        scope._counts_node = node
-        counts.opened(node)
 
-        entry = _Entry(self)
-        entry.scope, entry.old_scope = scope, parent
+        entry = _Entry(self, scope, parent)
         if captured:
             entry.counts = counts.mark()  # after the count, as TF1 snapshots it
         if self._auxiliary and op_name:
