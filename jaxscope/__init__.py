@@ -32,6 +32,7 @@ from jaxscope.lift import (
     vmap,
     while_loop,
 )
+from jaxscope.nnx_interop import nnx_module, to_nnx
 from jaxscope.rng import next_rng_key
 from jaxscope.scopes import (
     AUTO_REUSE,
@@ -81,6 +82,7 @@ __all__ = [
     "name_scope",
     "next_rng_key",
     "nn",
+    "nnx_module",
     "partition_specs",
     "remat",
     "scan",
@@ -89,6 +91,7 @@ __all__ = [
     "summary",
     "tf1",
     "to_flax",
+    "to_nnx",
     "transform",
     "transform_with_state",
     "unflatten",

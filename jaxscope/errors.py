@@ -36,6 +36,7 @@ __all__ = [
     "LiftError",
     "ShardingError",
     "UnusedVariableError",
+    "FlaxModuleTypeError",
 ]
 
 
@@ -220,3 +221,9 @@ class UnusedVariableError(ScopeError, ValueError):
     """``apply`` of a transform made with ``check_unused=True`` was given
     variables the model never obtained (a misspelled scope, params of another
     model). Fix: rename the variables, or drop them from the tree."""
+
+
+class FlaxModuleTypeError(ScopeError, TypeError):
+    """A Flax module of the other API, or not a module, is given to a Flax
+    bridge: ``js.flax_module`` takes ``flax.linen`` modules, ``js.nnx_module``
+    takes ``flax.nnx`` modules. Fix: use the bridge the message names."""

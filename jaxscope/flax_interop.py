@@ -25,6 +25,7 @@ import flax.linen.module as linen_module
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax.extend.core import get_opaque_trace_state
 
 from jaxscope import context, errors, trees
@@ -172,10 +173,15 @@ def flax_module(
     >>> jax.jit(f.apply)(params, jnp.ones((1, 3))).shape
     (1, 2)
     """
+    if isinstance(module, nnx.Module):
+        raise errors.FlaxModuleTypeError(
+            f"js.flax_module takes a flax.linen.Module, but {type(module).__name__} is a "
+            "flax.nnx.Module. Fix: use js.nnx_module(module) for NNX modules."
+        )
     if not isinstance(module, nn.Module):
-        raise errors.ArgumentTypeError(
-            f"js.flax_module expects a flax.linen.Module, got {type(module).__name__}. "
-            "Fix: pass a module instance, e.g. js.flax_module(nn.Dense(4))."
+        raise errors.FlaxModuleTypeError(
+            f"js.flax_module takes a flax.linen.Module, got {type(module).__name__}. "
+            "Fix: pass a module instance, e.g. nn.Dense(4)."
         )
     if module.scope is not None:
         raise errors.ArgumentTypeError(

@@ -44,6 +44,7 @@ TF1_BASE = {
     errors.MissingRNGError: ValueError,
     errors.ShardingError: ValueError,
     errors.UnusedVariableError: ValueError,
+    errors.FlaxModuleTypeError: TypeError,
     errors.ScopeNestingError: RuntimeError,
     errors.NoTransformError: RuntimeError,
     errors.StaleScopeError: RuntimeError,

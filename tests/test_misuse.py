@@ -21,10 +21,12 @@ import sys
 import textwrap
 from collections.abc import Callable
 
+import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 import jaxscope as js
@@ -1035,6 +1037,19 @@ CATALOGUE: dict[str, Misuse] = {
         V,
         ("enc/w", "'model'", "use one of those axes"),
         _with_mesh(_scoped("enc", partitioner=lambda name, shape, dtype: P("model"))),
+    ),
+    # The Flax bridges given the other Flax API's module.
+    "nnx_module_given_to_flax_module": case(
+        errors.FlaxModuleTypeError,
+        TypeError,
+        ("js.flax_module", "Linear", "flax.nnx.Module", "js.nnx_module(module)"),
+        lambda: js.flax_module(nnx.Linear(3, 2, rngs=nnx.Rngs(0))),
+    ),
+    "linen_module_given_to_nnx_module": case(
+        errors.FlaxModuleTypeError,
+        TypeError,
+        ("js.nnx_module", "Dense", "flax.linen.Module", "js.flax_module(module)"),
+        lambda: js.nnx_module(linen.Dense(2)),
     ),
 }
 

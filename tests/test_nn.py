@@ -384,6 +384,126 @@ def test_multi_head_causal_self_attention_ignores_the_future():
     close(f.apply(params, x)[:, :3], f.apply(params, changed)[:, :3])
 
 
+# multi-head attention through jax.nn.dot_product_attention: the fused way
+# (no weights asked for) against the explicit way (return_weights=True)
+
+
+def padding(lengths, size):
+    """``[..., 1, 1, S]``: key ``s`` of sequence ``b`` is real if ``s < lengths[b]``."""
+    return (np.arange(size) < np.asarray(lengths)[..., None])[..., None, None, :]
+
+
+# (query shape, memory shape or None for self-attention, mask, num_heads);
+# the Transformer of examples/seq2seq uses width 64, 4 heads, causal
+# self-attention over 12 target steps and cross-attention under a padding
+# mask of the source.
+ATTENTION_CASES = {
+    "no_mask": ((2, 4, 8), (2, 5, 8), None, 2),
+    "padding_and_an_empty_memory": ((2, 4, 8), (2, 5, 8), padding([3, 0], 5), 2),
+    "causal_and_padding": ((2, 5, 8), None, js.nn.causal_mask(5) & padding([2, 5], 5), 2),
+    "transformer_self": ((3, 12, 64), None, js.nn.causal_mask(12), 4),
+    "transformer_cross": ((3, 12, 64), (3, 10, 64), padding([10, 7, 1], 10), 4),
+    "two_batch_axes": ((2, 3, 4, 8), (2, 3, 5, 8), padding([[5, 2, 1], [4, 3, 0]], 5), 2),
+    "unbatched": ((4, 8), (5, 8), np.tril(np.ones((4, 5), bool)), 2),
+}
+
+
+class Spy:
+    """Counts calls of ``jax.nn.dot_product_attention``."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        original = jax.nn.dot_product_attention
+
+        def spy(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(jax.nn, "dot_product_attention", spy)
+
+
+def attention_both_ways(query_shape, memory_shape, mask, num_heads, dtype=jnp.float32):
+    """Outputs and gradients (for params, query and memory) of the fused and
+    the explicit way, jitted, with the same params."""
+    query = jnp.asarray(randn(*query_shape), dtype)
+    memory = query if memory_shape is None else jnp.asarray(randn(*memory_shape), dtype)
+
+    def attend(weights):
+        def fn(query, memory):
+            with js.variable_scope("model", dtype=dtype):
+                out = js.nn.multi_head_attention(
+                    query, memory, mask, num_heads=num_heads, return_weights=weights
+                )
+            return out[0] if weights else out
+
+        return js.transform(fn)
+
+    fused, explicit = attend(False), attend(True)
+    params = fused.init(0, query, memory)
+
+    def run(f):
+        def loss(p, q, m):
+            out = f.apply(p, q, m)
+            return jnp.sum(jnp.sin(out).astype(jnp.float32)), out
+
+        grads, out = jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True))(params, query, memory)
+        return out, grads
+
+    return run(fused), run(explicit)
+
+
+@pytest.mark.parametrize("case", ATTENTION_CASES, ids=str)
+def test_fused_attention_matches_the_explicit_way_with_gradients(case, monkeypatch):
+    spy = Spy(monkeypatch)
+    (out, grads), (expected, expected_grads) = attention_both_ways(*ATTENTION_CASES[case])
+    assert spy.calls == 2  # the fused way's init and jitted grad; none of the explicit's
+    close(out, expected)
+    jax.tree.map(close, grads, expected_grads)
+
+
+def test_fused_attention_matches_the_explicit_way_in_bfloat16():
+    query_shape, memory_shape, mask, heads = ATTENTION_CASES["padding_and_an_empty_memory"]
+    (out, _), (expected, _) = attention_both_ways(
+        query_shape, memory_shape, mask, heads, dtype=jnp.bfloat16
+    )
+    assert out.dtype == expected.dtype == jnp.bfloat16
+    close(out.astype(jnp.float32), expected.astype(jnp.float32), tol=3e-2)
+
+
+def test_fully_masked_queries_get_uniform_weights_without_weights_asked_for():
+    query, memory = jnp.asarray(randn(1, 2, 8)), jnp.asarray(randn(1, 5, 8))
+    f = js.transform(lambda q, m: js.nn.multi_head_attention(q, m, padding([0], 5), num_heads=2))
+    out = jax.jit(f.apply)(f.init(0, query, memory), query, memory)
+    # Uniform weights: every query gets the mean of the values.
+    assert np.isfinite(np.asarray(out)).all()
+    close(out[:, 0], out[:, 1])
+
+
+def test_attention_without_weights_goes_through_dot_product_attention(monkeypatch):
+    spy = Spy(monkeypatch)
+    x = randn(2, 5, 8)
+    f = js.transform(lambda x: js.nn.multi_head_attention(x, x, js.nn.causal_mask(5), num_heads=2))
+    jax.jit(f.apply)(f.init(0, x), x)
+    assert spy.calls == 2  # init and the jitted apply
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(return_weights=True),
+        dict(dropout_rate=0.1, is_training=True),
+        dict(value_size=3),
+    ],
+    ids=["weights", "dropout", "value_size"],
+)
+def test_attention_goes_the_explicit_way_where_the_fused_one_cannot(monkeypatch, kwargs):
+    spy = Spy(monkeypatch)
+    x = randn(2, 5, 8)
+    f = js.transform(lambda x: js.nn.multi_head_attention(x, x, num_heads=2, **kwargs))
+    f.apply(f.init(0, x), x, rng=jax.random.key(0))
+    assert spy.calls == 0
+
+
 # against TensorFlow's own kernels (skipped without TensorFlow)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import doctest
+import re
 
 import jax
 import numpy as np
@@ -189,6 +190,7 @@ def test_cli_trains_checkpoints_resumes_and_translates(tmp_path, capsys):
     acc = train.main(["--workdir", str(workdir), "--resume"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"exact-match accuracy: {100 * acc:.2f}%"
+    assert re.fullmatch(r"chrF [\d.]+, BLEU [\d.]+ \(sacrebleu: chrF2 nrefs:1\|.*\)", lines[-2])
     assert any(line.startswith("resumed from") for line in lines)
     for name in ("training_curves.png", "attention.png"):
         assert f"{workdir / name}" in "\n".join(lines)

@@ -103,6 +103,17 @@ def encode_sources(tok: CharTokenizer, texts: Sequence[str], max_len: int) -> Ba
     return {"src": src, "src_mask": src != PAD_ID}
 
 
+def source_batches(
+    tok: CharTokenizer, texts: Sequence[str], max_len: int, batch_size: int
+) -> Iterator[tuple[Batch, int]]:
+    """``encode_sources`` of ``texts`` in batches of exactly ``batch_size``
+    rows (the last one padded by repeating its first row, so that one
+    compilation serves them all), each with its number of real rows."""
+    for start in range(0, len(texts), batch_size):
+        rows = list(texts[start : start + batch_size])
+        yield encode_sources(tok, rows + rows[:1] * (batch_size - len(rows)), max_len), len(rows)
+
+
 def encode_pairs(task: Task, sources: Sequence[str], targets: Sequence[str]) -> Batch:
     """A batch (see the module docstring) from source and target texts."""
     batch = encode_sources(task.src_tokenizer, sources, task.max_src_len)
@@ -223,16 +234,6 @@ class Task:
     def train_batch(self, seed: int, step: int, batch_size: int) -> Batch:
         """Training batch number ``step`` of the stream ``seed``."""
         return encode_pairs(self, *self.sample_train(rng_for(seed, step), batch_size))
-
-    def test_batches(self, batch_size: int) -> Iterator[tuple[Batch, int]]:
-        """The test set in batches of exactly ``batch_size`` rows (the last one
-        padded by repeating its first row), each with its number of real rows."""
-        sources, targets = self.test_pairs()
-        for start in range(0, len(sources), batch_size):
-            src, tgt = sources[start : start + batch_size], targets[start : start + batch_size]
-            n = len(src)
-            pad = batch_size - n
-            yield encode_pairs(self, src + src[:1] * pad, tgt + tgt[:1] * pad), n
 
 
 _DATE_SRC_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 ,./-'"

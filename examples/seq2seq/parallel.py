@@ -41,7 +41,8 @@ import optax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jaxscope as js
-from examples.seq2seq import models
+
+from . import models
 
 AXES = ("data", "model")
 MIN_SHARDED_SIZE = 1024  # variables with fewer elements stay replicated

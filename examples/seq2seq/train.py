@@ -3,12 +3,15 @@
     python -m examples.seq2seq.train --task dates --model rnn --workdir workdir/dates
     python -m examples.seq2seq.train --task reverse --model transformer --workdir workdir/rev
     python -m examples.seq2seq.train --workdir workdir/dates --resume   # continue a run
+    python -m examples.seq2seq.train --task tsv --data corpus.tsv --workdir workdir/tsv
 
 Model A (``--model rnn``) is a bidirectional LSTM encoder and an LSTM decoder
 with attention, run over time with ``js.scan``; model B (``--model
 transformer``) is a small Transformer built with ``js.layer_stack``. The
 decoders used for evaluation (greedy, beam search) are separate functions that
-reuse the trained variables with ``reuse=True``.
+reuse the trained variables with ``reuse=True``. ``--task tsv --data FILE``
+trains on your own parallel corpus (source<TAB>target per line) with a
+SentencePiece tokenizer (see ``corpus.py``).
 
 The whole train step (forward, masked cross-entropy, backward, clipped Adam
 with warmup and cosine decay) is one ``jax.jit`` program, run on whatever
@@ -19,8 +22,9 @@ and ``--coordinator`` with several processes (see ``parallel.py`` and
 Checkpoints (``js.checkpoint``, orbax), the run's config, its training curves
 and attention heatmaps go under ``--workdir``. The data stream and dropout
 keys are pure functions of ``(seed, step)``, so ``--resume`` gives exactly the
-run that never stopped. The last line printed is the held-out exact-match
-accuracy.
+run that never stopped. Evaluations report exact match, chrF and BLEU
+(sacrebleu) on the held-out set; the last line printed is the held-out
+exact-match accuracy.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import pathlib
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -43,8 +47,11 @@ import numpy as np
 import optax
 
 import jaxscope as js
-from examples.seq2seq import data as data_lib
-from examples.seq2seq import models, parallel
+
+from . import corpus as corpus_lib
+from . import data as data_lib
+from . import metrics as metrics_lib
+from . import models, parallel, program_name
 
 State = dict[str, Any]
 
@@ -63,8 +70,17 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("reverse", "transformer"): dict(
         steps=2500, batch_size=64, lr=1e-3, warmup=200, embed_dim=64, hidden=128, eval_every=500
     ),
+    # Your own corpus: wider models, as real text needs more than the synthetic
+    # tasks; tune --steps to the corpus.
+    ("tsv", "rnn"): dict(
+        steps=2000, batch_size=64, lr=3e-3, warmup=200, embed_dim=64, hidden=256, eval_every=500
+    ),
+    ("tsv", "transformer"): dict(
+        steps=4000, batch_size=64, lr=1e-3, warmup=400, embed_dim=128, hidden=256, eval_every=500
+    ),
 }
 MODEL_OPTIONS = ("embed_dim", "hidden", "num_layers", "num_heads", "dropout")
+CORPUS_OPTIONS = ("data", "test_size", "split_seed", "vocab_size", "max_len")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,23 +100,29 @@ class RunConfig:
     keep: int = 3
     beam_size: int = 1
     eval_batch_size: int = 500
+    corpus: corpus_lib.CorpusConfig | None = None  # --task tsv
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(**{**d, "model": models.ModelConfig(**d["model"])})
+        corpus = d.get("corpus") and corpus_lib.CorpusConfig(**d["corpus"])
+        return cls(**{**d, "model": models.ModelConfig(**d["model"]), "corpus": corpus})
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
-        prog="python -m examples.seq2seq.train",
+        prog=program_name("train"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--task", choices=data_lib.TASKS, help="dates (default) or reverse")
+    p.add_argument(
+        "--task",
+        choices=(*data_lib.TASKS, "tsv"),
+        help="dates (default), reverse, or tsv: your own corpus (--data)",
+    )
     p.add_argument("--model", choices=("rnn", "transformer"), help="rnn (default): model A")
     p.add_argument("--workdir", required=True, help="where checkpoints and plots go")
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir")
@@ -124,26 +146,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-heads", type=int, help="attention heads")
     p.add_argument("--dropout", type=float, help="dropout rate")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    corpus_lib.add_arguments(p)
     parallel.add_arguments(p)
     return p
 
 
 def resolve_config(args: argparse.Namespace, saved: RunConfig | None = None) -> RunConfig:
     """The run's config: ``saved`` (when resuming) or the defaults, with the
-    options given on the command line on top."""
+    options given on the command line on top.
+
+    A fresh ``--task tsv`` run (``--data`` alone implies it) splits the
+    corpus and trains its tokenizer here, saving it under ``args.workdir``.
+    """
     given = {k: v for k, v in vars(args).items() if v is not None}
+    corpus_options = {k: given[k] for k in CORPUS_OPTIONS if k in given}
     if saved is not None:
         task, model = saved.task, saved.model.model
         for key, now in (("task", task), ("model", model)):
             if key in given and given[key] != now:
                 raise SystemExit(f"--{key} {given[key]} differs from the saved run's {now}")
+    else:
+        task = given.get("task", "tsv" if "data" in given else "dates")
+        model = given.get("model", "rnn")
+    if corpus_options and task != "tsv":
+        raise SystemExit(f"--{next(iter(corpus_options)).replace('_', '-')} is for --task tsv")
+    if saved is not None:
+        differences = corpus_lib.differences(saved.corpus, corpus_options) if corpus_options else []
+        if differences:
+            raise SystemExit("; ".join(differences) + " (a resumed run keeps its corpus)")
         base = saved.to_json()
         model_base = base.pop("model")
     else:
-        task, model = given.get("task", "dates"), given.get("model", "rnn")
         defaults = DEFAULTS[(task, model)]
         base = {"task": task, **{k: v for k, v in defaults.items() if k not in MODEL_OPTIONS}}
-        data_task = data_lib.get_task(task)
+        if task == "tsv":
+            if "data" not in given:
+                raise SystemExit("--task tsv needs --data FILE (source<TAB>target per line)")
+            corpus_options["path"] = corpus_options.pop("data")
+            corpus = corpus_lib.prepare(workdir=args.workdir, **corpus_options)
+            base["corpus"] = dataclasses.asdict(corpus)
+            data_task = corpus_lib.load_task(corpus, args.workdir, with_data=False)
+        else:
+            data_task = data_lib.get_task(task)
         model_base = dataclasses.asdict(
             models.ModelConfig(
                 model=model,
@@ -153,10 +197,10 @@ def resolve_config(args: argparse.Namespace, saved: RunConfig | None = None) -> 
                 **{k: v for k, v in defaults.items() if k in MODEL_OPTIONS},
             )
         )
-    fields = {f.name for f in dataclasses.fields(RunConfig)} - {"task", "model"}
+    fields = {f.name for f in dataclasses.fields(RunConfig)} - {"task", "model", "corpus"}
     run = {**base, **{k: v for k, v in given.items() if k in fields}}
     model_cfg = {**model_base, **{k: v for k, v in given.items() if k in MODEL_OPTIONS}}
-    return RunConfig(**run, model=models.ModelConfig(**model_cfg))
+    return RunConfig.from_json({**run, "model": model_cfg})
 
 
 # --- the training math -------------------------------------------------------
@@ -174,18 +218,37 @@ def make_optimizer(run: RunConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(run.clip), optax.adam(schedule))
 
 
-def example_batch(task: data_lib.Task, batch_size: int = 2) -> data_lib.Batch:
-    """A batch with the static shapes of training (for init)."""
-    return task.train_batch(seed=0, step=0, batch_size=batch_size)
+def example_batch(max_src_len: int, max_tgt_len: int, batch_size: int = 2) -> data_lib.Batch:
+    """A batch with the static shapes of training, for init: empty sources
+    and targets (EOS alone). Only the shapes matter: a variable's initial
+    value depends on the rng and its name alone."""
+
+    def starting_with(token: int, length: int) -> np.ndarray:
+        ids = np.full((batch_size, length), data_lib.PAD_ID, np.int32)
+        ids[:, 0] = token
+        return ids
+
+    src = starting_with(data_lib.EOS_ID, max_src_len)
+    tgt_out = starting_with(data_lib.EOS_ID, max_tgt_len)
+    return {
+        "src": src,
+        "src_mask": src != data_lib.PAD_ID,
+        "tgt_in": starting_with(data_lib.BOS_ID, max_tgt_len),
+        "tgt_out": tgt_out,
+        "tgt_mask": tgt_out != data_lib.PAD_ID,
+    }
 
 
 def make_init(
-    model: models.Seq2Seq, optimizer: optax.GradientTransformation, task: data_lib.Task, seed: int
+    model: models.Seq2Seq,
+    optimizer: optax.GradientTransformation,
+    batch: data_lib.Batch,
+    seed: int,
 ) -> Callable[[], State]:
     """``init() -> state``: params, optimizer state and step, jitted (one
-    compilation instead of many eager ones). ``jax.eval_shape(init)`` gives
-    the restore template without allocating anything."""
-    batch = example_batch(task)
+    compilation instead of many eager ones), for batches shaped like
+    ``batch``. ``jax.eval_shape(init)`` gives the restore template without
+    allocating anything."""
 
     @jax.jit
     def init() -> State:
@@ -261,17 +324,27 @@ def make_decoder(model: models.Seq2Seq, beam_size: int) -> Callable:
     return jax.jit(functools.partial(model.beam.apply, beam_size=beam_size))
 
 
+def decode_texts(
+    decode: Callable, params: Any, task: data_lib.Task, texts: Sequence[str], batch_size: int
+) -> list[str]:
+    """The outputs of ``decode`` (see :func:`make_decoder`) for ``texts``,
+    decoded ``batch_size`` at a time (one compilation for all batches)."""
+    outputs: list[str] = []
+    for batch, n in data_lib.source_batches(
+        task.src_tokenizer, texts, task.max_src_len, batch_size
+    ):
+        tokens = np.asarray(decode(params, batch["src"], batch["src_mask"]))
+        outputs.extend(task.tgt_tokenizer.decode(row) for row in tokens[:n])
+    return outputs
+
+
 def evaluate(
     decode: Callable, params: Any, task: data_lib.Task, batch_size: int
-) -> tuple[float, list[str]]:
-    """Exact-match accuracy on the held-out set, and the predicted strings."""
-    _, targets = task.test_pairs()
-    predictions: list[str] = []
-    for batch, n in task.test_batches(batch_size):
-        tokens = np.asarray(decode(params, batch["src"], batch["src_mask"]))
-        predictions.extend(task.tgt_tokenizer.decode(row) for row in tokens[:n])
-    correct = sum(p == t for p, t in zip(predictions, targets, strict=True))
-    return correct / len(targets), predictions
+) -> tuple[metrics_lib.Scores, list[str]]:
+    """Exact match, chrF and BLEU on the held-out set, and the predicted strings."""
+    sources, targets = task.test_pairs()
+    predictions = decode_texts(decode, params, task, sources, batch_size)
+    return metrics_lib.score(predictions, targets), predictions
 
 
 class Programs(NamedTuple):
@@ -286,25 +359,38 @@ class Programs(NamedTuple):
     attention: Callable  # train.apply: (params, src, src_mask, tgt_in) -> (logits, attention)
 
 
-def programs(run: RunConfig) -> Programs:
-    """The run's programs. Cached: runs that differ only in logging,
-    checkpointing or evaluation settings (or resume in the same process)
-    reuse the compiled programs instead of compiling them again."""
-    return _programs(
-        dataclasses.replace(run, eval_every=0, ckpt_every=0, keep=0, eval_batch_size=0)
-    )
+def load_task(
+    run: RunConfig, workdir: str | os.PathLike | None = None, with_data: bool = True
+) -> data_lib.Task:
+    """The run's task: a synthetic one, or for ``--task tsv`` its corpus with
+    the tokenizer saved in ``workdir`` (without ``with_data``: only the
+    tokenizer and lengths, which is all translation needs)."""
+    if run.corpus is None:
+        return data_lib.get_task(run.task)
+    if workdir is None:
+        raise ValueError("a --task tsv run's task needs its workdir, where its tokenizer is")
+    return corpus_lib.load_task(run.corpus, workdir, with_data)
+
+
+def programs(run: RunConfig, task: data_lib.Task | None = None) -> Programs:
+    """The run's programs, for ``task`` (default: ``load_task(run)``). The
+    compiled ones are cached: runs that differ only in logging, checkpointing
+    or evaluation settings (or resume in the same process) reuse them
+    instead of compiling them again."""
+    task = load_task(run) if task is None else task
+    key = dataclasses.replace(run, eval_every=0, ckpt_every=0, keep=0, eval_batch_size=0)
+    return Programs(task, *_compiled(key, task.max_src_len, task.max_tgt_len))
 
 
 @functools.cache
-def _programs(run: RunConfig) -> Programs:
-    task = data_lib.get_task(run.task)
+def _compiled(run: RunConfig, max_src_len: int, max_tgt_len: int) -> tuple[Any, ...]:
     model = parallel.partition(models.build(run.model))
     optimizer = make_optimizer(run)
-    return Programs(
-        task,
+    batch = example_batch(max_src_len, max_tgt_len)
+    return (
         model,
         parallel.shard_state(
-            make_init(model, optimizer, task, run.seed), optimizer, model.train, example_batch(task)
+            make_init(model, optimizer, batch, run.seed), optimizer, model.train, batch
         ),
         make_train_step(model, optimizer, run.seed),
         make_decoder(model, 1),
@@ -322,12 +408,14 @@ class History:
 
     loss: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     evals: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)
+    scores: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)  # chrF, BLEU
     train_seconds: float = 0.0  # in the training loop, evaluations excluded
     eval_seconds: float = 0.0
 
     def truncate(self, step: int) -> None:
         self.loss = [r for r in self.loss if r[0] <= step]
         self.evals = [r for r in self.evals if r[0] <= step]
+        self.scores = [r for r in self.scores if r[0] <= step]
 
 
 def _write_json(path: pathlib.Path, obj: Any) -> None:
@@ -337,7 +425,7 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
 
 
 def plot_curves(history: History, path: pathlib.Path) -> None:
-    """Training loss and held-out exact match against steps, as a PNG."""
+    """Training loss and the held-out scores against steps, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,11 +444,16 @@ def plot_curves(history: History, path: pathlib.Path) -> None:
     ax_loss.set(xlabel="step", ylabel="cross-entropy per token", title="training loss")
     if history.evals:
         steps, accs, _ = np.array(history.evals).T
-        ax_acc.plot(steps, 100 * accs, "o-")
+        ax_acc.plot(steps, 100 * accs, "o-", label="exact match (%)")
+        if history.scores:
+            steps, chrf, bleu = np.array(history.scores).T
+            ax_acc.plot(steps, chrf, "s-", ms=4, label="chrF")
+            ax_acc.plot(steps, bleu, "^-", ms=4, label="BLEU")
         ax_acc.axhline(99, color="gray", ls="--", lw=0.8)
         ax_acc.set_ylim(0, 100.5)
         ax_acc.set_xlim(left=0)
-    ax_acc.set(xlabel="step", ylabel="exact match (%)", title="held-out exact match")
+        ax_acc.legend(loc="lower right")
+    ax_acc.set(xlabel="step", ylabel="score (0-100)", title="held-out scores")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -398,7 +491,7 @@ def plot_attention(
         ax.set_yticks(range(out_len))
         ax.set_yticklabels([task.tgt_tokenizer.token(i) for i in tokens[row, :out_len]], fontsize=7)
         ax.set_title(f"{source!r}\n-> {pred}", fontsize=8)
-    fig.suptitle("attention (rows: output characters, columns: input characters)", fontsize=9)
+    fig.suptitle("attention (rows: output tokens, columns: input tokens)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -410,8 +503,11 @@ def plot_attention(
 def main(argv: list[str] | None = None) -> float:
     """Runs the CLI; returns the final exact-match accuracy (0-1)."""
     args = build_parser().parse_args(argv)
-    with parallel.setup(args):  # --mesh, --coordinator: see parallel.py
-        return _main(args)
+    try:
+        with parallel.setup(args):  # --mesh, --coordinator: see parallel.py
+            return _main(args)
+    except corpus_lib.CorpusError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def _main(args: argparse.Namespace) -> float:
@@ -429,7 +525,9 @@ def _main(args: argparse.Namespace) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     _write_json(config_path, run.to_json())
 
-    task, model, init, train_step, greedy, decode, attention_fn = programs(run)
+    task, model, init, train_step, greedy, decode, attention_fn = programs(
+        run, load_task(run, workdir)
+    )
     history = History()
     if resume:
         state = js.checkpoint.restore(ckpt_dir, like=jax.eval_shape(init))
@@ -477,17 +575,18 @@ def _main(args: argparse.Namespace) -> float:
         t0 = now
         return history.train_seconds
 
-    def evaluate_now(step: int) -> float:
-        """Greedy exact match on the held-out set, recorded in the history;
-        its time counts as evaluation, not training."""
+    def evaluate_now(step: int) -> metrics_lib.Scores:
+        """Greedy decoding's scores on the held-out set, recorded in the
+        history; their time counts as evaluation, not training."""
         nonlocal t0, window_start
         train_seconds = lap()
-        acc, _ = evaluate(greedy, state["params"], task, run.eval_batch_size)
+        scores, _ = evaluate(greedy, state["params"], task, run.eval_batch_size)
         now = time.perf_counter()
         history.eval_seconds += now - t0
         t0 = window_start = now
-        history.evals.append((step, acc, train_seconds))
-        return acc
+        history.evals.append((step, scores.exact_match, train_seconds))
+        history.scores.append((step, scores.chrf, scores.bleu))
+        return scores
 
     step = start
     try:
@@ -507,10 +606,10 @@ def _main(args: argparse.Namespace) -> float:
             if step == stop:
                 break
             if step % run.eval_every == 0:
-                acc = evaluate_now(step)
+                scores = evaluate_now(step)
                 log(
-                    f"step {step}: loss {fetch_losses():.4f}, greedy exact match "
-                    f"{100 * acc:.2f}% on {len(task.test_pairs()[0])} held-out examples; "
+                    f"step {step}: loss {fetch_losses():.4f}, greedy {scores.describe()} "
+                    f"on {len(task.test_pairs()[0])} held-out examples; "
                     f"{history.train_seconds:.0f}s training, {history.eval_seconds:.0f}s evaluating"
                 )
             if step % run.ckpt_every == 0:
@@ -527,11 +626,11 @@ def _main(args: argparse.Namespace) -> float:
     bar.close()
     lap()
     path = save(state)
-    acc = evaluate_now(stop)
+    scores = evaluate_now(stop)
     name = "greedy"
     if run.beam_size > 1:
-        print(f"greedy exact-match accuracy: {100 * acc:.2f}%")
-        acc, _ = evaluate(decode, state["params"], task, run.eval_batch_size)
+        print(f"greedy decoding: {scores.describe()}")
+        scores, _ = evaluate(decode, state["params"], task, run.eval_batch_size)
         history.eval_seconds += time.perf_counter() - t0
         name = f"beam search (beam size {run.beam_size})"
     _write_json(history_path, dataclasses.asdict(history))
@@ -547,9 +646,15 @@ def _main(args: argparse.Namespace) -> float:
         f"{history.train_seconds:.0f}s of training, {history.eval_seconds:.0f}s of evaluation; "
         f"{name} decoding of {len(task.test_pairs()[0])} held-out examples"
     )
-    print(f"exact-match accuracy: {100 * acc:.2f}%", flush=True)
-    return acc
+    print(f"chrF {scores.chrf:.2f}, BLEU {scores.bleu:.2f} (sacrebleu: {metrics_lib.signatures()})")
+    print(f"exact-match accuracy: {100 * scores.exact_match:.2f}%", flush=True)
+    return scores.exact_match
+
+
+def cli() -> None:
+    """The ``jaxscope-seq2seq-train`` console script."""
+    main(sys.argv[1:])
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli()

@@ -11,6 +11,13 @@ once, outside the decoder loop, by a bias-free ``dense`` that TF1 names
 
 Masks are boolean, ``True`` where the memory holds a real (attendable)
 entry; masked entries get weight 0.
+
+Both are computed explicitly (scores, :func:`masked_softmax`, weighted sum)
+rather than through ``jax.nn.dot_product_attention``, which
+``js.nn.multi_head_attention`` uses: they return the attention weights
+(for alignment plots and TF1's ``alignment_history``), which
+``dot_product_attention`` does not give, and Bahdanau's score is additive,
+not a dot product.
 """
 
 from __future__ import annotations

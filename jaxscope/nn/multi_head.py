@@ -48,6 +48,19 @@ def multi_head_attention(
     Each head computes ``softmax(q k^T / sqrt(key_size)) v``; the heads are
     concatenated and projected. Self-attention is ``memory=query``.
 
+    The heads run through ``jax.nn.dot_product_attention`` whenever it
+    gives this function's results: no weights asked for, no dropout active,
+    ``value_size == key_size``, the three projections of one dtype, and
+    ``query`` and ``memory`` with the same leading (batch) axes. JAX picks
+    its implementation (XLA today, with the softmax in float32; a fused GPU
+    kernel where JAX selects one). The other cases go the explicit way
+    (scores, :func:`masked_softmax`, weighted sum), because
+    ``dot_product_attention`` returns no weights (``return_weights``), has
+    no dropout on them (``dropout_rate`` while training), and needs keys and
+    values of one head size, one dtype and one batch. Either way, a query
+    whose keys are all masked out gets uniform weights over every key, not
+    NaNs.
+
     Variables: four :func:`dense` layers in ``<name>``: ``query``, ``key``,
     ``value`` (``[dim, num_heads * size]``) and ``output``, each with
     ``kernel`` and (with ``use_bias``) ``bias``, the layout of BERT's TF1
@@ -96,9 +109,8 @@ def multi_head_attention(
             "give key_size explicitly."
         )
 
-    def heads(x: jax.Array, size: int) -> jax.Array:  # [..., L, H*size] -> [..., H, L, size]
-        x = x.reshape(*x.shape[:-1], num_heads, size)
-        return jnp.swapaxes(x, -2, -3)
+    def heads(x: jax.Array, size: int) -> jax.Array:  # [..., L, H*size] -> [..., L, H, size]
+        return x.reshape(*x.shape[:-1], num_heads, size)
 
     with layer_scope(name, "multihead_attention", reuse):
         q = heads(dense(query, num_heads * key_size, use_bias=use_bias, name="query"), key_size)
@@ -106,13 +118,48 @@ def multi_head_attention(
         v = heads(
             dense(memory, num_heads * value_size, use_bias=use_bias, name="value"), value_size
         )
-        scores = jnp.einsum("...td,...sd->...ts", q, k) / math.sqrt(key_size)
-        if mask is not None:
-            mask = jnp.broadcast_to(mask, scores.shape)
-        weights = masked_softmax(scores, mask)
-        dropped = dropout(weights, dropout_rate, is_training=is_training)
-        out = jnp.einsum("...ts,...sd->...td", dropped, v)
-        out = jnp.swapaxes(out, -2, -3)
+        dropout_active = is_training and not (
+            isinstance(dropout_rate, (int, float)) and dropout_rate == 0
+        )
+        if not return_weights and not dropout_active and _fits_fused(q, k, v, mask):
+            out = _fused_attention(q, k, v, mask)
+        else:
+            scores = jnp.einsum("...thd,...shd->...hts", q, k) / math.sqrt(key_size)
+            if mask is not None:
+                mask = jnp.broadcast_to(mask, scores.shape)
+            weights = masked_softmax(scores, mask)
+            dropped = dropout(weights, dropout_rate, is_training=is_training)
+            out = jnp.einsum("...hts,...shd->...thd", dropped, v)
         out = out.reshape(*out.shape[:-2], num_heads * value_size)
         out = dense(out, output_size, use_bias=use_bias, name="output")
     return (out, weights) if return_weights else out
+
+
+def _fits_fused(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> bool:
+    """Whether ``jax.nn.dot_product_attention`` takes these heads as they
+    are: keys and values alike, one dtype, one batch, a mask of at most the
+    scores' rank."""
+    return (
+        k.shape == v.shape
+        and q.dtype == k.dtype == v.dtype
+        and q.shape[:-3] == k.shape[:-3]
+        and (mask is None or jnp.ndim(mask) <= q.ndim)
+    )
+
+
+def _fused_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None):
+    """``[..., T, H, d]`` heads through ``jax.nn.dot_product_attention``,
+    which takes one batch axis (or none): further leading axes are merged
+    into one, the mask's with them."""
+    lead = q.shape[:-3]
+    if mask is not None:
+        mask = jnp.asarray(mask).astype(bool)
+    if len(lead) > 1:
+        batch = math.prod(lead)
+        if mask is not None and mask.ndim > 3:
+            mask = jnp.broadcast_to(mask, (*lead, *mask.shape[-3:])).reshape(
+                batch, *mask.shape[-3:]
+            )
+        q, k, v = (x.reshape(batch, *x.shape[-3:]) for x in (q, k, v))
+    out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    return out.reshape(*lead, *out.shape[-3:])

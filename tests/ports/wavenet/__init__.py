@@ -1,0 +1,1 @@
+"""ibab/tensorflow-wavenet's WaveNet: the original (``original/``) and its port (``port/``)."""
