@@ -45,15 +45,12 @@ class VariableRecord:
     init_spec: tuple | None = None
 
 
-class CountNode:
-    """One full scope name in :class:`ScopeCounts`: how often it was opened,
-    and the names one component below it."""
-
-    __slots__ = ("count", "below")
-
-    def __init__(self):
-        self.count = 0
-        self.below: dict[str, CountNode] = {}
+# A node of ScopeCounts: [count, below], how often one full scope name was
+# opened and the nodes one name component below it (a dict, or None until
+# there is one: most scopes hold no sub-scopes). A list, not an object: every
+# new scope name makes one, on the trace path.
+CountNode = list
+_COUNT, _BELOW = 0, 1
 
 
 class ScopeCounts:
@@ -70,8 +67,8 @@ class ScopeCounts:
     __slots__ = ("root", "_log", "_marks")
 
     def __init__(self):
-        self.root = CountNode()
-        self._log: list[tuple[CountNode, str, Any]] = []
+        self.root: CountNode = [0, None]
+        self._log: list[tuple[CountNode, int, Any]] = []
         self._marks = 0
 
     def node(self, name: str, start: CountNode | None = None) -> CountNode:
@@ -82,38 +79,44 @@ class ScopeCounts:
         if not name:
             return node
         for part in name.split("/"):
-            below = node.below.get(part)
+            below = node[_BELOW]
             if below is None:
-                below = node.below[part] = CountNode()
-            node = below
+                below = node[_BELOW] = {}
+            node = below.get(part)
+            if node is None:
+                node = below[part] = [0, None]
         return node
 
     def open(self, name: str, start: CountNode | None = None) -> CountNode:
         """Counts an opening of ``name`` under ``start``; returns its node."""
-        node = (self.root if start is None else start).below.get(name)  # one component
+        below = (self.root if start is None else start)[_BELOW]
+        node = below.get(name) if below is not None else None
         if node is None:
-            node = self.node(name, start)
+            if below is None or "/" in name or not name:
+                node = self.node(name, start)
+            else:  # the common case: a new name of one component
+                node = below[name] = [0, None]
         if self._marks:
-            self._log.append((node, "count", node.count))
-        node.count += 1
+            self._log.append((node, _COUNT, node[_COUNT]))
+        node[_COUNT] += 1
         return node
 
     def count(self, name: str, start: CountNode) -> int:
         """How often ``name`` under ``start`` has been opened (0 if never)."""
         node = start
         for part in name.split("/"):
-            node = node.below.get(part)
+            below = node[_BELOW]
+            node = below.get(part) if below is not None else None
             if node is None:
                 return 0
-        return node.count
+        return node[_COUNT]
 
     def forget_below(self, node: CountNode) -> None:
-        self._set(node, "below", {})
-
-    def _set(self, node: CountNode, attr: str, value: Any) -> None:
-        if self._marks:
-            self._log.append((node, attr, getattr(node, attr)))
-        setattr(node, attr, value)
+        """Forgets the counts of every name below ``node``'s."""
+        if node[_BELOW] is not None:
+            if self._marks:
+                self._log.append((node, _BELOW, node[_BELOW]))
+            node[_BELOW] = None
 
     def mark(self) -> int:
         """Starts logging changes; :meth:`undo` returns to this point."""
@@ -124,14 +127,17 @@ class ScopeCounts:
         """Undoes the changes made since ``mark``; returns them for :meth:`redo`."""
         log, changes = self._log, []
         while len(log) > mark:
-            node, attr, old = log.pop()
-            changes.append((node, attr, getattr(node, attr)))
-            setattr(node, attr, old)
+            node, index, old = log.pop()
+            changes.append((node, index, node[index]))
+            node[index] = old
         return changes
 
     def redo(self, changes: list) -> None:
-        for node, attr, value in reversed(changes):
-            self._set(node, attr, value)
+        log = self._log if self._marks else None
+        for node, index, value in reversed(changes):
+            if log is not None:
+                log.append((node, index, node[index]))
+            node[index] = value
 
     def release(self, marks: int = 1) -> None:
         """Drops ``marks`` marks; with none left, changes are not logged."""

@@ -260,7 +260,7 @@ class _Entry:
             if self.counts is not None:  # TF1 restores the table as it was on entry
                 frame.scope_counts.undo(self.counts)
                 frame.scope_counts.release()
-            elif scope._counts_node.below:  # TF1 resets the counts of every name below
+            else:  # TF1 resets the counts of every name below
                 frame.scope_counts.forget_below(scope._counts_node)
         named = self.named
         if named is not None:
@@ -374,8 +374,17 @@ class variable_scope(_ScopeManager):
             ``js.AUTO_REUSE`` creates when missing; ``False`` is ``None``.
         initializer, regularizer, constraint, custom_getter, dtype,
             partitioner: defaults for ``get_variable`` here and below.
+            ``custom_getter`` is called as TF1 calls it, entirely by keyword
+            (``getter=``, ``name=``, ``shape=``, ``dtype=``, ...), and the
+            ``getter`` it receives takes TF1's positional order ``(name,
+            shape, dtype, initializer, regularizer, reuse, trainable, ...)``,
+            so getters written for TF1 work unchanged.
         auxiliary_name_scope: whether to also open an op-name scope named by
-            the scope's last name component.
+            the scope's last name component (a bool).
+
+    One ``variable_scope`` object may be entered again while it is open (by
+    recursion, or from several threads): each entry is a fresh one, relative
+    to the scope current at that entry.
 
     >>> def model(x):
     ...     with js.variable_scope("dense", initializer=js.initializers.zeros):
@@ -383,6 +392,19 @@ class variable_scope(_ScopeManager):
     ...     return x @ w
     >>> js.transform(model).init(0, jnp.ones((1, 3)))["dense"]["w"].shape
     (3, 2)
+
+    A custom getter, here one storing float32 variables for a float16 model:
+
+    >>> def float32_storage(getter, name, *args, dtype=None, trainable=True, **kwargs):
+    ...     value = getter(name, *args, dtype=jnp.float32, trainable=trainable, **kwargs)
+    ...     return value.astype(dtype) if trainable else value
+    >>> def half(x):
+    ...     with js.variable_scope("fp16", dtype=jnp.float16, custom_getter=float32_storage):
+    ...         return x @ js.get_variable("w", [x.shape[-1], 2])
+    >>> f = js.transform(half)
+    >>> params = f.init(0, jnp.ones((1, 3), jnp.float16))
+    >>> params["fp16"]["w"].dtype, f.apply(params, jnp.ones((1, 3), jnp.float16)).dtype
+    (dtype('float32'), dtype('float16'))
     """
 
     __slots__ = (

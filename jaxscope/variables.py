@@ -405,7 +405,7 @@ def _true_getter(
                 "reuse=js.AUTO_REUSE."
             )
         found = _lookup(frame, name, trainable=None)  # missing before conflicting
-        lookup_dtype = dtype
+        lookup, lookup_dtype = True, dtype
     else:
         # A creation: checked identically in init and apply.
         if not frame.in_outer_trace():
@@ -423,19 +423,20 @@ def _true_getter(
                 "js.transform does not return. Fix: use js.transform_with_state, "
                 "whose init returns (params, state) and apply returns (out, new_state)."
             )
-        found = lookup_dtype = trees.MISSING
-        if reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
+        lookup = reuse is AUTO_REUSE and frame.mode is Mode.APPLY
+        if lookup:
             # Found in apply's tree, as a reuse, asking for the dtype init's
             # creation would have given it.
+            found = None
             lookup_dtype = (
                 _concrete_dtype(initializer, dtype if cast else None) if concrete else dtype
             )
     _claim(frame, name)  # a failure below leaves the name free again
     try:
-        if lookup_dtype is not trees.MISSING:
+        if lookup:
             # A lookup in apply's tree: either tree, stored shape and dtype
             # accepted unless asked for.
-            if found is trees.MISSING:
+            if found is None:
                 found = _lookup(frame, name, trainable=None)
             value, in_params = found
             _check_stored(name, value, shape, lookup_dtype)
@@ -623,18 +624,26 @@ def _claim(frame: context.Frame, name: str) -> None:
     """Enters ``name`` in the call's tree of names (its leaf holds the full
     name), or raises ``NameConflictError`` if it would be both a variable and
     a scope. One walk down the name's components: linear in its length."""
+    parts = _components.get(name)
+    if parts is None:
+        parts = tuple(name.split("/"))
+        if len(_components) < 100_000:
+            _components[name] = parts
     node = frame.names
-    *scopes, leaf = name.split("/")
-    for part in scopes:
+    for part in parts[:-1]:
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         elif type(child) is str:
             _raise_conflict(frame, name)
         node = child
-    if leaf in node:
+    if parts[-1] in node:
         _raise_conflict(frame, name)
-    node[leaf] = name
+    node[parts[-1]] = name
+
+
+# A name's components, cached: the same names come back in every call.
+_components: dict[str, tuple[str, ...]] = {}
 
 
 def _unclaim(frame: context.Frame, name: str) -> None:
