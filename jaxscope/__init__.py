@@ -41,6 +41,7 @@ from jaxscope.scopes import (
     name_scope,
     variable_scope,
 )
+from jaxscope.selection import labels, merge, partition, select
 from jaxscope.tf1 import load_tf1_checkpoint
 from jaxscope.transform import (
     Transformed,
@@ -77,15 +78,19 @@ __all__ = [
     "get_variable",
     "get_variable_scope",
     "initializers",
+    "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "merge",
     "name_scope",
     "next_rng_key",
     "nn",
     "nnx_module",
+    "partition",
     "partition_specs",
     "remat",
     "scan",
+    "select",
     "sharding",
     "stack_layers",
     "summary",

@@ -37,6 +37,8 @@ __all__ = [
     "ShardingError",
     "UnusedVariableError",
     "FlaxModuleTypeError",
+    "SelectionError",
+    "MergeConflictError",
 ]
 
 
@@ -227,3 +229,27 @@ class FlaxModuleTypeError(ScopeError, TypeError):
     """A Flax module of the other API, or not a module, is given to a Flax
     bridge: ``js.flax_module`` takes ``flax.linen`` modules, ``js.nnx_module``
     takes ``flax.nnx`` modules. Fix: use the bridge the message names."""
+
+
+class SelectionError(ScopeError, ValueError):
+    """``js.select``, ``js.partition`` or ``js.labels`` was asked for a scope
+    that holds no variable of the tree (a misspelled scope would otherwise
+    train or freeze nothing, silently), or ``js.labels`` met a variable that
+    no scope labels and no ``default`` covers.
+
+    >>> js.select({"generator": {"w": 1}}, "genrator")  # doctest: +SKIP
+    Traceback (most recent call last):
+    SelectionError: js.select: scope 'genrator' holds no variable ...
+
+    Fix: use the scope names the tree holds (``js.flatten(tree)`` lists
+    them), or give ``js.labels`` a ``default``.
+    """
+
+
+class MergeConflictError(SelectionError):
+    """``js.merge`` was given trees that both hold the same variable, or one
+    holds a variable where another holds a scope.
+
+    Fix: merge disjoint trees (such as the two halves ``js.partition``
+    returns), or drop the duplicate from one of them.
+    """

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# TF1's tf.compat.v1.layers and rnn_cell need the tf_keras package under
+# Keras 3; TensorFlow reads this when it is first imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
 import dataclasses
 from collections.abc import Callable
 from typing import Any

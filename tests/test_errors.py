@@ -45,6 +45,8 @@ TF1_BASE = {
     errors.ShardingError: ValueError,
     errors.UnusedVariableError: ValueError,
     errors.FlaxModuleTypeError: TypeError,
+    errors.SelectionError: ValueError,
+    errors.MergeConflictError: ValueError,
     errors.ScopeNestingError: RuntimeError,
     errors.NoTransformError: RuntimeError,
     errors.StaleScopeError: RuntimeError,

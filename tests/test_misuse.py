@@ -1051,6 +1051,26 @@ CATALOGUE: dict[str, Misuse] = {
         ("js.nnx_module", "Dense", "flax.linen.Module", "js.flax_module(module)"),
         lambda: js.nnx_module(linen.Dense(2)),
     ),
+    # Selecting variables for an optimizer (js.select, js.labels, js.merge).
+    "select_of_a_misspelled_scope": case(
+        errors.SelectionError,
+        V,
+        ("'dense_1'", "dense", "js.flatten(tree)"),
+        lambda: js.select(DENSE, "dense_1"),
+        lambda: js.labels(DENSE, {"dense_1": "train"}, default="frozen"),
+    ),
+    "labels_leaving_a_variable_without_a_label": case(
+        errors.SelectionError,
+        V,
+        ("dense/kernel", "default="),
+        lambda: js.labels({**DENSE, "out": {"w": jnp.ones(1)}}, {"out": "train"}),
+    ),
+    "merge_of_trees_holding_the_same_variable": case(
+        errors.MergeConflictError,
+        V,
+        ("dense/kernel", "both hold", "js.partition"),
+        lambda: js.merge(DENSE, {"dense": {"kernel": jnp.ones((3, 2))}}),
+    ),
 }
 
 _TYPE_PARAMS = [

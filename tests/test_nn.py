@@ -141,12 +141,24 @@ def test_dropout_is_identity_unless_training_with_a_positive_rate():
 
     def model(x):
         return (
-            js.nn.dropout(x, 0.5),
+            js.nn.dropout(x, 0.5, is_training=False),
             js.nn.dropout(x, 0.0, is_training=True),
         )
 
     for out in run_both(model, x).out_jit:  # no rng needed
         close(out, x)
+
+
+def test_dropout_without_is_training_is_an_error_not_a_silent_identity():
+    f = js.transform(lambda x: js.nn.dropout(x, 0.5))
+    with pytest.raises(TypeError, match="is_training"):
+        f.apply({}, jnp.ones(3), rng=jax.random.key(0))
+
+
+def test_dropout_with_a_traced_is_training_names_the_static_fix():
+    f = js.transform(lambda x, training: js.nn.dropout(x, 0.5, is_training=training))
+    with pytest.raises(TypeError, match=r"is_training.*static_argnames"):
+        jax.jit(f.apply)({}, jnp.ones(3), True, rng=jax.random.key(0))
 
 
 def test_dropout_drops_at_the_rate_and_rescales():
@@ -177,6 +189,41 @@ def test_dropout_in_training_without_rng_names_the_fix():
     f = js.transform(lambda x: js.nn.dropout(x, 0.5, is_training=True))
     with pytest.raises(errors.MissingRNGError, match="rng"):
         f.apply({}, jnp.ones(3))
+
+
+# tf1_dropout: TF1's tf.nn.dropout, which always drops
+
+
+def test_tf1_dropout_always_drops_with_keep_prob_as_second_argument():
+    f = js.transform(lambda x: js.nn.tf1_dropout(x, 0.75))  # keep_prob, not rate
+    y = np.asarray(jax.jit(f.apply)({}, jnp.ones(20000), rng=jax.random.key(1)))
+    close(np.unique(y), [0.0, 1 / 0.75])
+    assert abs((y == 0).mean() - 0.25) < 0.02
+
+
+def test_tf1_dropout_rate_keyword_drops_that_fraction():
+    f = js.transform(lambda x: js.nn.tf1_dropout(x, rate=0.75))
+    y = np.asarray(f.apply({}, jnp.ones(20000), rng=jax.random.key(1)))
+    assert abs((y == 0).mean() - 0.75) < 0.02
+
+
+def test_tf1_dropout_keep_prob_one_is_the_identity_without_rng():
+    x = randn(10)
+    close(js.transform(lambda x: js.nn.tf1_dropout(x, 1.0)).apply({}, x), x)
+
+
+def test_tf1_dropout_takes_a_traced_keep_prob_like_a_tf1_placeholder():
+    f = jax.jit(js.transform(lambda x, keep: js.nn.tf1_dropout(x, keep)).apply)
+    x = jnp.ones(1000)
+    close(f({}, x, 1.0, rng=jax.random.key(0)), x)
+    assert (np.asarray(f({}, x, 0.5, rng=jax.random.key(0))) == 0).any()
+
+
+def test_tf1_dropout_needs_exactly_one_of_keep_prob_and_rate():
+    for kwargs in ({}, {"keep_prob": 0.5, "rate": 0.5}):
+        f = js.transform(lambda x, kw=kwargs: js.nn.tf1_dropout(x, **kw))
+        with pytest.raises(ValueError, match="exactly one of keep_prob"):
+            f.apply({}, jnp.ones(3), rng=jax.random.key(0))
 
 
 # lstm_cell
@@ -517,6 +564,19 @@ def test_dense_matches_tf1_xw_plus_b(tf):
     expected = tf.compat.v1.nn.xw_plus_b(x, kernel, bias).numpy()
     f = js.transform(lambda x: js.nn.dense(x, 5))
     close(f.apply({"dense": {"kernel": kernel, "bias": bias}}, x), expected)
+
+
+def test_layer_norm_default_epsilon_matches_tf1_contrib_layer_norm(tf):
+    # contrib's layer_norm (BERT's): tf.nn.moments over the last axis and
+    # tf.nn.batch_normalization with variance_epsilon=1e-12. A tiny variance
+    # makes the epsilon visible.
+    x = 1e-5 * randn(4, 6)
+    beta, gamma = randn(6), randn(6)
+    mean, var = tf.nn.moments(tf.constant(x), axes=[-1], keepdims=True)
+    expected = tf.nn.batch_normalization(x, mean, var, beta, gamma, 1e-12).numpy()
+    f = js.transform(lambda x: js.nn.layer_norm(x))
+    out = f.apply({"LayerNorm": {"beta": beta, "gamma": gamma}}, x)
+    close(out, expected, tol=1e-4)  # with epsilon 1e-6 the output shrinks ~100x
 
 
 def test_lstm_cell_matches_tf1_lstm_block_cell(tf):

@@ -219,13 +219,15 @@ def _stacked_layer(index: int) -> Callable:
 
 def _transformer_parts(cfg: ModelConfig) -> _Parts:
     d = cfg.embed_dim
+    # epsilon 1e-6 (Flax's), not TF1's 1e-12: this model is not a TF1 port.
+    layer_norm = functools.partial(nn.layer_norm, epsilon=1e-6, name="LayerNorm")
 
     def drop(x, is_training):
         return nn.dropout(x, cfg.dropout, is_training=is_training)
 
     def attention_block(x, memory, mask, is_training, name):
         with js.variable_scope(name):
-            y = nn.layer_norm(x, name="LayerNorm")
+            y = layer_norm(x)
             y, weights = nn.multi_head_attention(
                 y,
                 y if memory is None else memory,
@@ -238,7 +240,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
 
     def feed_forward(x, is_training):
         with js.variable_scope("ffn"):
-            y = nn.layer_norm(x, name="LayerNorm")
+            y = layer_norm(x)
             y = nn.dense(y, cfg.hidden, jax.nn.relu, name="dense")
             y = nn.dense(y, d, name="dense_1")
         return x + drop(y, is_training)
@@ -265,7 +267,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
             x = js.layer_stack(cfg.num_layers)(encoder_layer)(
                 x, src_mask[:, None, None, :], is_training
             )
-        return Memory(nn.layer_norm(x, name="LayerNorm"), src_mask)
+        return Memory(layer_norm(x), src_mask)
 
     def decode(memory, tgt_in, is_training, stacked):
         x = embed(tgt_in, cfg.tgt_vocab, is_training)
@@ -280,7 +282,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
                 with js.variable_scope("layers", custom_getter=_stacked_layer(i)):
                     carry = decoder_layer(carry, *args)
         x, weights = carry
-        x = nn.layer_norm(x, name="LayerNorm")
+        x = layer_norm(x)
         return nn.embedding.attend(x, name="embedding"), weights  # tied output
 
     def decode_train(memory, tgt_in, is_training):

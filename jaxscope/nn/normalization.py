@@ -19,7 +19,7 @@ def layer_norm(
     *,
     center: bool = True,
     scale: bool = True,
-    epsilon: float = 1e-6,
+    epsilon: float = 1e-12,
     name: str | None = None,
     reuse: Any = None,
 ) -> jax.Array:
@@ -28,14 +28,16 @@ def layer_norm(
     ``(x - mean) / sqrt(var + epsilon) * gamma + beta``. Variables (TF1's
     names): ``<name>/beta`` (zeros, when ``center``) and ``<name>/gamma``
     (ones, when ``scale``), of shape ``[x.shape[-1]]``. The default scope is
-    TF1's ``LayerNorm`` (as in BERT checkpoints). TF1's contrib layer used
-    ``epsilon=1e-12``; pass it to match a TF1 model exactly.
+    TF1's ``LayerNorm`` (as in BERT checkpoints), and ``epsilon`` is TF1's
+    ``1e-12``, which its contrib layer hard-coded (BERT uses it with
+    ``begin_norm_axis=-1``, this function's only axis). Flax and Haiku use
+    ``1e-6`` and ``1e-5``: pass those to match a model from them.
 
     Args:
         x: ``[..., features]``.
         center: whether to add ``beta``.
         scale: whether to multiply by ``gamma``.
-        epsilon: added to the variance.
+        epsilon: added to the variance (TF1's ``1e-12``).
         name: the variable scope; ``None`` gives a uniquified ``LayerNorm``.
         reuse: ``True`` / ``js.AUTO_REUSE`` to share an earlier layer's.
 
