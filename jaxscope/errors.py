@@ -4,8 +4,11 @@ Every error derives from :class:`ScopeError`, so ``except js.errors.ScopeError``
 catches them all, and also from the built-in type TF1 raised in the same
 situation (``ValueError`` for a variable that exists, is missing or has the
 wrong shape or dtype; ``RuntimeError`` for misuse such as bad scope nesting),
-so ported code that catches ``ValueError`` keeps working. Every message names
-the full variable path and says how to fix the problem.
+so ported code that catches ``ValueError`` keeps working. Each class has exactly
+one built-in base: where TF1 raised ``TypeError`` for one misuse of an argument
+and ``ValueError`` for another, they are two classes. Every message names the
+full variable path and says how to fix the problem. ``ScopeError`` itself is
+only a base: jaxscope never raises it directly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ __all__ = [
     "NameConflictError",
     "InitializerError",
     "InvalidParamsError",
+    "ArgumentError",
     "ScopeArgumentError",
+    "ArgumentTypeError",
     "ScopeNestingError",
     "NoTransformError",
     "StaleScopeError",
@@ -28,6 +33,7 @@ __all__ = [
     "AssignError",
     "MissingRNGError",
     "RawTransformError",
+    "LiftError",
     "ShardingError",
     "UnusedVariableError",
     "FlaxModuleTypeError",
@@ -87,7 +93,9 @@ class DtypeMismatchError(ScopeError, ValueError):
 
 class InvalidNameError(ScopeError, ValueError):
     """A variable or scope name is empty, contains ``:``, has an empty
-    component (``a//b``) or starts or ends with ``/``."""
+    component (``a//b``) or starts or ends with ``/``, also a name that a
+    custom getter passes on. (A name that is not a ``str`` at all is an
+    :class:`ArgumentTypeError`, as in TF1.)"""
 
 
 class NameConflictError(ScopeError, ValueError):
@@ -115,10 +123,32 @@ class InvalidParamsError(VariableMissingError):
     the tree, so this is a ``VariableMissingError`` too."""
 
 
-class ScopeArgumentError(ScopeError, ValueError, TypeError):
-    """``variable_scope`` is called with arguments that do not go together,
-    such as ``default_name`` with ``reuse=True``, or neither a name nor a
-    default name."""
+class ArgumentError(ScopeError, ValueError):
+    """A jaxscope function is given an argument value it cannot use: a
+    ``layer_stack`` of 0 layers, ``js.scan`` with neither ``xs`` nor
+    ``length``, params trees that ``stack_layers`` cannot stack, a dropout
+    rate outside ``[0, 1)``. The message names the argument and the fix.
+    """
+
+
+class ScopeArgumentError(ArgumentError):
+    """``variable_scope`` is called with argument values that TF1 refuses
+    with ``ValueError``: ``default_name`` with ``reuse=True`` or
+    ``js.AUTO_REUSE``, a ``reuse`` flag other than ``True``, ``False``,
+    ``None`` and ``js.AUTO_REUSE``, a ``custom_getter`` that is not callable.
+    """
+
+
+class ArgumentTypeError(ScopeError, TypeError):
+    """An argument has a type jaxscope cannot use, where TF1 raised
+    ``TypeError``: ``variable_scope(None)`` without a ``default_name``, a
+    ``name_or_scope`` that is neither a ``str`` nor a ``VariableScope``, a
+    non-bool ``auxiliary_name_scope``, a variable name that is not a ``str``,
+    a shape whose dims are not ints (a value traced by ``jax.jit`` among
+    them), a ``dtype`` that is not one, an initializer value that cannot be
+    an array, an ``rng`` that is not a key, a model function that is a
+    generator or coroutine function.
+    """
 
 
 class ScopeNestingError(ScopeError, RuntimeError):
@@ -171,6 +201,15 @@ class RawTransformError(ScopeError, RuntimeError):
     Fix: use the lifted version (``js.scan``, ``js.vmap``, ``js.remat``,
     ``js.while_loop``, ``js.cond``, ``js.layer_stack``), or create the variable
     before entering the raw transform.
+    """
+
+
+class LiftError(ScopeError, RuntimeError):
+    """A lifted transform is used in a way it does not support:
+    ``js.layer_stack`` nested inside another lifted transform, a layer
+    body creating variables outside the scope ``layer_stack`` was called
+    in, or a body that obtains other variables when JAX traces it again.
+    The message says which, and the fix.
     """
 
 

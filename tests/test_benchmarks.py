@@ -187,3 +187,12 @@ def test_profile_trace_reports_jaxscopes_own_functions(capsys):
     assert "µs per get_variable" in text and "calls alone" in text
     assert "jaxscope/variables.py" in text and "(get_variable)" in text
     assert capsys.readouterr().out.strip() == text
+
+
+def test_deep_scopes_reports_the_time_per_scope_at_each_depth(capsys):
+    from benchmarks import deep_scopes
+
+    text = deep_scopes.main(["--depths", "3", "6", "--repeats", "1"])
+    assert "init, eager: depth 3:" in text and "depth 6:" in text and "x depth 3" in text
+    assert "init, traced (make_jaxpr)" in text
+    assert capsys.readouterr().out.strip() == text

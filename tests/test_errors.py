@@ -36,7 +36,10 @@ TF1_BASE = {
     errors.NameConflictError: ValueError,
     errors.InitializerError: ValueError,
     errors.InvalidParamsError: ValueError,
+    errors.ArgumentError: ValueError,
     errors.ScopeArgumentError: ValueError,
+    errors.ArgumentTypeError: TypeError,
+    errors.LiftError: RuntimeError,
     errors.AssignError: ValueError,
     errors.MissingRNGError: ValueError,
     errors.ShardingError: ValueError,
@@ -94,6 +97,15 @@ def test_every_error_derives_from_scope_error(error):
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
 def test_every_error_keeps_tf1s_base_type(error):
     assert issubclass(error, TF1_BASE[error])
+
+
+BUILTIN_BASES = (ValueError, TypeError, RuntimeError, IndexError, KeyError, LookupError)
+
+
+@pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
+def test_every_error_has_exactly_one_builtin_base(error):
+    builtins = {base for base in BUILTIN_BASES if issubclass(error, base)}
+    assert builtins == {TF1_BASE[error]}
 
 
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
@@ -361,22 +373,27 @@ def test_scope_argument_error_for_default_name_with_reuse_names_the_fix(reuse):
     assert "layer" in message and "Fix" in message
 
 
-def test_scope_argument_error_without_a_name_or_default_name_names_the_fix():
+# --- ArgumentTypeError -----------------------------------------------------------
+
+
+def test_argument_type_error_without_a_name_or_default_name_names_the_fix():
     def model():
         with js.variable_scope():
             pass
 
-    message = raises_in_init_and_apply(model, errors.ScopeArgumentError, {})
+    message = raises_in_init_and_apply(model, errors.ArgumentTypeError, {})
     assert "default_name" in message and "Fix" in message
 
 
-def test_scope_argument_error_for_a_non_name_is_also_a_type_error():
+def test_argument_type_error_for_a_non_name_scope_is_a_type_error_only():
     def model():
         with js.variable_scope(3):
             pass
 
-    with pytest.raises(TypeError):
+    with pytest.raises(errors.ArgumentTypeError) as info:
         js.transform(model).init(0)
+    assert isinstance(info.value, TypeError) and not isinstance(info.value, ValueError)
+    assert "name_or_scope" in str(info.value) and "int" in str(info.value)
 
 
 # --- ScopeNestingError -----------------------------------------------------------
