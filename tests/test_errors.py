@@ -99,7 +99,16 @@ def test_every_error_keeps_tf1s_base_type(error):
     assert issubclass(error, TF1_BASE[error])
 
 
-BUILTIN_BASES = (ValueError, TypeError, RuntimeError, IndexError, KeyError, LookupError)
+BUILTIN_BASES = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    IndexError,
+    KeyError,
+    LookupError,
+    ImportError,
+    OSError,
+)
 
 
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
