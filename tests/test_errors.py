@@ -52,6 +52,14 @@ TF1_BASE = {
     errors.StaleScopeError: RuntimeError,
     errors.StateInStatelessTransformError: RuntimeError,
     errors.RawTransformError: RuntimeError,
+    # Checkpoints and TF1 checkpoints (TF1's Saver raises ValueError for a
+    # path without a checkpoint and for one that does not fit).
+    **{
+        getattr(errors, name): ValueError
+        for name in errors.__all__
+        if name.startswith(("Checkpoint", "TF1")) and name != "TF1DependencyError"
+    },
+    errors.TF1DependencyError: ImportError,
 }
 
 
@@ -91,7 +99,16 @@ def test_every_error_keeps_tf1s_base_type(error):
     assert issubclass(error, TF1_BASE[error])
 
 
-BUILTIN_BASES = (ValueError, TypeError, RuntimeError, IndexError, KeyError, LookupError)
+BUILTIN_BASES = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    IndexError,
+    KeyError,
+    LookupError,
+    ImportError,
+    OSError,
+)
 
 
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
