@@ -316,12 +316,13 @@ def train_steps(
     return state
 
 
-def make_decoder(model: models.Seq2Seq, beam_size: int) -> Callable:
+def make_decoder(model: models.Seq2Seq, beam_size: int, alpha: float = 0.0) -> Callable:
     """``decode(params, src, src_mask) -> tokens``: the greedy inference
-    function (separate from training, all ``reuse=True``), or beam search."""
+    function (separate from training, all ``reuse=True``), or beam search
+    with GNMT's length penalty ``alpha``."""
     if beam_size <= 1:
         return jax.jit(model.greedy.apply)
-    return jax.jit(functools.partial(model.beam.apply, beam_size=beam_size))
+    return jax.jit(functools.partial(model.beam.apply, beam_size=beam_size, alpha=alpha))
 
 
 def decode_texts(
