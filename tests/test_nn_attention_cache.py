@@ -60,8 +60,8 @@ def test_cached_self_attention_ignores_the_unfilled_capacity():
     runs = run_both(lambda x: decode_in_chunks(x, 1, capacity=T + 4), x)
     full, cached, cache = runs.out_jit
     close(cached, full)
-    assert cache.key.shape == (B, T + 4, HEADS, D // HEADS)
-    np.testing.assert_array_equal(cache.key[:, T:], 0.0)  # never written
+    assert cache.key.shape == (B, HEADS, T + 4, D // HEADS)
+    np.testing.assert_array_equal(cache.key[:, :, T:], 0.0)  # never written
 
 
 def test_cached_self_attention_applies_a_padding_mask_over_the_capacity():
@@ -143,7 +143,7 @@ def test_attention_without_memory_or_cache_names_the_fix():
 
 
 def test_a_cache_of_the_wrong_type_names_the_fix():
-    bad = {"key": jnp.zeros((B, T, HEADS, 4))}
+    bad = {"key": jnp.zeros((B, HEADS, T, 4))}
     with pytest.raises(js.errors.ArgumentTypeError, match=r"KVCache.*got dict.*KVCache.zeros"):
         js.transform(lambda x: self_attention(x, cache=bad)).init(0, randn(B, T, D))
 

@@ -228,12 +228,13 @@ def _rnn_parts(cfg: ModelConfig) -> _Parts:
 # Model B: Transformer encoder-decoder with js.layer_stack.
 
 
-def _positional_encoding(length: int, dim: int) -> jax.Array:
-    """The sinusoidal encodings of Vaswani et al. (no variables)."""
-    position = jnp.arange(length, dtype=jnp.float32)[:, None]
+def _positional_encoding(positions: jax.Array, dim: int) -> jax.Array:
+    """The sinusoidal encodings of Vaswani et al. (no variables) of
+    ``positions`` [T]: ``[T, dim]``."""
+    position = jnp.asarray(positions, jnp.float32)[:, None]
     rates = jnp.exp(-math.log(10000.0) * jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)
     angles = position * rates
-    encoding = jnp.zeros((length, dim), jnp.float32)
+    encoding = jnp.zeros((position.shape[0], dim), jnp.float32)
     encoding = encoding.at[:, 0::2].set(jnp.sin(angles))
     return encoding.at[:, 1::2].set(jnp.cos(angles[:, : dim // 2]))
 
@@ -329,10 +330,9 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         table_init = js.initializers.random_normal(0.0, d**-0.5)
         x = nn.embedding(tokens, vocab, d, initializer=table_init, name="embedding")
         if position is None:
-            encoding = _positional_encoding(tokens.shape[-1], d)
-        else:  # the same table as the whole target's, so the same values
-            encoding = _positional_encoding(cfg.max_tgt_len, d)
-            encoding = jax.lax.dynamic_slice_in_dim(encoding, position, 1)
+            encoding = _positional_encoding(jnp.arange(tokens.shape[-1]), d)
+        else:
+            encoding = _positional_encoding(jnp.reshape(position, [1]), d)
         return drop(x * math.sqrt(d) + encoding, is_training)
 
     def encode(src, src_mask, is_training):

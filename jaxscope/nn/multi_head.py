@@ -38,19 +38,22 @@ class KVCache(NamedTuple):
     ``js.scan``), through a ``js.layer_stack`` as a per-layer input and
     output (stacked caches have a leading layer axis), and reorder its rows
     between beams with ``jax.tree.map``. Its capacity is fixed (static
-    shapes): size it for the longest decode. A self-attention cache starts
+    shapes): size it for the longest decode. The heads come before the
+    positions (``[..., heads, capacity, size]``, unlike the ``[..., S, heads,
+    size]`` of the heads computed without a cache), so that a step reads
+    each head's keys as one block, without transposing the whole cache. A self-attention cache starts
     empty (:meth:`zeros`); a cross-attention cache holds the memory's keys
     and values, computed once (:func:`memory_cache`).
 
     Attributes:
-        key: ``[..., capacity, num_heads, key_size]``.
-        value: ``[..., capacity, num_heads, value_size]``.
+        key: ``[..., num_heads, capacity, key_size]``.
+        value: ``[..., num_heads, capacity, value_size]``.
         length: int32, the positions filled (the next is written there);
             shape ``[]``, or ``[num_layers]`` for stacked caches.
 
     >>> cache = js.nn.KVCache.zeros([2], 10, num_heads=4, key_size=8)
     >>> cache.key.shape, int(cache.length)
-    ((2, 10, 4, 8), 0)
+    ((2, 4, 10, 8), 0)
     """
 
     key: jax.Array
@@ -77,8 +80,8 @@ class KVCache(NamedTuple):
         value_size = value_size or key_size
         batch_shape = tuple(batch_shape)
         return cls(
-            jnp.zeros((*batch_shape, capacity, num_heads, key_size), dtype),
-            jnp.zeros((*batch_shape, capacity, num_heads, value_size), dtype),
+            jnp.zeros((*batch_shape, num_heads, capacity, key_size), dtype),
+            jnp.zeros((*batch_shape, num_heads, capacity, value_size), dtype),
             jnp.zeros((), jnp.int32),
         )
 
@@ -117,6 +120,27 @@ def multi_head_attention(
     values of one head size, one dtype and one batch. Either way, a query
     whose keys are all masked out gets uniform weights over every key, not
     NaNs.
+
+    Decoding one position at a time, pass a :class:`KVCache`:
+
+    - ``cache=`` an (initially empty) cache and ``memory=query``: the keys
+      and values of the new positions ``query`` holds (usually one) are
+      written into the cache at ``cache.length``, and each new position
+      attends to the cached positions up to itself, causally. The output
+      is what causal self-attention over the whole prefix gives at those
+      positions, and the updated cache is returned with it.
+    - ``cache=`` :func:`memory_cache`'s keys and values of a memory, and
+      ``memory=None``: the query attends to them as they are (the memory is
+      not projected again at every step); the cache is returned unchanged.
+
+    A ``mask`` given with a cache masks the cache's positions: it is
+    broadcast to ``[..., num_heads, T, capacity]`` (a padding mask of the
+    memory as ``mask[:, None, None, :]``). With a cache the heads run the
+    explicit way (scores, softmax, weighted sum) over the heads-major cache.
+    The cache is an explicit pytree rather than ``trainable=False``
+    variables: its size is the decode's (batch, beams, length), not the
+    model's, it has no place in a checkpoint, and the inference function
+    stays free of state.
 
     Variables: four :func:`dense` layers in ``<name>``: ``query``, ``key``,
     ``value`` (``[dim, num_heads * size]``) and ``output``, each with
@@ -192,22 +216,27 @@ def multi_head_attention(
         )
     with layer_scope(name, "multihead_attention", reuse):
         q = heads(dense(query, num_heads * key_size, use_bias=use_bias, name="query"), key_size)
-        if memory is not None:
-            k, v = _keys_and_values(memory, num_heads, key_size, value_size, use_bias)
-        if cache is not None:
-            k, v, mask, cache = _attend_to_cache(cache, None if memory is None else (k, v), mask)
+        sizes = (num_heads, key_size, value_size, use_bias)
+        if cache is None:
+            k, v = _keys_and_values(memory, *sizes, heads_first=False)
+            layout = "shd"
+        else:
+            new = None if memory is None else _keys_and_values(memory, *sizes, heads_first=True)
+            k, v, mask, cache = _attend_to_cache(cache, new, mask)
+            layout = "hsd"
         dropout_active = is_training and not (
             isinstance(dropout_rate, (int, float)) and dropout_rate == 0
         )
-        if not return_weights and not dropout_active and _fits_fused(q, k, v, mask):
+        fused = cache is None and not return_weights and not dropout_active
+        if fused and _fits_fused(q, k, v, mask):
             out = _fused_attention(q, k, v, mask)
         else:
-            scores = jnp.einsum("...thd,...shd->...hts", q, k) / math.sqrt(key_size)
+            scores = jnp.einsum(f"...thd,...{layout}->...hts", q, k) / math.sqrt(key_size)
             if mask is not None:
                 mask = jnp.broadcast_to(mask, scores.shape)
             weights = masked_softmax(scores, mask)
             dropped = dropout(weights, dropout_rate, is_training=is_training)
-            out = jnp.einsum("...hts,...shd->...thd", dropped, v)
+            out = jnp.einsum(f"...hts,...{layout}->...thd", dropped, v)
         out = out.reshape(*out.shape[:-2], num_heads * value_size)
         out = dense(out, output_size, use_bias=use_bias, name="output")
     outputs = (out, weights) if return_weights else (out,)
@@ -262,21 +291,29 @@ def memory_cache(
     key_size = key_size or memory.shape[-1] // num_heads
     value_size = value_size or key_size
     with layer_scope(name, "multihead_attention", reuse):
-        k, v = _keys_and_values(memory, num_heads, key_size, value_size, use_bias)
+        sizes = (num_heads, key_size, value_size, use_bias)
+        k, v = _keys_and_values(memory, *sizes, heads_first=True)
     return KVCache(k, v, jnp.asarray(memory.shape[-2], jnp.int32))
 
 
 def _keys_and_values(
-    memory: jax.Array, num_heads: int, key_size: int, value_size: int, use_bias: bool
+    memory: jax.Array,
+    num_heads: int,
+    key_size: int,
+    value_size: int,
+    use_bias: bool,
+    heads_first: bool,
 ) -> tuple[jax.Array, jax.Array]:
     """The ``key`` and ``value`` projections of ``memory``, split into heads:
-    ``[..., S, num_heads, size]``."""
+    ``[..., S, num_heads, size]``, or ``[..., num_heads, S, size]`` with
+    ``heads_first`` (a cache's layout)."""
     k = dense(memory, num_heads * key_size, use_bias=use_bias, name="key")
     v = dense(memory, num_heads * value_size, use_bias=use_bias, name="value")
-    return (
-        k.reshape(*k.shape[:-1], num_heads, key_size),
-        v.reshape(*v.shape[:-1], num_heads, value_size),
-    )
+    k = k.reshape(*k.shape[:-1], num_heads, key_size)
+    v = v.reshape(*v.shape[:-1], num_heads, value_size)
+    if heads_first:
+        k, v = jnp.swapaxes(k, -2, -3), jnp.swapaxes(v, -2, -3)
+    return k, v
 
 
 def _attend_to_cache(
@@ -285,20 +322,21 @@ def _attend_to_cache(
     """The keys, values and mask to attend to through ``cache``, and the
     cache to return: with ``new`` keys and values (``[..., T, H, d]``)
     written at ``cache.length``, each new position sees the positions up to
-    itself; without, every filled position is seen."""
+    itself; without, every filled position is seen. Keys and values are
+    heads-major: ``[..., H, positions, d]``."""
     if not isinstance(cache, KVCache):
         raise errors.ArgumentTypeError(
             f"multi_head_attention: cache must be a js.nn.KVCache, got "
             f"{type(cache).__name__}. Fix: js.nn.KVCache.zeros(...) for self-attention, "
             "js.nn.memory_cache(memory, ...) for cross-attention."
         )
-    capacity = cache.key.shape[-3]
+    capacity = cache.key.shape[-2]
     positions = jnp.arange(capacity)
     if new is None:
         visible = positions < cache.length
     else:
         k, v = new
-        steps = k.shape[-3]
+        steps = k.shape[-2]
         try:
             end = int(cache.length) + steps
         except (jax.errors.ConcretizationTypeError, TypeError):
@@ -309,7 +347,7 @@ def _attend_to_cache(
                 f"{int(cache.length)} filled, too few for {steps} more. Fix: a larger "
                 "capacity in js.nn.KVCache.zeros (the longest decode's length)."
             )
-        start = (0,) * (k.ndim - 3) + (cache.length, 0, 0)
+        start = (0,) * (k.ndim - 2) + (cache.length, 0)
         cache = KVCache(
             jax.lax.dynamic_update_slice(cache.key, k.astype(cache.key.dtype), start),
             jax.lax.dynamic_update_slice(cache.value, v.astype(cache.value.dtype), start),
