@@ -9,13 +9,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors
-from jaxscope.nn._scope import layer_scope
-from jaxscope.nn.attention import masked_softmax
-from jaxscope.nn.dropout import dropout
-from jaxscope.nn.linear import dense
-
-__all__ = ["KVCache", "multi_head_attention", "memory_cache", "causal_mask"]
+from jaxscope._src import errors
+from jaxscope._src.nn.attention import masked_softmax
+from jaxscope._src.nn.dropout import dropout
+from jaxscope._src.nn.linear import dense
+from jaxscope._src.nn.scope import layer_scope
 
 
 def causal_mask(length: int) -> jax.Array:
