@@ -43,6 +43,8 @@ class VariableRecord:
     # (initializer, shape, dtype, needs_key) to re-create the value outside a
     # lifted transform's discovery trace; None for values found in apply.
     init_spec: tuple | None = None
+    # The js.layer_stack that created it (its value has a leading layer axis).
+    stack: Any = None
 
 
 # A node of ScopeCounts: [count, below], how often one full scope name was
@@ -174,11 +176,10 @@ class Frame:
     stream_key: Any = None
     alive: bool = True
     # Set inside lifted transforms (jaxscope.lift): values handed out
-    # without bookkeeping while a body is re-traced, the innermost
-    # layer_stack being discovered, and how many lifted bodies are open.
+    # without bookkeeping while a body is re-traced, and the innermost
+    # layer_stack being discovered.
     replay: dict[str, Any] | None = None
     stack: Any = None
-    lift_depth: int = 0
 
     def __post_init__(self):
         self.trace_state = get_opaque_trace_state()
