@@ -128,7 +128,6 @@ class _Parts(NamedTuple):
     decode_start: Callable  # (memory) -> (context, state): once, before the loop
     decode_step: Callable  # (context, state, seq, t) -> (logits [B, V] at t, state)
     select: Callable  # (state, rows [B']) -> the state of those rows (beam search)
-    decode_prefix: Callable  # (memory, tgt_in) -> logits: decode_train inside a loop
 
 
 def _select_rows(state: Any, rows: jax.Array) -> Any:
@@ -219,10 +218,7 @@ def _rnn_parts(cfg: ModelConfig) -> _Parts:
         carry, (attention_vector, _) = cell(memory, keys, carry, y, False)
         return project(attention_vector), carry
 
-    def decode_prefix(memory, tgt_in):
-        return decode_train(memory, tgt_in, False)[0]
-
-    return _Parts(encode, decode_train, decode_start, decode_step, _select_rows, decode_prefix)
+    return _Parts(encode, decode_train, decode_start, decode_step, _select_rows)
 
 
 # Model B: Transformer encoder-decoder with js.layer_stack.
@@ -237,20 +233,6 @@ def _positional_encoding(positions: jax.Array, dim: int) -> jax.Array:
     encoding = jnp.zeros((position.shape[0], dim), jnp.float32)
     encoding = encoding.at[:, 0::2].set(jnp.sin(angles))
     return encoding.at[:, 1::2].set(jnp.cos(angles[:, : dim // 2]))
-
-
-def _stacked_layer(index: int) -> Callable:
-    """A custom getter that hands a layer the ``index``-th slice of the
-    variables ``js.layer_stack`` stores with a leading layer axis.
-
-    The inference decoder runs its layers in a Python loop through it, since
-    a ``js.layer_stack`` cannot run inside ``js.while_loop``."""
-
-    def getter(getter, name, **kwargs):
-        kwargs["shape"] = None  # the stored shape has the extra layer axis
-        return getter(name, **kwargs)[index]
-
-    return getter
 
 
 def _transformer_parts(cfg: ModelConfig) -> _Parts:
@@ -311,11 +293,9 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         )
         return feed_forward(x, is_training), jnp.mean(weights, axis=-3)
 
-    def cached_decoder_layer(x, caches, memory_mask):
-        """The decoder layer on the newest position, through its caches:
-        ``(self-attention cache, memory cache)``; returns the new self-attention
-        cache (the memory's stays as it is)."""
-        self_cache, memory_cache = caches
+    def cached_decoder_layer(x, self_cache, memory_cache, memory_mask):
+        """The decoder layer on the newest position, through its caches;
+        returns the new self-attention cache (the memory's stays as it is)."""
         x, _, self_cache = attention_block(
             x, "self_attention", self_attention=True, cache=self_cache
         )
@@ -346,46 +326,29 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
     def output(x):
         return nn.embedding.attend(layer_norm(x), name="embedding")  # tied output
 
-    def decode(memory, tgt_in, is_training, stacked):
+    def decode_train(memory, tgt_in, is_training):
         x = embed(tgt_in, cfg.tgt_vocab, is_training)
         length = tgt_in.shape[1]
         carry = (x, jnp.zeros((*tgt_in.shape, memory.values.shape[1]), x.dtype))
         args = (memory.values, nn.causal_mask(length), memory.mask[:, None, None, :], is_training)
-        if stacked:
-            with js.variable_scope("layers"):
-                carry = js.layer_stack(cfg.num_layers)(decoder_layer)(carry, *args)
-        else:
-            for i in range(cfg.num_layers):
-                with js.variable_scope("layers", custom_getter=_stacked_layer(i)):
-                    carry = decoder_layer(carry, *args)
-        x, weights = carry
+        with js.variable_scope("layers"):
+            x, weights = js.layer_stack(cfg.num_layers)(decoder_layer)(carry, *args)
         return output(x), weights
 
-    def decode_train(memory, tgt_in, is_training):
-        return decode(memory, tgt_in, is_training, stacked=True)
-
-    def per_layer(fn: Callable, caches: Any, *args) -> tuple[Any, Any]:
-        """``fn(x, layer_caches, *args) -> (x, layer_out)`` over the layers,
-        each given its slice of ``caches`` (leading layer axis); the outputs
-        stacked."""
-        x, outs = args[0], []
-        for i in range(cfg.num_layers):
-            with js.variable_scope("layers", custom_getter=_stacked_layer(i)):
-                layer_caches = jax.tree.map(lambda a, i=i: a[i], caches)
-                x, out = fn(x, layer_caches, *args[1:])
-            outs.append(out)
-        return x, jax.tree.map(lambda *a: jnp.stack(a), *outs)
-
     def decode_start(memory):
-        """The memory's keys and values in every layer, and empty caches."""
+        """The memory's keys and values in every layer (stacked), computed
+        once, and empty self-attention caches."""
 
-        def memory_layer(_, __):
+        def memory_layer(x):
             with js.variable_scope("cross_attention"):
-                return None, nn.memory_cache(
+                cache = nn.memory_cache(
                     memory.values, num_heads=cfg.num_heads, name="multihead_attention"
                 )
+            return x, cache
 
-        _, memory_caches = per_layer(memory_layer, None, None)
+        with js.variable_scope("layers"):
+            stack = js.layer_stack(cfg.num_layers, with_per_layer_inputs=True)
+            _, memory_caches = stack(memory_layer)(jnp.zeros(()))
         empty = nn.KVCache.zeros(
             memory.values.shape[:1],
             cfg.max_tgt_len,
@@ -397,19 +360,24 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         return (memory.mask[:, None, None, :], memory_caches), caches
 
     def decode_step(context, caches, seq, t):
+        """The decoder on position ``t`` alone, each layer through its caches."""
         memory_mask, memory_caches = context
         token = jax.lax.dynamic_slice_in_dim(seq, t, 1, axis=1)
         x = embed(token, cfg.tgt_vocab, False, position=t)
-        x, caches = per_layer(cached_decoder_layer, (caches, memory_caches), x, memory_mask)
+        with js.variable_scope("layers"):
+            # Unrolled, XLA copies less of the caches between the layers.
+            stack = js.layer_stack(
+                cfg.num_layers, with_per_layer_inputs=True, unroll=cfg.num_layers
+            )
+            x, caches = stack(cached_decoder_layer)(
+                x, caches, memory_caches, memory_mask=memory_mask
+            )
         return output(x)[:, 0], caches
 
     def select(caches, rows):  # the caches' batch axis is 1, after the layers'
         return caches._replace(key=caches.key[:, rows], value=caches.value[:, rows])
 
-    def decode_prefix(memory, tgt_in):
-        return decode(memory, tgt_in, False, stacked=False)[0]
-
-    return _Parts(encode, decode_train, decode_start, decode_step, select, decode_prefix)
+    return _Parts(encode, decode_train, decode_start, decode_step, select)
 
 
 def _uncached(parts: _Parts) -> _Parts:
@@ -421,7 +389,7 @@ def _uncached(parts: _Parts) -> _Parts:
         return memory, ()
 
     def decode_step(memory, state, seq, t):
-        logits = parts.decode_prefix(memory, seq[:, :-1])
+        logits, _ = parts.decode_train(memory, seq[:, :-1], False)
         return jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False), state
 
     return parts._replace(decode_start=decode_start, decode_step=decode_step, select=_select_rows)
