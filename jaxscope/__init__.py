@@ -42,6 +42,7 @@ from jaxscope.scopes import (
     variable_scope,
 )
 from jaxscope.selection import labels, merge, partition, select
+from jaxscope.template import Template, make_template
 from jaxscope.tf1 import load_tf1_checkpoint
 from jaxscope.transform import (
     Transformed,
@@ -62,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AUTO_REUSE",
     "Transformed",
+    "Template",
     "TransformedWithState",
     "VariableScope",
     "apply_constraints",
@@ -81,6 +83,7 @@ __all__ = [
     "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "make_template",
     "merge",
     "name_scope",
     "next_rng_key",
