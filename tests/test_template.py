@@ -194,3 +194,16 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(args, error, words
         js.make_template(*args)
     for word in words:
         assert word in str(info.value)
+
+
+def test_a_later_call_creating_a_state_variable_raises_where_tf1_only_logged():
+    names = iter(["a", "b"])
+
+    def body(x):
+        with js.variable_scope("s", reuse=js.AUTO_REUSE):
+            js.get_variable(next(names), [], trainable=False)
+        return x
+
+    t = js.make_template("tmpl", body)
+    with pytest.raises(js.errors.TemplateVariableError, match="tmpl/s/b"):
+        js.transform_with_state(lambda x: t(x) + t(x)).init(0, 1.0)
