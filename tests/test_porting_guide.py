@@ -158,6 +158,20 @@ def test_one_entry_feeding_two_towers_loads_as_init_from_checkpoint(tf, pretrain
     assert_tree_equal(guide["tower_params"], tf1)
 
 
+def test_a_variable_to_variable_map_is_the_guides_pair_of_anchored_rules(tf, pretrained):
+    # The guide's {"embedding": "decoder/embedding"} recipe, on this checkpoint's names.
+    def build():
+        tf.compat.v1.get_variable("decoder/bias", [5])
+        tf.compat.v1.get_variable("other", [5])
+
+    tf1 = tf1_variables(tf, build, {"cls/bias": "decoder/bias"}, pretrained.path)
+    like = {"decoder": {"bias": jnp.zeros(5)}, "other": jnp.zeros(5)}
+    rules = [(r"^(?!cls/bias$)", None), (r"^cls/bias$", "decoder/bias")]
+    params = js.load_tf1_checkpoint(pretrained.path, rules, like=like, strict=False)
+    np.testing.assert_array_equal(params["decoder"]["bias"], tf1["decoder/bias"])
+    assert params["other"] is like["other"]
+
+
 def test_global_step_is_read_from_the_checkpoint(pretrained):
     guide = run_guide("global-step", path=pretrained.path)
     assert guide["step"] == pretrained.values["global_step"] == 2
