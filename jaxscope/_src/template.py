@@ -42,6 +42,11 @@ class Template:
     ``init``/``apply`` call and reuses them on every later one.
 
     Made by :func:`make_template`; see there.
+
+    >>> t = js.make_template("dense", lambda x: x @ js.get_variable("w", [x.shape[-1], 2]))
+    >>> params = js.transform(lambda x: t(x) + t(2 * x)).init(0, jnp.ones((1, 3)))
+    >>> sorted(js.flatten(params)), t.variable_scope_name
+    (['dense/w'], 'dense/')
     """
 
     def __init__(
