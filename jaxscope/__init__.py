@@ -42,6 +42,7 @@ from jaxscope._src.scopes import (
     variable_scope,
 )
 from jaxscope._src.selection import labels, merge, partition, select
+from jaxscope._src.template import Template, make_template
 from jaxscope._src.tf1 import load_tf1_checkpoint
 from jaxscope._src.transform import (
     Transformed,
@@ -61,6 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AUTO_REUSE",
+    "Template",
     "Transformed",
     "TransformedWithState",
     "VariableScope",
@@ -81,6 +83,7 @@ __all__ = [
     "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "make_template",
     "merge",
     "name_scope",
     "next_rng_key",

@@ -10,6 +10,7 @@ import pytest
 
 PUBLIC_JS = [
     "AUTO_REUSE",
+    "Template",
     "Transformed",
     "TransformedWithState",
     "VariableScope",
@@ -30,6 +31,7 @@ PUBLIC_JS = [
     "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "make_template",
     "merge",
     "name_scope",
     "next_rng_key",
@@ -106,6 +108,7 @@ PUBLIC_ERRORS = [
     "FlaxModuleTypeError",
     "SelectionError",
     "MergeConflictError",
+    "TemplateVariableError",
     "CheckpointError",
     "CheckpointArgumentError",
     "CheckpointTreeError",
