@@ -34,9 +34,10 @@ from jaxscope._src.lift import (
     vmap,
     while_loop,
 )
+from jaxscope._src.regularization import get_regularization_loss, get_regularization_losses
 from jaxscope._src.rng import next_rng_key
+from jaxscope._src.scope_settings import AUTO_REUSE
 from jaxscope._src.scopes import (
-    AUTO_REUSE,
     VariableScope,
     get_variable_scope,
     name_scope,
@@ -51,12 +52,7 @@ from jaxscope._src.transform import (
     transform_with_state,
 )
 from jaxscope._src.trees import flatten, unflatten
-from jaxscope._src.variables import (
-    assign,
-    get_regularization_loss,
-    get_regularization_losses,
-    get_variable,
-)
+from jaxscope._src.variables import assign, get_variable
 
 if _typing.TYPE_CHECKING:
     from jaxscope._src.flax_interop import flax_module, to_flax

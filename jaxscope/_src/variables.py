@@ -23,7 +23,7 @@ from jaxscope._src import context, errors, rng, trees
 from jaxscope._src import initializers as inits
 from jaxscope._src import sharding as sharding_lib
 from jaxscope._src.context import Mode, VariableRecord
-from jaxscope._src.scopes import AUTO_REUSE, VariableScope
+from jaxscope._src.scope_settings import AUTO_REUSE, ScopeSettings
 
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)
@@ -164,9 +164,11 @@ def get_variable(
     frame = context.current_or_none()
     if frame is None:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
+    scope = frame.current_scope
     return get_variable_in(
         frame,
-        frame.current_scope,
+        scope.name,
+        scope._settings,
         name,
         shape,
         dtype,
@@ -180,7 +182,8 @@ def get_variable(
 
 def get_variable_in(
     frame: context.Frame,
-    scope: VariableScope,
+    scope_name: str,
+    settings: ScopeSettings,
     name: str,
     shape: Any = None,
     dtype: Any = None,
@@ -190,19 +193,19 @@ def get_variable_in(
     constraint: Callable | None = None,
     sharding: Any = None,
 ) -> jax.Array:
-    """``get_variable`` against an explicit frame and scope."""
-    trees.check_name(name, scope=scope._name)
-    full = f"{scope._name}/{name}" if scope._name else name
+    """``get_variable`` against an explicit frame, scope name and settings."""
+    trees.check_name(name, scope=scope_name)
+    full = f"{scope_name}/{name}" if scope_name else name
     if initializer is None:
-        initializer = scope._initializer
+        initializer = settings.initializer
     cast = dtype is not None  # an explicit dtype casts a concrete initializer
-    if not cast and scope._dtype_set:
-        dtype = scope._dtype
+    if not cast and settings.dtype_set:
+        dtype = settings.dtype
     if regularizer is None:
-        regularizer = scope._regularizer
+        regularizer = settings.regularizer
     if constraint is None:
-        constraint = scope._constraint
-    getter = scope._custom_getter
+        constraint = settings.constraint
+    getter = settings.custom_getter
     if getter is None:  # the common case, without building a kwargs dict
         return _true_getter(
             frame,
@@ -211,11 +214,11 @@ def get_variable_in(
             dtype,
             initializer,
             regularizer,
-            scope._reuse,
+            settings.reuse,
             trainable,
             constraint,
             sharding,
-            scope._partitioner,
+            settings.partitioner,
             cast,
             2,  # this function, and get_variable or VariableScope.get_variable
         )
@@ -227,11 +230,11 @@ def get_variable_in(
         dtype,
         initializer,
         regularizer,
-        scope._reuse,
+        settings.reuse,
         trainable,
         constraint,
         sharding,
-        scope._partitioner,
+        settings.partitioner,
         cast,
     )
 
@@ -870,48 +873,3 @@ def assign(name: str, value: Any) -> jax.Array:
         )
     record.value = value
     return value
-
-
-def _scope_prefix(scope: str | VariableScope | None) -> str | None:
-    if scope is None:
-        return None
-    name = scope.name if isinstance(scope, VariableScope) else scope
-    return name.strip("/")
-
-
-def _under(name: str, prefix: str | None) -> bool:
-    return not prefix or name == prefix or name.startswith(prefix + "/")
-
-
-def get_regularization_losses(scope: str | VariableScope | None = None) -> list[jax.Array]:
-    """The regularization losses of this call, in creation order.
-
-    Each variable contributes ``regularizer(value)`` once per call, when it is
-    first obtained. ``scope`` keeps the variables under that scope path,
-    compared by whole components (``"enc"`` does not match ``"encoder/w"``).
-    """
-    frame = context.current("js.get_regularization_losses")
-    prefix = _scope_prefix(scope)
-    losses = []
-    for name, regularizer in frame.regularizers:
-        if _under(name, prefix):
-            loss = regularizer(frame.records[name].initial_value)
-            if loss is not None:
-                losses.append(loss)
-    return losses
-
-
-def get_regularization_loss(scope: str | VariableScope | None = None) -> jax.Array:
-    """The sum of :func:`get_regularization_losses` (0.0 when there are none).
-
-    >>> def model():
-    ...     w = js.get_variable("w", [2], initializer=js.initializers.ones,
-    ...                         regularizer=lambda v: 0.5 * jnp.sum(v**2))
-    ...     return js.get_regularization_loss()
-    >>> float(js.transform(model).apply({"w": jnp.ones(2)}))
-    1.0
-    """
-    losses = get_regularization_losses(scope)
-    if not losses:
-        return jnp.zeros((), jnp.float32)
-    return sum(losses[1:], losses[0])
