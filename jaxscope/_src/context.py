@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jax.extend.core import get_opaque_trace_state
 
@@ -46,6 +46,36 @@ class VariableRecord:
     init_spec: tuple | None = None
 
 
+class LayerValues(Protocol):
+    """A ``js.layer_stack`` whose body is being discovered: what the body
+    sees of a stacked variable found in apply's tree."""
+
+    def layer_value(self, name: str, value: Any) -> Any:
+        """The value the body gets for the stacked ``value`` of ``name``."""
+
+
+@dataclass(slots=True, eq=False)
+class Body:
+    """The function body a call is tracing: the model function, or the body
+    of a lifted transform (``js.scan``, ``js.layer_stack``, ...), which gets
+    its own ``Body`` while it is traced. The one way lifting reaches
+    ``get_variable`` and ``next_rng_key``."""
+
+    # JAX's trace when the body started (opaque): a variable created at
+    # another level would be a value of a raw transform opened inside it.
+    trace_state: Any
+    # next_rng_key's base key in this body, and the keys drawn per scope.
+    stream_key: Any = None
+    rng_counts: dict[str, int] = field(default_factory=dict)
+    # While a lifted body is traced again (or initializers run again): the
+    # values to hand out by name, without bookkeeping.
+    replay: dict[str, Any] | None = None
+    # The layer_stack being discovered, if any.
+    stack: LayerValues | None = None
+    # How many lifted bodies are open around this one.
+    depth: int = 0
+
+
 @dataclass(eq=False)
 class Frame:
     """The state of one ``init`` or ``apply`` call."""
@@ -64,29 +94,22 @@ class Frame:
     scope_counts: ScopeCounts = field(default_factory=ScopeCounts)
     # (name, regularizer) in creation order, evaluated when asked for.
     regularizers: list[tuple[str, Callable]] = field(default_factory=list)
-    rng_counts: dict[str, int] = field(default_factory=dict)
     # Scopes and op-name scopes currently entered, innermost last.
     scope_stack: list = field(default_factory=list)
     op_path: str = ""
     current_scope: Any = None
-    trace_state: Any = None
     variable_key: Any = None
-    stream_key: Any = None
     alive: bool = True
-    # Set inside lifted transforms (jaxscope.lift): values handed out
-    # without bookkeeping while a body is re-traced, the innermost
-    # layer_stack being discovered, and how many lifted bodies are open.
-    replay: dict[str, Any] | None = None
-    stack: Any = None
-    lift_depth: int = 0
+    # The body being traced: the model function's, or a lifted body's.
+    body: Body = field(init=False)
 
     def __post_init__(self):
-        self.trace_state = get_opaque_trace_state()
+        self.body = Body(get_opaque_trace_state())
 
     def in_outer_trace(self) -> bool:
-        """Whether JAX is tracing at the level this call started at, rather
-        than inside a raw transform opened by the model function."""
-        return get_opaque_trace_state() == self.trace_state
+        """Whether JAX is tracing at the level the current body started at,
+        rather than inside a raw transform opened by the model function."""
+        return get_opaque_trace_state() == self.body.trace_state
 
 
 class _Local(threading.local):

@@ -58,14 +58,6 @@ class VariableScope:
         # This scope's node in the call's default_name counts, while it is open.
         self._counts_node: CountNode | None = None
 
-    def _copy(self, name: str | None = None) -> VariableScope:
-        return VariableScope(
-            self._frame,
-            self._name if name is None else name,
-            self._settings,
-            self._original_name_scope,
-        )
-
     def _change(self, **settings: Any) -> None:
         self._settings = dataclasses.replace(self._settings, **settings)
 
@@ -461,7 +453,7 @@ class variable_scope(_ScopeManager):
             target._check_alive()
             full = target._name
             scope = VariableScope(
-                frame, full, self._settings(target._settings), target._original_name_scope
+                frame, full, self._scope_settings(target._settings), target._original_name_scope
             )
             op_name = full.rpartition("/")[2]
             scope._counts_node = counts.open(full)
@@ -472,7 +464,7 @@ class variable_scope(_ScopeManager):
             if target is None:
                 target = counts.unique_name(self._default_name, parent_node)
             full = f"{parent._name}/{target}" if parent._name else target
-            scope = VariableScope(frame, full, self._settings(parent._settings))
+            scope = VariableScope(frame, full, self._scope_settings(parent._settings))
             op_name = target
             scope._counts_node = counts.open(target, parent_node)
 
@@ -495,7 +487,7 @@ class variable_scope(_ScopeManager):
             target = target.name
         return f"js.variable_scope({target if target is not None else self._default_name!r})"
 
-    def _settings(self, inherited: ScopeSettings) -> ScopeSettings:
+    def _scope_settings(self, inherited: ScopeSettings) -> ScopeSettings:
         """The entered scope's settings: ``inherited`` (the parent's, or the
         captured scope's own) with this call's arguments in their place; a
         custom getter composes with the inherited one."""
