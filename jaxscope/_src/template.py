@@ -171,8 +171,7 @@ class Template:
         if call is None and create:
             scope = self._scope_now
             if scope is not None:  # made in another call, or outside any
-                scope = scope._copy()
-                scope._frame = frame
+                scope = VariableScope(frame, scope.name, scope._settings, scope.original_name_scope)
             call = self._calls[frame] = _Call(scope)
         return call
 
