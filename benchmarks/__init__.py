@@ -1,7 +1,9 @@
 """jaxscope's benchmarks: a few plain scripts over one small harness.
 
     python -m benchmarks.mlp             # depth-100 MLP against pure JAX, Flax, Haiku
+    python -m benchmarks.seq2seq         # the seq2seq demo's model: train step, trace
     python -m benchmarks.sweeps          # scaling: nesting, siblings, re-entries, names, ...
+    python -m benchmarks.memory          # peak memory of init, 500M parameters
     python -m benchmarks.profile_trace   # where the trace time goes
     python -m benchmarks                 # all of them, one after the other
 

@@ -8,11 +8,13 @@ import sys
 
 import pytest
 
-from benchmarks import harness, mlp, profile_trace, sweeps
+from benchmarks import harness, memory, mlp, profile_trace, seq2seq, sweeps
 
 SCRIPTS = {
     "mlp": mlp,
+    "seq2seq": seq2seq,
     "sweeps": sweeps,
+    "memory": memory,
     "profile_trace": profile_trace,
 }
 
@@ -30,6 +32,11 @@ def _quick(results_md, name: str, *extra: str) -> dict:
 @pytest.fixture(scope="module")
 def mlp_run(results_md):
     return _quick(results_md, "mlp")
+
+
+@pytest.fixture(scope="module")
+def seq2seq_run(results_md):
+    return _quick(results_md, "seq2seq")
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +86,29 @@ def test_mlp_skips_haiku_cleanly_without_it(monkeypatch):
     assert skipped == ["haiku"] and "haiku" not in impls
 
 
+def test_seq2seq_is_the_pure_jax_program_and_function(seq2seq_run):
+    assert seq2seq_run["same_program"] == {"pure_jax": True, "jaxscope": True}
+    assert seq2seq_run["max_abs_diff"]["jaxscope"] < 1e-5
+    assert seq2seq_run["same_tree"]["jaxscope"] and seq2seq_run["n_variables"] == 16
+    for figure in seq2seq.FIGURES:
+        assert harness.FIGURES[figure] in seq2seq_run["section"]
+
+
+def test_seq2seq_full_size_is_the_demo_model():
+    from examples.seq2seq import train
+
+    cfg, batch, src_len = seq2seq.demo_config()
+    defaults = train.DEFAULTS["dates", "rnn"]
+    assert (cfg.embed_dim, cfg.hidden, batch) == (
+        defaults["embed_dim"],
+        defaults["hidden"],
+        defaults["batch_size"],
+    )
+    (src, src_mask, tgt_in), target = seq2seq.inputs(cfg, batch, src_len)
+    assert src.shape == (batch, src_len) and tgt_in.shape == (batch, cfg.max_tgt_len)
+    assert bool(((src != 0) == src_mask).all()) and target["tgt_out"].shape == tgt_in.shape
+
+
 def test_sweeps_report_every_sweep_and_judge_its_targets(sweeps_run):
     figures, section = sweeps_run["figures"], sweeps_run["section"]
     assert list(figures) == list(sweeps.SWEEPS)
@@ -96,6 +126,17 @@ def test_layer_stack_sweep_reports_a_point_that_runs_out_of_time(tmp_path):
     assert out["section"].count("did not finish in 0 s") == 2 * 4
 
 
+def test_memory_reports_eval_shape_eager_and_jitted_init(results_md):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/status")
+    out = _quick(results_md, "memory")
+    assert set(out["growth_bytes"]) == {
+        f"{impl} {mode}" for impl in memory.IMPLS for mode in memory.MODES
+    }
+    assert out["param_bytes"] == 4 * 2 * (256 * 256 + 256)
+    assert out["eval_shape_allocates_no_parameter_memory"] is True
+
+
 def test_profile_lists_jaxscopes_own_functions(results_md):
     out = _quick(results_md, "profile_trace", "--top", "40")
     assert "µs per get_variable" in out["section"] and "(get_variable)" in out["section"]
@@ -103,9 +144,9 @@ def test_profile_lists_jaxscopes_own_functions(results_md):
     assert set(out["figures"]) >= {"overhead_us_per_variable", "alone_us_per_variable"}
 
 
-def test_each_script_replaces_only_its_own_section(results_md, mlp_run, sweeps_run):
+def test_each_script_replaces_only_its_own_section(results_md, mlp_run, seq2seq_run):
     text = results_md.read_text()
-    assert mlp_run["section"] in text and sweeps_run["section"] in text
+    assert mlp_run["section"] in text and seq2seq_run["section"] in text
     assert "Not run yet: `python -m benchmarks.checkpoint_io`" in text
     again = _quick(results_md, "profile_trace")
     text = results_md.read_text()
