@@ -13,7 +13,8 @@ samples interleaved across the sizes, each trace on a fresh function; the
 compile sweep reports wall-clock time.
 
 - ``names``: ``jax.make_jaxpr(f.apply)`` of ten models (chunks) of 20,000
-  variables each, 200,000 distinct names in all, each chunk traced once in
+  variables, each variable in a scope of its own, 200,000 distinct names in
+  all, each chunk traced once in
   order and then again: the time per variable of each chunk. A name cache
   that stops growing shows as a step between the chunks before and after
   it filled. Runs first, in a process that has seen no names yet.
