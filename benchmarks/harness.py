@@ -382,7 +382,9 @@ def peak_growth(call: Callable[[], Any]) -> tuple[int, Any]:
 
     XLA's buffers are invisible to ``tracemalloc``, so this reads the peak
     resident size (``VmHWM``), reset to the current size first through
-    ``/proc/self/clear_refs``. Needs Linux.
+    ``/proc/self/clear_refs``. The kernel updates the peak lazily, so a call
+    that allocates next to nothing can read as a small negative growth:
+    reported as 0. Needs Linux.
     """
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -391,7 +393,7 @@ def peak_growth(call: Callable[[], Any]) -> tuple[int, Any]:
     peak = _status_bytes("VmHWM")
     if before is None or peak is None:
         raise OSError("peak_growth needs /proc/self/status (Linux)")
-    return peak - before, out
+    return max(0, peak - before), out
 
 
 # --- the machine and the targets ----------------------------------------------------

@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import statistics
 import sys
 import time
@@ -95,9 +96,15 @@ class _Section:
 
     def judge(self, text: str, value: float | None, target_key: str) -> None:
         """A verdict line: ``value`` against its target (none where
-        ``targets.toml`` has none for these sizes)."""
+        ``targets.toml`` has none for these sizes); ``None`` for a run out
+        of time, NaN for a ratio without a positive base."""
         target = harness.targets("sweeps").get(target_key)
-        shown = "did not finish" if value is None else f"{value:.2f}x"
+        if value is None:
+            shown = "did not finish"
+        elif math.isnan(value):
+            shown = "not measurable"
+        else:
+            shown = f"{value:.2f}x"
         if target is None:
             self.verdicts.append(f"{text}: {shown}")
         else:
@@ -205,7 +212,7 @@ def nesting(quick: bool, repeats: int) -> _Section:
     )
     section.judge(
         f"overhead per variable, depth {depths[-1]} over depth {depths[0]}",
-        over[depths[-1]] / over[depths[0]] if over[depths[0]] > 0 else None,
+        over[depths[-1]] / over[depths[0]] if over[depths[0]] > 0 else math.nan,
         "nesting_64_over_1",
     )
     section.figures["overhead_s_per_variable"] = over

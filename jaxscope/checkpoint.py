@@ -1,19 +1,24 @@
-"""Checkpoints of params, state and optimizer state, with orbax-checkpoint.
+"""Checkpoints of params, state and optimizer state, on orbax's CheckpointManager.
 
 A checkpoint directory holds one sub-directory per step, ``<directory>/<step>``,
-in orbax's layout (``ocp.CheckpointManager`` can read it too): the pytree
-itself, written by orbax, and a small JSON manifest with each leaf's path,
-shape, dtype and CRC32 checksum.
+written by ``orbax.checkpoint.CheckpointManager`` in its own layout: the
+arrays (item ``tree``) and a small JSON manifest (item ``manifest``) with each
+leaf's path, shape, dtype and CRC32 checksum. jaxscope adds, on top of orbax:
 
-- :func:`save` is atomic: orbax writes into ``<step>.orbax-checkpoint-tmp``
-  and renames it to ``<step>`` once everything is on disk, so a save killed
-  half-way leaves the last good checkpoint as the latest one.
-- :func:`restore` checks the checkpoint against a template (``like``) before
-  reading any array: a missing or extra variable, or a shape or dtype that
-  differs, raises :class:`CheckpointMismatchError` naming every path that
-  differs. Unreadable or truncated files and checksum mismatches raise
-  :class:`CheckpointCorruptError`. Restoring builds new arrays and never
-  touches the template, so on failure the caller's trees are as they were.
+- :func:`restore` against a template (``like``): a missing or extra variable,
+  or a shape or dtype that differs, raises :class:`CheckpointMismatchError`
+  naming every path that differs, before any array is read; every restored
+  array's checksum is compared with the one recorded at save time.
+- Typed errors (:mod:`jaxscope.errors`) naming the directory, the step, the
+  variable and the fix; nothing from orbax or tensorstore escapes raw, and
+  orbax's log records are dropped while a checkpoint call runs (the failures
+  they describe reach the caller as typed errors). One message is beyond
+  reach: after a read of a damaged checkpoint fails, tensorstore threads of
+  the failed read may still report ``Exception ignored ... RuntimeError:
+  Event loop is closed`` through :func:`sys.unraisablehook`; it is printed,
+  not raised, and harmless.
+- The guarantees below, each tested by injecting the fault (``kill -9`` at
+  every stage of a save, a full disk, concurrent writers, damaged files).
 
 >>> import tempfile
 >>> directory = tempfile.mkdtemp()
@@ -25,183 +30,123 @@ shape, dtype and CRC32 checksum.
 >>> bool((restored["dense"]["w"] == params["dense"]["w"]).all())
 True
 
-Leaves may be ``jax.Array`` (restored with the template leaf's sharding if
+**Guarantees.**
+
+- *A save is all-or-nothing.* Orbax writes into ``<step>.orbax-checkpoint-tmp``
+  and renames it to ``<step>`` once every file is written; the manifest is
+  part of the same save (its checksums are computed while orbax writes the
+  arrays, and the rename waits for them). A failed save (an exception, a full disk) removes
+  what it wrote; a killed one leaves the temporary directory, which
+  :func:`all_steps` ignores and the next save into the directory removes.
+- *An overwrite never removes the old version before the new one is complete
+  and verified.* ``save(..., overwrite=True)`` renames the old version to
+  ``<step>.jaxscope-previous`` (which still counts as the step: listing and
+  :func:`restore` use it), writes the new one, reads it back and checks every
+  checksum, and only then discards the old version. If anything fails, or the
+  process dies on the way, the old version is the step: at once, or (after a
+  kill) through the rename back that the next save into the directory does.
+- *keep=N keeps the step just saved and the N - 1 highest of the others*
+  (the newest N by step number, counting the new one even when a lower step
+  is saved after higher ones). Steps are deleted only after the new one is
+  complete (after an overwrite, after it is verified), by orbax's manager:
+  moved to ``.jaxscope-deleting`` in one rename, then removed.
+- *Every earlier step survives a failure.* No save deletes or changes
+  another step before its own data is complete.
+- *Names cannot collide on disk.* Orbax joins a tree's keys with ``.``, so
+  ``{"a.b": x, "a": {"b": y}}`` would write both leaves to one place; jaxscope
+  escapes ``%``, ``.`` and ``/`` in every key before orbax sees it. Two leaves
+  whose paths join to the same name (a key ``"a/b"`` beside ``{"a": {"b":
+  ...}}``) are refused before anything is written (:class:`CheckpointTreeError`).
+- *Concurrent saves into one directory are serialized* by an exclusive lock
+  (``flock``) on the directory, taken by threads and processes alike: of two
+  saves of the same step exactly one is written, the other raises
+  :class:`CheckpointExistsError` (with ``overwrite=True``, the later one
+  wins); saves of different steps all succeed, one after the other. A
+  multi-process JAX job (``jax.process_count() > 1``) is one writer: its
+  processes save together, orbax coordinates them, only process 0 renames or
+  deletes anything, and the lock is not taken.
+- Readers take no lock: :func:`restore` and :func:`all_steps` only ever see
+  finished steps. A restore that runs while the same step is overwritten may
+  fail with :class:`CheckpointCorruptError`; with ``verify=True`` it never
+  returns a mix of versions (the checksums see to that).
+- A multi-process overwrite verifies what each process can check: the
+  manifest, and every array this process saw whole (arrays sharded across
+  processes have no checksum, as at save time).
+
+**Leaves** may be ``jax.Array`` (restored with the template leaf's sharding if
 it is committed to one, else uncommitted on the default device, so that
-``jax.jit`` sees the same placement and does not compile again),
-``numpy`` arrays and scalars (restored as numpy), Python scalars (restored as
-the same Python type), typed PRNG keys (stored as their key data) and, in the
-template only, ``jax.ShapeDtypeStruct`` (so a template from ``jax.eval_shape``
-costs no memory). Paths are the tree's keys joined by ``/``, like
-:func:`jaxscope.flatten`'s names: ``params/encoder/lstm/kernel``,
-``opt_state/1/0/mu/encoder/lstm/kernel``.
+``jax.jit`` sees the same placement and does not compile again), ``numpy``
+arrays and scalars (restored as numpy), Python scalars (restored as the same
+Python type; ints must fit in int64), typed PRNG keys (stored as their key
+data) and, in the template only, ``jax.ShapeDtypeStruct`` (so a template from
+``jax.eval_shape`` costs no memory). Dtypes are those orbax stores: bool,
+integers, floats (bfloat16 and float8 included) and complex; strings and
+objects are refused. An empty tree is a valid checkpoint (manifest only).
+Paths are the tree's keys joined by ``/``, like :func:`jaxscope.flatten`'s
+names: ``params/encoder/lstm/kernel``, ``opt_state/1/0/mu/encoder/lstm/kernel``.
+
+Checkpoints written by jaxscope 0.1.0 (format 1, which handed orbax the tree
+with its keys as they were) still restore. orbax-checkpoint is imported when a
+checkpoint is saved or restored, not by ``import jaxscope``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import pathlib
-import shutil
-import zlib
+import warnings
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxscope import errors
+from jaxscope import _checkpoint_manifest as manifest_lib
+from jaxscope import _checkpoint_storage as storage
+from jaxscope.errors import (
+    CheckpointArgumentError,
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointExistsError,
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    CheckpointTreeError,
+    CheckpointVersionError,
+    CheckpointWriteError,
+    describe_cause,
+)
 
 __all__ = [
     "CheckpointError",
-    "CheckpointMismatchError",
+    "CheckpointArgumentError",
+    "CheckpointTreeError",
+    "CheckpointExistsError",
+    "CheckpointWriteError",
     "CheckpointNotFoundError",
     "CheckpointCorruptError",
-    "CheckpointExistsError",
+    "CheckpointMismatchError",
+    "CheckpointVersionError",
     "save",
     "restore",
     "latest_step",
     "all_steps",
 ]
 
-FORMAT = "jaxscope.checkpoint"
-VERSION = 1
-_TREE_ITEM = "tree"
-_MANIFEST_ITEM = "manifest"
-_TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's; a directory named so is unfinished
-_TRASH_SUFFIX = _TMP_SUFFIX + "-deleting"
+
 _MAX_LISTED = 12
-
-
-class CheckpointError(errors.ScopeError, ValueError):
-    """Base class of the errors raised by :mod:`jaxscope.checkpoint`."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """A checkpoint does not match the template given to :func:`restore`.
-
-    Raised before any array is read, listing every path that is missing from
-    the checkpoint, missing from the template, or stored with another shape or
-    dtype. Fix: build the template the way the saved tree was built (same
-    model config, same optimizer), or pass ``partial=True`` to ignore saved
-    entries that the template lacks.
-    """
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The directory holds no finished checkpoint, or not the step asked for."""
-
-
-class CheckpointCorruptError(CheckpointError):
-    """A checkpoint's files cannot be read (truncated, deleted or garbled), or
-    a restored array's checksum differs from the one recorded at save time.
-
-    Fix: restore an earlier step (see :func:`all_steps`).
-    """
-
-
-class CheckpointExistsError(CheckpointError, FileExistsError):
-    """:func:`save` is asked to write a step that already exists.
-
-    Fix: pass ``overwrite=True``, or save under another step.
-    """
-
-
-# --- paths and leaves -------------------------------------------------------
-
-
-def _key_name(key: Any) -> str:
-    if isinstance(key, jax.tree_util.DictKey):
-        return str(key.key)
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return str(key.idx)
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return key.name
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return str(key.key)
-    return str(key)
-
-
-def _flatten(tree: Any, what: str) -> tuple[list[str], list[Any], Any]:
-    path_leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    names = ["/".join(_key_name(k) for k in path) or "<root>" for path, _ in path_leaves]
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dup = next(n for n in names if n in seen or seen.add(n))
-        raise CheckpointError(
-            f"Two leaves of the {what} tree have the same path {dup!r} (a key contains '/'?). "
-            "Fix: use keys without '/'."
-        )
-    return names, [leaf for _, leaf in path_leaves], treedef
-
-
-def _is_key(leaf: Any) -> bool:
-    return isinstance(leaf, jax.Array | jax.ShapeDtypeStruct) and jax.dtypes.issubdtype(
-        leaf.dtype, jax.dtypes.prng_key
-    )
-
-
-def _kind(leaf: Any, name: str) -> str:
-    if _is_key(leaf):
-        return "key"
-    if isinstance(leaf, jax.Array | jax.ShapeDtypeStruct):
-        return "jax"
-    if isinstance(leaf, np.ndarray | np.generic):
-        return "numpy"
-    if isinstance(leaf, bool | int | float | complex):
-        return "python"
-    raise CheckpointError(
-        f"Cannot checkpoint {name}: a leaf of type {type(leaf).__name__}. Fix: keep only "
-        "arrays and scalars in the tree (put other values in a separate file)."
-    )
-
-
-def _spec(leaf: Any, name: str) -> dict[str, Any]:
-    """Shape, dtype and kind of a leaf, as recorded in the manifest."""
-    kind = _kind(leaf, name)
-    if kind == "python":
-        leaf = np.asarray(leaf)
-    spec = {"kind": kind, "shape": list(np.shape(leaf)), "dtype": str(leaf.dtype)}
-    if kind == "key" and isinstance(leaf, jax.Array):
-        spec["key_impl"] = str(jax.random.key_impl(leaf))
-    return spec
-
-
-def _stored_value(leaf: Any, kind: str) -> Any:
-    """The array orbax writes for a leaf."""
-    if kind == "key":
-        return jax.random.key_data(leaf)
-    if kind == "python":
-        return np.asarray(leaf)
-    return leaf
-
-
-def _checksum(value: Any) -> int | None:
-    if isinstance(value, jax.Array) and not value.is_fully_addressable:
-        return None  # multi-host: this process cannot see the whole array
-    host = np.ascontiguousarray(np.asarray(value))
-    return zlib.crc32(host.view(np.uint8).reshape(-1)) if host.size else 0
-
-
-def _fmt_spec(spec: dict[str, Any]) -> str:
-    return f"shape {tuple(spec['shape'])} {spec['dtype']}"
-
-
-# --- directory layout ------------------------------------------------------
-
-
-def _directory(directory: str | os.PathLike) -> pathlib.Path:
-    return pathlib.Path(directory).expanduser().absolute()
 
 
 def all_steps(directory: str | os.PathLike) -> list[int]:
     """The steps of the finished checkpoints in ``directory``, ascending.
 
-    Unfinished saves (orbax's ``*.orbax-checkpoint-tmp*`` directories) are not
-    listed. A missing directory has no steps.
+    Unfinished saves (orbax's ``*.orbax-checkpoint-tmp`` directories) and
+    steps being deleted are not listed. A missing directory has no steps.
+
+    >>> js.checkpoint.all_steps("/no/such/directory")
+    []
     """
-    root = _directory(directory)
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
+    return sorted(storage.step_dirs(storage.root_of(directory)))
 
 
 def latest_step(directory: str | os.PathLike) -> int | None:
@@ -214,31 +159,23 @@ def latest_step(directory: str | os.PathLike) -> int | None:
     return steps[-1] if steps else None
 
 
-def _remove(path: pathlib.Path) -> None:
-    """Deletes a checkpoint directory so that a crash half-way never leaves a
-    partial directory under a step's name: rename first, then delete."""
-    trash = path.with_name(path.name + _TRASH_SUFFIX)
-    if trash.exists():
-        shutil.rmtree(trash)
-    path.rename(trash)
-    shutil.rmtree(trash)
+def _present(root: pathlib.Path) -> str:
+    try:
+        return f"steps present: {all_steps(root)}"
+    except CheckpointError:
+        return "the directory cannot be listed"
 
 
-def _remove_stale_tmp(root: pathlib.Path, step: int) -> None:
-    """Removes what a save of ``step`` killed half-way left behind."""
-    if jax.process_count() > 1:
-        return  # another process may be writing it
-    for stale in root.glob(f"{step}{_TMP_SUFFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def _check_step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
+        raise CheckpointArgumentError(f"step must be a non-negative int, got {step!r}.")
+    return int(step)
 
 
-def _checkpointer() -> Any:
-    import orbax.checkpoint as ocp
-
-    return ocp, ocp.Checkpointer(ocp.CompositeCheckpointHandler())
-
-
-# --- save and restore --------------------------------------------------------
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise CheckpointArgumentError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def save(
@@ -249,7 +186,7 @@ def save(
     keep: int | None = None,
     overwrite: bool = False,
 ) -> pathlib.Path:
-    """Saves ``tree`` as checkpoint ``step`` under ``directory``, atomically.
+    """Saves ``tree`` as checkpoint ``step`` under ``directory``, all or nothing.
 
     Args:
       directory: the checkpoint directory (created if missing); the step is
@@ -257,148 +194,351 @@ def save(
       step: a non-negative integer, usually the training step.
       tree: any pytree of arrays and scalars, e.g. ``{"params": params,
         "opt_state": opt_state, "step": step}``.
-      keep: if given, delete all but the ``keep`` most recent steps after this
-        save succeeds.
-      overwrite: replace an existing checkpoint of the same step (otherwise
-        :class:`CheckpointExistsError`).
+      keep: if given, keep the step just saved and the ``keep - 1`` highest
+        other steps, deleting the rest once this save is complete.
+      overwrite: replace an existing checkpoint of the same step; the old
+        version is discarded only once the new one is written and verified
+        (otherwise :class:`CheckpointExistsError`).
 
     Returns:
       The path of the finished checkpoint.
+
+    Raises:
+      CheckpointArgumentError: ``step``, ``keep`` or ``overwrite`` is invalid.
+      CheckpointTreeError: the tree holds something that cannot be stored
+        (checked before anything is written).
+      CheckpointExistsError: the step exists and ``overwrite`` is False.
+      CheckpointWriteError: writing failed (disk full, permissions, ...);
+        nothing of this save is kept, and every earlier step is intact.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for step in (10, 20, 5):
+    ...     _ = js.checkpoint.save(d, step, {"w": jnp.zeros(2)}, keep=2)
+    >>> js.checkpoint.all_steps(d)  # step 5 and the highest other one
+    [5, 20]
     """
-    if not isinstance(step, int | np.integer) or isinstance(step, bool) or step < 0:
-        raise CheckpointError(f"step must be a non-negative int, got {step!r}.")
-    if keep is not None and keep < 1:
-        raise CheckpointError(f"keep must be at least 1, got {keep}.")
-    step = int(step)
-    names, leaves, treedef = _flatten(tree, "saved")
-    variables = {}
-    stored = []
-    for name, leaf in zip(names, leaves, strict=True):
-        spec = _spec(leaf, name)
-        value = _stored_value(leaf, spec["kind"])
-        if spec["kind"] == "key":
-            spec["data_shape"], spec["data_dtype"] = list(value.shape), str(value.dtype)
-        spec["crc32"] = _checksum(value)
-        variables[name] = spec
-        stored.append(value)
-    manifest = {"format": FORMAT, "version": VERSION, "step": step, "variables": variables}
+    step = _check_step(step)
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1
+    ):
+        raise CheckpointArgumentError(f"keep must be None or an int of at least 1, got {keep!r}.")
+    overwrite = _check_flag(overwrite, "overwrite")
+    root = storage.root_of(directory)
+    where = f"save step {step} to {root}"
+    leaves = manifest_lib.leaves_to_save(tree, where)
+    policy = storage.KeepNewest(int(keep), step) if keep is not None else None
+    with storage.quiet_orbax():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CheckpointWriteError(
+                f"Cannot {where}: the directory cannot be created ({describe_cause(e)}). "
+                "Fix: give a writable directory path."
+            ) from e
+        try:
+            with storage.exclusive(root):
+                if storage.primary():
+                    storage.recover(root)
+                storage.sync("recovered")
+                current = storage.step_dirs(root).get(step)
+                if current is not None and not overwrite:
+                    raise CheckpointExistsError(
+                        f"Checkpoint {root / str(step)} already exists. Fix: pass "
+                        "overwrite=True, or save under another step."
+                    )
+                if current is None:
+                    _save_new(root, step, leaves, policy, where)
+                else:
+                    _save_over(root, step, current, leaves, policy, where)
+        except OSError as e:  # renaming or deleting in the directory (writes are caught below)
+            raise _write_error(where, e, "Every earlier step is intact.") from e
+    return root / str(step)
 
-    root = _directory(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / str(step)
-    previous = None
-    if final.exists():
-        if not overwrite:
-            raise CheckpointExistsError(
-                f"Checkpoint {final} already exists. Fix: pass overwrite=True, or save "
-                "under another step."
-            )
-        previous = final.with_name(final.name + _TRASH_SUFFIX)
-        if previous.exists():
-            shutil.rmtree(previous)
-        final.rename(previous)
-    _remove_stale_tmp(root, step)
-    ocp, checkpointer = _checkpointer()
+
+def _write_error(where: str, error: Exception, kept: str) -> CheckpointWriteError:
+    return CheckpointWriteError(
+        f"Cannot {where}: {describe_cause(error)}. {kept} Fix: free disk space, or check "
+        "that the directory is writable, and save again."
+    )
+
+
+_Leaves = list[manifest_lib.Leaf]
+
+
+def _save_new(
+    root: pathlib.Path,
+    step: int,
+    leaves: _Leaves,
+    policy: storage.KeepNewest | None,
+    where: str,
+) -> None:
+    """Saves a step that does not exist yet (orbax's manager applies keep)."""
     try:
-        checkpointer.save(
-            final,
-            ocp.args.Composite(
-                **{
-                    _TREE_ITEM: ocp.args.PyTreeSave(jax.tree.unflatten(treedef, stored)),
-                    _MANIFEST_ITEM: ocp.args.JsonSave(manifest),
-                }
-            ),
+        storage.write(root, step, leaves, policy)
+    except Exception as e:
+        if not (root / str(step)).is_dir():
+            if storage.primary():
+                storage.remove_unfinished(root, step)
+                storage.empty_trash(root)
+            raise _write_error(
+                where, e, "Nothing of this save is kept, and every earlier step is intact."
+            ) from e
+        # Written: only deleting older steps (keep) failed.
+        warnings.warn(
+            f"Checkpoint {root / str(step)} is saved, but deleting older steps "
+            f"(keep={policy.n if policy else None}) failed: {describe_cause(e)}",
+            RuntimeWarning,
+            stacklevel=3,
         )
-    finally:
-        checkpointer.close()
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
-    if keep is not None:
-        for old in all_steps(root)[:-keep]:
-            _remove(root / str(old))
-    return final
+    if storage.primary():
+        storage.empty_trash(root)
 
 
-def _read_manifest(path: pathlib.Path) -> dict[str, Any]:
-    manifest_file = path / _MANIFEST_ITEM / "metadata"
+def _save_over(
+    root: pathlib.Path,
+    step: int,
+    current: pathlib.Path,
+    leaves: _Leaves,
+    policy: storage.KeepNewest | None,
+    where: str,
+) -> None:
+    """Overwrites ``step``: old version aside, new one written and verified,
+    then the old one discarded (see the module documentation)."""
+    step_dir = root / str(step)
+    previous = step_dir.with_name(step_dir.name + storage.PREVIOUS)
+    if storage.primary():
+        current.rename(previous)  # storage.recover made ``current`` the step directory
+    storage.sync("set-aside")
     try:
-        manifest = json.loads(manifest_file.read_text())
-        if manifest.get("format") != FORMAT or not isinstance(manifest.get("variables"), dict):
-            raise ValueError(f"not a {FORMAT} manifest")
-    except (OSError, ValueError, AttributeError) as e:
-        raise CheckpointCorruptError(
-            f"Checkpoint {path} is unreadable: its manifest {manifest_file} could not be "
-            f"read ({type(e).__name__}: {e}). Fix: restore an earlier step "
-            f"(steps present: {all_steps(path.parent)})."
-        ) from e
-    if manifest.get("version", 0) > VERSION:
-        raise CheckpointError(
-            f"Checkpoint {path} was written by a newer jaxscope (format version "
-            f"{manifest['version']}, this one reads {VERSION}). Fix: upgrade jaxscope."
+        manifest = storage.write(root, step, leaves, None)
+        _verify(step_dir, step, manifest)
+    except BaseException as e:
+        if storage.primary():
+            if step_dir.exists():
+                storage.trash(root, step_dir)
+            previous.rename(step_dir)
+            storage.remove_unfinished(root, step)
+            storage.empty_trash(root)
+        if isinstance(e, Exception):
+            raise _write_error(
+                where,
+                e,
+                f"The previous version of step {step} is kept, and every other step is intact.",
+            ) from e
+        raise
+    if storage.primary():
+        storage.trash(root, previous)
+    storage.sync("committed")
+    if policy is not None:
+        storage.delete_old_steps(root, policy)
+    if storage.primary():
+        storage.empty_trash(root)
+
+
+def _verify(path: pathlib.Path, step: int, manifest: dict[str, Any]) -> None:
+    """Reads a checkpoint just written back: its manifest, and every array
+    whose checksum this process recorded."""
+    if _read_manifest(path, path.parent, step) != manifest:
+        raise CheckpointCorruptError(f"Checkpoint {path}: its manifest reads back changed.")
+    entries = {
+        name: entry for name, entry in manifest["variables"].items() if entry["crc32"] is not None
+    }
+    values = storage.read(path, entries, {name: None for name in entries}, partial=True)
+    manifest_lib.in_threads(
+        lambda name: _check_checksum(path, path.parent, name, entries[name], values.pop(name)),
+        list(entries),
+        manifest_lib.nbytes(values.values()) >= manifest_lib.PARALLEL_BYTES,
+    )
+
+
+def _manifest_error(path: pathlib.Path, root: pathlib.Path, what: str) -> CheckpointCorruptError:
+    manifest_file = path / storage.MANIFEST_ITEM / storage.MANIFEST_FILE
+    return CheckpointCorruptError(
+        f"Checkpoint {path} is unreadable: its manifest {manifest_file} {what}. Fix: "
+        f"restore an earlier step ({_present(root)})."
+    )
+
+
+def _read_manifest(path: pathlib.Path, root: pathlib.Path, step: int) -> dict[str, Any]:
+    """The manifest of the checkpoint at ``path``, every field checked (a
+    :class:`CheckpointCorruptError` or :class:`CheckpointVersionError`)."""
+    manifest_file = path / storage.MANIFEST_ITEM / storage.MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_file.read_bytes())
+    except (OSError, ValueError) as e:  # missing, unreadable, not JSON, not UTF-8
+        raise _manifest_error(path, root, f"could not be read ({describe_cause(e)})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != manifest_lib.FORMAT:
+        raise _manifest_error(path, root, f"is not a {manifest_lib.FORMAT} manifest")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise _manifest_error(path, root, "has no valid format version")
+    if version > manifest_lib.VERSION:
+        raise CheckpointVersionError(
+            f"Checkpoint {path} was written by a newer jaxscope (format version {version}; "
+            f"this one reads versions 1 to {manifest_lib.VERSION}). Fix: upgrade jaxscope."
         )
+    variables = manifest.get("variables")
+    if not isinstance(variables, dict):
+        raise _manifest_error(path, root, "has no variables")
+    for name, entry in variables.items():
+        problem = manifest_lib.check_entry(name, entry, version)
+        if problem is not None:
+            raise _manifest_error(path, root, f"is malformed: {problem}")
+    if version >= 2 and manifest.get("crc32") != manifest_lib.manifest_checksum(variables):
+        raise _manifest_error(path, root, "fails its checksum (the file is damaged)")
+    if manifest.get("step") != step:
+        raise _manifest_error(path, root, f"belongs to step {manifest.get('step')!r}")
     return manifest
 
 
 def _mismatches(
-    path: pathlib.Path,
-    names: list[str],
-    specs: list[dict[str, Any]],
-    stored: dict[str, dict[str, Any]],
-    partial: bool,
+    like: list[manifest_lib.Leaf], stored: dict[str, dict[str, Any]], partial: bool
 ) -> list[str]:
+    """Every difference between the template and the checkpoint, as lines."""
+    fmt = manifest_lib.fmt_spec
     problems = []
-    for name, spec in zip(names, specs, strict=True):
-        saved = stored.get(name)
+    for leaf in like:
+        spec, saved = leaf.spec, stored.get(leaf.name)
         if saved is None:
-            problems.append(f"{name}: missing from the checkpoint (`like` has {_fmt_spec(spec)})")
+            problems.append(f"{leaf.name}: missing from the checkpoint (`like` has {fmt(spec)})")
             continue
-        saved_kind = "key" if saved.get("kind") == "key" else "array"
+        saved_kind = "key" if saved["kind"] == "key" else "array"
         like_kind = "key" if spec["kind"] == "key" else "array"
         if saved_kind != like_kind or list(saved["shape"]) != spec["shape"]:
-            problems.append(
-                f"{name}: {_fmt_spec(saved)} in the checkpoint, {_fmt_spec(spec)} in `like`"
-            )
+            problems.append(f"{leaf.name}: {fmt(saved)} in the checkpoint, {fmt(spec)} in `like`")
         elif saved["dtype"] != spec["dtype"]:
             problems.append(
-                f"{name}: dtype {saved['dtype']} in the checkpoint, {spec['dtype']} in `like`"
+                f"{leaf.name}: dtype {saved['dtype']} in the checkpoint, {spec['dtype']} in `like`"
             )
     if not partial:
-        wanted = set(names)
+        wanted = {leaf.name for leaf in like}
         problems.extend(
-            f"{name}: in the checkpoint ({_fmt_spec(saved)}) but not in `like`"
+            f"{name}: in the checkpoint ({fmt(saved)}) but not in `like`"
             for name, saved in stored.items()
             if name not in wanted
         )
     return problems
 
 
-def _placement(leaf: Any) -> jax.sharding.Sharding | None:
+def _placement(leaf: manifest_lib.Leaf) -> jax.sharding.Sharding | None:
     """Where to put a restored ``jax`` leaf: the template's sharding when the
     template is committed to one (an explicitly placed or sharded array, a
     ``ShapeDtypeStruct`` with a sharding); otherwise ``None``, meaning the
     default device, uncommitted, as a fresh ``jnp.asarray`` or jit output is.
     Matching the template matters: ``jax.jit`` compiles again for arguments
     that are committed where they were not."""
-    if isinstance(leaf, jax.ShapeDtypeStruct):
-        return leaf.sharding
-    return leaf.sharding if leaf.committed else None
+    if leaf.spec["kind"] not in ("jax", "key"):
+        return None
+    if isinstance(leaf.value, jax.ShapeDtypeStruct):
+        return leaf.value.sharding
+    return leaf.value.sharding if leaf.value.committed else None
 
 
-def _abstract(leaf: Any, spec: dict[str, Any], saved: dict[str, Any]) -> tuple[Any, Any]:
-    """The target orbax restores a leaf into, and its restore arguments."""
-    import orbax.checkpoint as ocp
-
-    if spec["kind"] == "key":  # stored as its key data
-        shape, dtype = tuple(saved["data_shape"]), np.dtype(saved["data_dtype"])
-    else:
-        shape, dtype = tuple(saved["shape"]), np.dtype(saved["dtype"])
-    sharding = _placement(leaf) if spec["kind"] in ("jax", "key") else None
-    if sharding is not None:
-        target = jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
-        return target, ocp.ArrayRestoreArgs(
-            restore_type=jax.Array, sharding=sharding, global_shape=shape, dtype=dtype
+def _check_checksum(
+    path: pathlib.Path, root: pathlib.Path, name: str, entry: dict[str, Any], value: Any
+) -> None:
+    """Raises :class:`CheckpointCorruptError` if a restored array's checksum
+    differs from the one recorded at save time."""
+    recorded = entry["crc32"]
+    actual = None if recorded is None else manifest_lib.checksum(value)
+    if actual is not None and actual != recorded:
+        raise CheckpointCorruptError(
+            f"Checkpoint {path}: {name} fails its checksum (crc32 {actual:#010x}, "
+            f"recorded {recorded:#010x}); the file is damaged. Fix: restore an earlier "
+            f"step ({_present(root)})."
         )
-    return np.zeros(shape, dtype), ocp.RestoreArgs(restore_type=np.ndarray, dtype=dtype)
+
+
+def _to_template_kind(leaf: manifest_lib.Leaf, value: Any, entry: dict[str, Any]) -> Any:
+    """A restored array as the kind of leaf the template has."""
+    kind = leaf.spec["kind"]
+    if kind in ("jax", "key") and not isinstance(value, jax.Array):
+        # None: uncommitted, as the template. Waiting frees the host copy at
+        # once, so that restoring never holds two copies of the whole tree.
+        value = jax.block_until_ready(jax.device_put(value, _placement(leaf)))
+    elif kind in ("numpy", "python"):
+        value = np.asarray(value)
+    if kind == "key":
+        return jax.random.wrap_key_data(value, impl=entry["key_impl"])
+    if kind == "python":
+        return value.item()
+    return value
+
+
+_BATCH_BYTES = 1 << 28  # restore reads at least this much per orbax call
+
+
+def _batches(leaves: _Leaves, stored: dict[str, Any]) -> list[_Leaves]:
+    """The leaves in about four batches of at least ``_BATCH_BYTES``: orbax
+    reads one while the previous one is checked."""
+
+    def size(leaf: manifest_lib.Leaf) -> int:
+        shape, dtype = storage.stored_shape(stored[leaf.name])
+        return int(np.prod(shape)) * dtype.itemsize
+
+    target = max(_BATCH_BYTES, sum(size(leaf) for leaf in leaves) // 4)
+    batches: list[_Leaves] = [[]]
+    filled = 0
+    for leaf in leaves:
+        if filled >= target:
+            batches.append([])
+            filled = 0
+        batches[-1].append(leaf)
+        filled += size(leaf)
+    return batches
+
+
+def _read_checked(
+    path: pathlib.Path,
+    root: pathlib.Path,
+    manifest: dict[str, Any],
+    leaves: _Leaves,
+    verify: bool,
+) -> list[Any]:
+    """The arrays of ``leaves``, read by orbax, their checksums checked and
+    each turned into its template's kind. Orbax reads batch after batch while
+    a thread checks the batch read before."""
+    stored = manifest["variables"]
+
+    def read(batch: _Leaves) -> dict[str, Any]:
+        try:
+            if manifest["version"] == 1:
+                return storage.read_version_1(path)
+            entries = {leaf.name: stored[leaf.name] for leaf in batch}
+            placements = {leaf.name: _placement(leaf) for leaf in batch}
+            return storage.read(path, entries, placements, partial=len(entries) < len(stored))
+        except CheckpointError:
+            raise
+        except Exception as e:  # orbax and tensorstore raise many types for bad files
+            raise CheckpointCorruptError(
+                f"Checkpoint {path} could not be read ({describe_cause(e)}). Fix: restore an "
+                f"earlier step ({_present(root)})."
+            ) from e
+
+    def finish(batch: _Leaves, values: dict[str, Any]) -> list[Any]:
+        def one(leaf: manifest_lib.Leaf) -> Any:
+            # The only reference to the array read is held here until it has
+            # been checked and converted: memory for one more array per thread.
+            value = values.pop(leaf.name)
+            if verify:
+                _check_checksum(path, root, leaf.name, stored[leaf.name], value)
+            return _to_template_kind(leaf, value, stored[leaf.name])
+
+        parallel = manifest_lib.nbytes(values.values()) >= manifest_lib.PARALLEL_BYTES
+        return manifest_lib.in_threads(one, batch, parallel)
+
+    batches = [leaves] if manifest["version"] == 1 else _batches(leaves, stored)
+    out: list[Any] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as checker:
+        checking = None
+        for batch in batches:
+            values = read(batch)
+            if checking is not None:
+                out += checking.result()
+            checking = checker.submit(finish, batch, values)
+        out += checking.result() if checking is not None else []
+    return out
 
 
 def restore(
@@ -426,95 +566,58 @@ def restore(
       A new tree with ``like``'s structure holding the saved values.
 
     Raises:
+      CheckpointArgumentError: ``step``, ``partial`` or ``verify`` is invalid.
+      CheckpointTreeError: ``like`` holds a leaf that no checkpoint can hold.
       CheckpointNotFoundError: no such step, or no checkpoint at all.
       CheckpointMismatchError: the checkpoint's paths, shapes or dtypes differ
         from ``like``'s; the message names every differing path.
       CheckpointCorruptError: files are missing, truncated or fail the checksum.
+      CheckpointVersionError: the checkpoint's format is newer than this
+        jaxscope reads.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = js.checkpoint.save(d, 1, {"w": jnp.arange(3.0), "step": 1})
+    >>> js.checkpoint.restore(d, like={"w": jnp.zeros(3), "step": 0})["step"]
+    1
     """
-    root = _directory(directory)
+    if step is not None:
+        step = _check_step(step)
+    partial = _check_flag(partial, "partial")
+    verify = _check_flag(verify, "verify")
+    root = storage.root_of(directory)
+    steps = storage.step_dirs(root)
     if step is None:
-        step = latest_step(root)
-        if step is None:
+        if not steps:
             raise CheckpointNotFoundError(
                 f"No finished checkpoint in {root}. Fix: check the directory, or save one first."
             )
-    path = root / str(int(step))
-    if not path.is_dir():
+        step = max(steps)
+    path = steps.get(step)
+    if path is None:
         raise CheckpointNotFoundError(
-            f"No checkpoint for step {step} in {root}; steps present: {all_steps(root)}."
+            f"No checkpoint for step {step} in {root}; steps present: {sorted(steps)}. "
+            "Fix: restore one of those steps (or step=None for the latest)."
         )
-    names, leaves, treedef = _flatten(like, "`like`")
-    specs = [_spec(leaf, name) for name, leaf in zip(names, leaves, strict=True)]
-    manifest = _read_manifest(path)
-    stored = manifest["variables"]
-    problems = _mismatches(path, names, specs, stored, partial)
-    if problems:
-        listed = "\n  ".join(problems[:_MAX_LISTED])
-        more = (
-            f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
-        )
-        raise CheckpointMismatchError(
-            f"Checkpoint {path} does not match the template `like` "
-            f"({len(problems)} difference(s)):\n  {listed}{more}\n"
-            "Fix: build `like` the way the saved tree was built (same model config and "
-            "optimizer), or pass partial=True to ignore saved entries that `like` lacks."
-        )
-
-    targets, restore_args = (
-        zip(
-            *(
-                _abstract(leaf, spec, stored[name])
-                for name, leaf, spec in zip(names, leaves, specs, strict=True)
-            ),
-            strict=True,
-        )
-        if names
-        else ((), ())
-    )
-    ocp, checkpointer = _checkpointer()
-    try:
-        restored = checkpointer.restore(
-            path,
-            ocp.args.Composite(
-                **{
-                    _TREE_ITEM: ocp.args.PyTreeRestore(
-                        jax.tree.unflatten(treedef, targets),
-                        jax.tree.unflatten(treedef, restore_args),
-                        partial_restore=partial,
-                    )
-                }
-            ),
-        )[_TREE_ITEM]
-    except Exception as e:  # orbax and tensorstore raise many types for bad files
-        first_line = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        raise CheckpointCorruptError(
-            f"Checkpoint {path} could not be read ({type(e).__name__}: {first_line}). "
-            f"Fix: restore an earlier step (steps present: {all_steps(root)})."
-        ) from e
-    finally:
-        checkpointer.close()
-
-    values = jax.tree.leaves(restored) if names else []
-    if len(values) != len(names):
-        raise CheckpointCorruptError(
-            f"Checkpoint {path} restored {len(values)} arrays, expected {len(names)}."
-        )
-    out = []
-    for name, spec, value in zip(names, specs, values, strict=True):
-        saved = stored[name]
-        if verify and saved.get("crc32") is not None:
-            actual = _checksum(value)
-            if actual is not None and actual != saved["crc32"]:
-                raise CheckpointCorruptError(
-                    f"Checkpoint {path}: {name} fails its checksum (crc32 {actual:#010x}, "
-                    f"recorded {saved['crc32']:#010x}); the file is damaged. Fix: restore "
-                    f"an earlier step (steps present: {all_steps(root)})."
-                )
-        if spec["kind"] in ("jax", "key") and not isinstance(value, jax.Array):
-            value = jax.device_put(value)  # uncommitted, like the template (see _placement)
-        if spec["kind"] == "key":
-            value = jax.random.wrap_key_data(value, impl=saved["key_impl"])
-        elif spec["kind"] == "python":
-            value = value.item()
-        out.append(value)
+    where = f"restore step {step} from {root}"
+    flat, treedef = manifest_lib.flatten(like, "`like`", where)
+    leaves = [
+        manifest_lib.Leaf(name, keys, manifest_lib.leaf_spec(leaf, name, "`like`", where), leaf)
+        for name, keys, leaf in flat
+    ]
+    with storage.quiet_orbax():
+        manifest = _read_manifest(path, root, step)
+        stored = manifest["variables"]
+        problems = _mismatches(leaves, stored, partial)
+        if problems:
+            listed = "\n  ".join(problems[:_MAX_LISTED])
+            more = len(problems) - _MAX_LISTED
+            raise CheckpointMismatchError(
+                f"Checkpoint {path} does not match the template `like` "
+                f"({len(problems)} difference(s)):\n  {listed}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\nFix: build `like` the way the saved tree was built (same model config "
+                "and optimizer), or pass partial=True to ignore saved entries that `like` lacks."
+            )
+        out = _read_checked(path, root, manifest, leaves, verify)
     return jax.tree.unflatten(treedef, out)

@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import optax
 
+from jaxscope import errors, trees
 from jaxscope import transform as transform_lib
-from jaxscope import trees
 
 __all__ = ["get_constraints", "apply_constraints", "constraint_projection"]
 
@@ -54,10 +54,18 @@ def apply_constraints(params: Mapping, constraints: Mapping) -> dict:
     >>> js.apply_constraints(params, {"w": lambda v: jnp.clip(v, -1, 1)})["w"]
     Array([ 1. , -0.5], dtype=float32)
     """
-    flat = trees.flatten(constraints)
-    return trees.replace_paths(
-        params, {name: fn(trees.lookup(params, name)) for name, fn in flat.items()}
-    )
+    projected = {}
+    for name, fn in trees.flatten(constraints).items():
+        value = trees.lookup(params, name, trees.MISSING)
+        if value is trees.MISSING:
+            raise errors.VariableMissingError(
+                f"js.apply_constraints: the constraints name variable {name}, which the "
+                "params lack. Fix: pass the constraints of the same model "
+                "(js.get_constraints(f, rng, *args)), or select the ones for these "
+                "params (js.select(constraints, ...))."
+            )
+        projected[name] = fn(value)
+    return trees.replace_paths(params, projected)
 
 
 def constraint_projection(constraints: Mapping) -> optax.GradientTransformation:
@@ -76,7 +84,7 @@ def constraint_projection(constraints: Mapping) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         if params is None:
-            raise ValueError(
+            raise errors.ArgumentError(
                 "js.constraint_projection needs params: call opt.update(grads, opt_state, params)."
             )
         new_params = apply_constraints(optax.apply_updates(params, updates), constraints)

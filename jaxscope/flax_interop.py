@@ -184,13 +184,13 @@ def flax_module(
             "Fix: pass a module instance, e.g. nn.Dense(4)."
         )
     if module.scope is not None:
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"js.flax_module expects an unbound flax module, but {type(module).__name__} "
             "is bound to a parent module. Fix: pass a fresh instance (e.g. nn.Dense(4))."
         )
     streams = tuple(rngs)
     if "params" in streams:
-        raise ValueError(
+        raise errors.ArgumentError(
             "rngs names the 'params' stream, which js.flax_module derives from the "
             "variables' names. Fix: list only other streams, e.g. rngs=('dropout',)."
         )
@@ -307,6 +307,8 @@ class JaxscopeModule(nn.Module):
             state = dict(self.variables.get(self.state_collection, {}))
         with _outside_flax_modules():
             out, new_state = f.apply(params, state, *args, rng=rng, **kwargs)
+        if self.is_initializing():
+            return out  # init returns the initial state, as flax's own modules do
         for top, subtree in new_state.items():
             old = jax.tree.leaves(state.get(top, {}))
             if any(a is not b for a, b in zip(jax.tree.leaves(subtree), old, strict=True)):
@@ -326,7 +328,8 @@ def to_flax(
     The module's ``"params"`` collection is the tree ``js.transform(fn).init``
     would return, with the same nested names; ``trainable=False`` variables
     live in ``state_collection`` (pass ``mutable=[state_collection]`` to
-    ``apply`` to get their updates, as for flax's ``batch_stats``).
+    ``apply`` to get their updates, as for flax's ``batch_stats``); ``init``
+    returns their initial values, as flax's own modules do.
     ``js.next_rng_key()`` draws from the ``rng_stream`` flax stream (in
     ``init``, from ``params`` when that stream is not given).
 

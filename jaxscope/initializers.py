@@ -10,7 +10,11 @@ taking TF1's arguments and returning one:
 
 Variance-scaling initializers (``glorot_*``, ``variance_scaling``) compute
 fans as TF1 does, so they also work on scalars and vectors (fan = the
-vector's length, or 1 for a scalar), where ``jax.nn.initializers`` refuses.
+vector's length, or 1 for a scalar), where ``jax.nn.initializers`` refuses,
+and on zero-size shapes (``[0, 3]``). An initializer asked for a shape or
+dtype it cannot fill (a normal distribution of ints, ``orthogonal`` on a
+vector) raises ``js.errors.InitializerError``; inside ``get_variable`` the
+error names the variable.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.nn import initializers as jinit
+
+from jaxscope import errors
 
 __all__ = [
     "Initializer",
@@ -62,7 +68,7 @@ def constant(value: Any) -> Initializer:
         if value.ndim == 0:
             return jnp.full(shape, value, dtype)
         if value.size != int(np.prod(shape)):
-            raise ValueError(
+            raise errors.InitializerError(
                 f"constant initializer of shape {value.shape} ({value.size} "
                 f"elements) cannot fill a variable of shape {shape}."
             )
@@ -71,11 +77,21 @@ def constant(value: Any) -> Initializer:
     return init
 
 
+def _check_floating(what: str, shape: Any, dtype: Any) -> None:
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        raise errors.InitializerError(
+            f"{what} fills floating-point variables, but dtype {jnp.dtype(dtype)} was "
+            f"asked for (shape {tuple(shape)}). Fix: use js.initializers.zeros or "
+            "constant(...) for integer variables, or a floating dtype."
+        )
+
+
 def random_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     """TF1 ``tf.random_normal_initializer(mean, stddev)``."""
     base = jinit.normal(stddev)
 
     def init(key, shape, dtype=jnp.float32):
+        _check_floating("random_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
     return init
@@ -87,6 +103,7 @@ def truncated_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     base = jinit.truncated_normal(stddev)
 
     def init(key, shape, dtype=jnp.float32):
+        _check_floating("truncated_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
     return init
@@ -112,16 +129,28 @@ def variance_scaling(
     is ``"truncated_normal"`` (TF1's ``"normal"`` means the same),
     ``"untruncated_normal"`` or ``"uniform"``.
     """
+    if mode not in ("fan_in", "fan_out", "fan_avg"):
+        raise errors.ArgumentError(
+            f"variance_scaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}."
+        )
     # TF1's "normal" is truncated; its "untruncated_normal" is jax's "normal".
     distribution = {"normal": "truncated_normal", "untruncated_normal": "normal"}.get(
         distribution, distribution
     )
+    if distribution not in ("truncated_normal", "normal", "uniform"):
+        raise errors.ArgumentError(
+            "variance_scaling: distribution must be 'truncated_normal' (or 'normal'), "
+            f"'untruncated_normal' or 'uniform', got {distribution!r}."
+        )
     matrix = jinit.variance_scaling(scale, mode, distribution)
     # TF1 takes a vector's fans to be its length and a scalar's to be 1;
     # empty in/out axes make jax count every element as receptive field.
     vector = jinit.variance_scaling(scale, mode, distribution, in_axis=(), out_axis=())
 
     def init(key, shape, dtype=jnp.float32):
+        _check_floating("variance_scaling (glorot_*)", shape, dtype)
+        if 0 in shape:  # no values, and fans of zero: TF1 creates it
+            return jnp.zeros(shape, dtype)
         return (matrix if len(shape) >= 2 else vector)(key, shape, dtype)
 
     return init
@@ -146,6 +175,12 @@ def orthogonal(gain: float = 1.0) -> Initializer:
     base = jinit.orthogonal(gain)
 
     def init(key, shape, dtype=jnp.float32):
+        if len(shape) < 2:
+            raise errors.InitializerError(
+                f"orthogonal needs a shape of at least two dims, got {tuple(shape)} (as "
+                "in TF1). Fix: use another initializer for vectors and scalars."
+            )
+        _check_floating("orthogonal", shape, dtype)
         if jnp.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating):
             return base(key, shape, jnp.float32).astype(dtype)
         return base(key, shape, dtype)

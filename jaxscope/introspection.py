@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jaxscope import trees
+from jaxscope import errors, trees
 from jaxscope.transform import Transformed, TransformedWithState, variable_records
 
 __all__ = ["Summary", "SummaryRow", "summary", "partition_specs"]
@@ -197,7 +197,10 @@ def summary(
     24
     """
     if depth is not None and depth < 0:
-        raise ValueError(f"js.summary: depth must be >= 0 or None, got {depth}.")
+        raise errors.ArgumentError(
+            f"js.summary: depth must be >= 0 or None, got {depth}. Fix: depth=None for "
+            "every variable, or the number of name components to group by."
+        )
     records = variable_records(f, rng, *args, **kwargs)
     variables: list[SummaryRow] = []
     for name, record in records.items():

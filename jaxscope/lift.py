@@ -86,41 +86,67 @@ class _Lifted:
         self.discover = discover and frame.replay is None
         self.replay = {} if self.discover else frame.replay
         self.body_stack = frame.stack if stack is None else stack
-        self._counts: dict | None = None
+        # The default_name counts: a mark before the first discovery trace,
+        # the changes the discovery made (redone after the run), and how many
+        # marks this call holds.
+        self._mark: int | None = None
+        self._discovered: list | None = None
+        self._marks = 0
+
+    def _take_mark(self) -> int:
+        self._marks += 1
+        return self.frame.scope_counts.mark()
 
     def key_at(self, index: Any) -> Any:
         return None if self.key is None or index is None else jax.random.fold_in(self.key, index)
 
-    def trace(self, fn: Callable, args: tuple, wrap: Callable = lambda f: f) -> None:
-        """Traces ``wrap(body)(*args)`` abstractly with full bookkeeping."""
+    def trace(
+        self, fn: Callable, args: tuple, kwargs: dict | None = None, wrap: Callable = lambda f: f
+    ) -> None:
+        """Traces ``wrap(body)(*args, **kwargs)`` abstractly with full
+        bookkeeping. Only the array leaves of the arguments are abstracted;
+        other leaves (a string, a flag) reach the body as they are, as they
+        would under the raw transform."""
         frame = self.frame
-        if self._counts is None:
-            self._counts = dict(frame.scope_counts)
+        if self._mark is None:
+            self._mark = self._take_mark()
             self._first = len(frame.records)
 
-        def traced(*a):
+        def traced(*a, **kw):
             with _body(frame, self.key_at(0), None, self.body_stack):
-                return fn(*a)
+                return fn(*a, **kw)
 
-        jax.eval_shape(wrap(traced), *args)
+        leaves, treedef = jax.tree.flatten((args, kwargs or {}))
+        arrays = [i for i, leaf in enumerate(leaves) if hasattr(leaf, "shape")]
+
+        def run(*array_leaves):
+            full = list(leaves)
+            for i, leaf in zip(arrays, array_leaves, strict=True):
+                full[i] = leaf
+            a, kw = jax.tree.unflatten(treedef, full)
+            return wrap(traced)(*a, **kw)
+
+        jax.eval_shape(run, *(leaves[i] for i in arrays))
 
     def created(self) -> list[VariableRecord]:
         """The records the discovery traces created, in creation order."""
-        if self._counts is None:
+        if self._mark is None:
             return []
         return list(self.frame.records.values())[self._first :]
 
     def start_run(self) -> None:
         """Before the real run: the bodies will open the same scopes again."""
-        if self._counts is not None:
-            self._after = dict(self.frame.scope_counts)
-            self.frame.scope_counts.clear()
-            self.frame.scope_counts.update(self._counts)
+        if self._mark is not None:
+            self._discovered = self.frame.scope_counts.undo(self._mark)
 
     def end_run(self) -> None:
-        if self._counts is not None:
-            self.frame.scope_counts.clear()
-            self.frame.scope_counts.update(self._after)
+        """After the call (also a failed one): the counts are as the
+        discovery left them, and this call's marks are released."""
+        counts = self.frame.scope_counts
+        if self._discovered is not None:
+            counts.undo(self._mark)
+            counts.redo(self._discovered)
+        counts.release(self._marks)
 
     def body(self, fn: Callable, layer_params: bool = False) -> Callable:
         """``fn`` as the raw transform's body: ``body(key, *args)``, or
@@ -133,27 +159,23 @@ class _Lifted:
         """
         frame = self.frame
         stack = None if self.discover else self.body_stack
-        first: list[tuple[dict, dict]] = []  # scope counts around the first trace
+        first: list[int] = []  # the counts mark before the first trace
 
-        def run(key, *args):
+        def run(key, *args, **kwargs):
             replay = self.replay
             if layer_params:
                 replay, args = args[0], args[1:]
             counts = frame.scope_counts
-            if first:
-                before, after = first[0]
-                counts.clear()
-                counts.update(before)
+            if first:  # as before the first trace, then as after it
+                since_first = counts.undo(first[0])
                 with _body(frame, key, {} if replay is None else replay, stack):
-                    out = fn(*args)
-                counts.clear()
-                counts.update(after)
+                    out = fn(*args, **kwargs)
+                counts.undo(first[0])
+                counts.redo(since_first)
                 return out
-            before = dict(counts)
+            first.append(self._take_mark())
             with _body(frame, key, replay, stack):
-                out = fn(*args)
-            first.append((before, dict(counts)))
-            return out
+                return fn(*args, **kwargs)
 
         return run
 
@@ -172,22 +194,40 @@ def _concrete(record: VariableRecord, init_fn: Callable) -> jax.Array:
         ) from None
 
 
+@contextlib.contextmanager
+def _replaying(frame: Frame, values: dict | None = None):
+    """While initializers run again outside the discovery trace: a
+    ``get_variable`` an initializer itself makes gets the value already
+    made for that name (``values``, else its record's), with no bookkeeping."""
+    saved = frame.replay
+    frame.replay = {} if values is None else values
+    try:
+        yield
+    finally:
+        frame.replay = saved
+
+
 def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
-    """Initializes, in the caller's trace, the variables a discovery created."""
-    for record in records:
-        if record.init_spec is None:
-            continue  # looked up in apply's tree: already a caller value
-        init_fn, shape, dtype, needs_key = record.init_spec
-        if not needs_key:
-            record.value = record.initial_value = place(_concrete(record, init_fn), record.sharding)
-            continue
-        key = rng.variable_key(frame, record.name)
-        value = initialize(
-            lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(r.name, f, k, s, d),
-            key,
-            record.sharding,
-        )
-        record.value = record.initial_value = value
+    """Initializes, in the caller's trace, the variables a discovery created
+    (in creation order: what an initializer obtains is made before it)."""
+    with _replaying(frame):
+        for record in records:
+            if record.init_spec is None:
+                continue  # looked up in apply's tree: already a caller value
+            init_fn, shape, dtype, needs_key = record.init_spec
+            if not needs_key:
+                value = place(_concrete(record, init_fn), record.sharding)
+                record.value = record.initial_value = value
+                continue
+            key = rng.variable_key(frame, record.name)
+            value = initialize(
+                lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(
+                    r.name, f, k, s, d
+                ),
+                key,
+                record.sharding,
+            )
+            record.value = record.initial_value = value
 
 
 def scan(
@@ -226,25 +266,30 @@ def scan(
     if length is None:
         leaves = jax.tree.leaves(xs)
         if not leaves:
-            raise ValueError("js.scan needs xs with at least one array, or length=...")
+            raise errors.ArgumentError(
+                "js.scan needs xs with at least one array to scan over, or length=... "
+                "Fix: js.scan(f, init, xs) or js.scan(f, init, None, length=n)."
+            )
         length = leaves[0].shape[0]
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        x0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs)
-        lifted.trace(f, (_abstract(init), x0))
-        _materialize(frame, lifted.created())
-    body = lifted.body(f)
-    if lifted.key is None:  # no per-iteration keys: scan over xs alone
-        step, scanned = functools.partial(body, None), xs
-    else:
-
-        def step(carry, ix):
-            i, x = ix
-            return body(lifted.key_at(i), carry, x)
-
-        scanned = (jnp.arange(length), xs)
-    lifted.start_run()
     try:
+        if lifted.discover:
+            x0 = jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), xs
+            )
+            lifted.trace(f, (_abstract(init), x0))
+            _materialize(frame, lifted.created())
+        body = lifted.body(f)
+        if lifted.key is None:  # no per-iteration keys: scan over xs alone
+            step, scanned = functools.partial(body, None), xs
+        else:
+
+            def step(carry, ix):
+                i, x = ix
+                return body(lifted.key_at(i), carry, x)
+
+            scanned = (jnp.arange(length), xs)
+        lifted.start_run()
         return jax.lax.scan(step, init, scanned, length=length, reverse=reverse, unroll=unroll)
     finally:
         lifted.end_run()
@@ -259,19 +304,19 @@ def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
     """
 
     @functools.wraps(fn)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         frame = context.current_or_none()
         if frame is None:
-            return jax.checkpoint(fn, **checkpoint_kwargs)(*args)
+            return jax.checkpoint(fn, **checkpoint_kwargs)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-        if lifted.discover:
-            lifted.trace(fn, args)
-            _materialize(frame, lifted.created())
-        body = lifted.body(fn)
-        lifted.start_run()
         try:
+            if lifted.discover:
+                lifted.trace(fn, args, kwargs)
+                _materialize(frame, lifted.created())
+            body = lifted.body(fn)
+            lifted.start_run()
             return jax.checkpoint(functools.partial(body, lifted.key_at(0)), **checkpoint_kwargs)(
-                *args
+                *args, **kwargs
             )
         finally:
             lifted.end_run()
@@ -292,31 +337,33 @@ def vmap(
     Variables are shared by every example of the batch (created once,
     unbatched): the typical use is a per-example model applied to a batch.
     ``js.next_rng_key()`` gives the same key to every example unless
-    ``split_rng=True``, which folds in the example's index.
+    ``split_rng=True``, which folds in the example's index. Arguments are
+    as ``jax.vmap`` takes them: non-array arguments under ``in_axes=None``,
+    and keyword arguments (mapped over their leading axis).
     """
     name = axis_name or "jaxscope_vmap"
 
     @functools.wraps(fn)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         frame = context.current_or_none()
         batched = functools.partial(
             jax.vmap, in_axes=in_axes, out_axes=out_axes, axis_name=name, axis_size=axis_size
         )
         if frame is None:
-            return batched(fn)(*args)
+            return batched(fn)(*args, **kwargs)
         lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-        if lifted.discover:
-            lifted.trace(fn, args, wrap=batched)
-            _materialize(frame, lifted.created())
-        body = lifted.body(fn)
-
-        def per_example(*a):
-            index = jax.lax.axis_index(name) if split_rng else 0
-            return body(lifted.key_at(index), *a)
-
-        lifted.start_run()
         try:
-            return batched(per_example)(*args)
+            if lifted.discover:
+                lifted.trace(fn, args, kwargs, wrap=batched)
+                _materialize(frame, lifted.created())
+            body = lifted.body(fn)
+
+            def per_example(*a, **kw):
+                index = jax.lax.axis_index(name) if split_rng else 0
+                return body(lifted.key_at(index), *a, **kw)
+
+            lifted.start_run()
+            return batched(per_example)(*args, **kwargs)
         finally:
             lifted.end_run()
 
@@ -333,14 +380,14 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands) -> Any:
     if frame is None:
         return jax.lax.cond(pred, true_fun, false_fun, *operands)
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        lifted.trace(true_fun, operands)
-        lifted.trace(false_fun, operands)
-        _materialize(frame, lifted.created())
-    branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
-    key = lifted.key_at(0)
-    lifted.start_run()
     try:
+        if lifted.discover:
+            lifted.trace(true_fun, operands)
+            lifted.trace(false_fun, operands)
+            _materialize(frame, lifted.created())
+        branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
+        key = lifted.key_at(0)
+        lifted.start_run()
         return jax.lax.cond(pred, *(functools.partial(b, key) for b in branches), *operands)
     finally:
         lifted.end_run()
@@ -356,23 +403,23 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     if frame is None:
         return jax.lax.while_loop(cond_fun, body_fun, init_val)
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
-    if lifted.discover:
-        abstract = _abstract(init_val)
-        lifted.trace(cond_fun, (abstract,))
-        lifted.trace(body_fun, (abstract,))
-        _materialize(frame, lifted.created())
-    cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
-
-    def counted_cond(state):
-        i, val = state
-        return cond_body(lifted.key_at(i), val)
-
-    def counted_body(state):
-        i, val = state
-        return i + 1, loop_body(lifted.key_at(i), val)
-
-    lifted.start_run()
     try:
+        if lifted.discover:
+            abstract = _abstract(init_val)
+            lifted.trace(cond_fun, (abstract,))
+            lifted.trace(body_fun, (abstract,))
+            _materialize(frame, lifted.created())
+        cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
+
+        def counted_cond(state):
+            i, val = state
+            return cond_body(lifted.key_at(i), val)
+
+        def counted_body(state):
+            i, val = state
+            return i + 1, loop_body(lifted.key_at(i), val)
+
+        lifted.start_run()
         return jax.lax.while_loop(counted_cond, counted_body, (jnp.int32(0), init_val))[1]
     finally:
         lifted.end_run()
@@ -403,7 +450,7 @@ class _Stack:
     def unrolled_name(self, name: str, index: int) -> str:
         prefix = self.prefix + "/" if self.prefix else ""
         if not name.startswith(prefix):
-            raise errors.ScopeError(
+            raise errors.LiftError(
                 f"Variable {name} is created inside js.layer_stack, which was called "
                 f"in scope '{self.prefix}', but the variable is not under that scope. "
                 "Fix: create the layers' variables under the scope layer_stack is "
@@ -412,6 +459,7 @@ class _Stack:
         return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
 
     def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
+        made: dict[str, jax.Array] = {}  # the stacked values, in creation order
         for record in records:
             self.unrolled_name(record.name, 0)  # every variable must be under the scope
             if record.sharding is not None:
@@ -419,13 +467,14 @@ class _Stack:
             if record.init_spec is None:
                 value = place(self.stacked[record.name], record.sharding)
             else:
-                value = self._initial(frame, record)
-            record.value = record.initial_value = value
+                value = self._initial(frame, record, made)
+            record.value = record.initial_value = made[record.name] = value
             record.shape = tuple(value.shape)
 
-    def _initial(self, frame: Frame, record: VariableRecord) -> jax.Array:
+    def _initial(self, frame: Frame, record: VariableRecord, made: dict) -> jax.Array:
         """The stacked initial value, born with the stacked spec: layer ``i``
-        is initialized from its unrolled name's key."""
+        is initialized from its unrolled name's key. An initializer calling
+        ``get_variable`` gets layer ``i``'s slice of what it obtains."""
         n = self.num_layers
         init_fn, shape, dtype, needs_key = record.init_spec
         if not needs_key:
@@ -435,8 +484,12 @@ class _Stack:
             [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
         )
 
+        def layer(key: jax.Array, layer_values: dict) -> jax.Array:
+            with _replaying(frame, layer_values):
+                return run_initializer(record.name, init_fn, key, shape, dtype)
+
         def make(keys: jax.Array) -> jax.Array:
-            return jax.vmap(lambda k: run_initializer(record.name, init_fn, k, shape, dtype))(keys)
+            return jax.vmap(layer)(keys, made)
 
         return initialize(make, keys, record.sharding)
 
@@ -470,7 +523,10 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
     ``js.next_rng_key()`` gives each layer its own keys.
     """
     if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"layer_stack needs a positive int num_layers, got {num_layers!r}")
+        raise errors.ArgumentError(
+            f"js.layer_stack needs a positive int num_layers, got {num_layers!r}. Fix: "
+            "js.layer_stack(n) with n >= 1 (without layers, call nothing)."
+        )
 
     def decorate(f: Callable) -> Callable:
         @functools.wraps(f)
@@ -480,7 +536,7 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
             if frame is None:
                 return jax.lax.scan(lambda c, _: (layer(c, *args), None), x, length=num_layers)[0]
             if frame.lift_depth:
-                raise errors.ScopeError(
+                raise errors.LiftError(
                     "js.layer_stack cannot be nested inside another lifted transform "
                     "(js.scan, js.vmap, js.remat, js.cond, js.while_loop or another "
                     "js.layer_stack). Fix: put the layer stack outermost; lifted "
@@ -488,18 +544,18 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
                 )
             stack = _Stack(num_layers, frame.current_scope.name, layer_name)
             lifted = _Lifted(frame, discover=True, stack=stack)
-            lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
-            created = lifted.created()
-            stack.materialize(frame, created)
-            params = {r.name: r.value for r in created}
-            run = lifted.body(lambda c: layer(c, *args), layer_params=True)
-
-            def step(carry, xs):
-                i, layer_params = xs
-                return run(lifted.key_at(i), layer_params, carry), None
-
-            lifted.start_run()
             try:
+                lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
+                created = lifted.created()
+                stack.materialize(frame, created)
+                params = {r.name: r.value for r in created}
+                run = lifted.body(lambda c: layer(c, *args), layer_params=True)
+
+                def step(carry, xs):
+                    i, layer_params = xs
+                    return run(lifted.key_at(i), layer_params, carry), None
+
+                lifted.start_run()
                 return jax.lax.scan(step, x, (jnp.arange(num_layers), params), unroll=unroll)[0]
             finally:
                 lifted.end_run()
@@ -519,10 +575,19 @@ def unstack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     (3,)
     """
     flat = trees.flatten(tree)
-    sizes = {leaf.shape[0] for leaf in flat.values()}
+    scalars = [name for name, leaf in flat.items() if not jnp.ndim(leaf)]
+    if scalars:
+        raise errors.ArgumentError(
+            f"js.unstack_layers: variable {scalars[0]} is a scalar, so it has no "
+            "leading layer axis. Fix: pass the sub-tree of the scope js.layer_stack "
+            "was called in (every leaf stacked, of shape [num_layers, ...])."
+        )
+    sizes = {jnp.shape(leaf)[0] for leaf in flat.values()}
     if len(sizes) != 1:
-        raise ValueError(
-            f"unstack_layers: leaves disagree on the number of layers: {sorted(sizes)}"
+        raise errors.ArgumentError(
+            f"js.unstack_layers: the leaves disagree on the number of layers "
+            f"({sorted(sizes)}). Fix: pass only the sub-tree of the scope js.layer_stack "
+            "was called in."
         )
     (n,) = sizes
     return trees.unflatten(
@@ -541,10 +606,20 @@ def stack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     n = len(tree)
     names = [f"{layer_name}_{i}" for i in range(n)]
     if sorted(tree) != sorted(names):
-        raise ValueError(
-            f"stack_layers expects keys {names[0]} ... {names[-1]}, got {sorted(tree)[:5]}"
+        missing = sorted(set(names) - set(tree))
+        raise errors.ArgumentError(
+            f"js.stack_layers expects the keys {names[0]} ... {names[-1]} (layer_name="
+            f"{layer_name!r}), got {sorted(tree)[:5]}"
+            f"{f'; missing {missing[0]}' if missing else ''}. Fix: pass the sub-tree "
+            "holding exactly the unrolled layers, numbered from 0."
         )
     layers = [trees.flatten(tree[name]) for name in names]
-    if any(layer.keys() != layers[0].keys() for layer in layers):
-        raise ValueError("stack_layers: the layers do not hold the same variables")
+    for name, layer in zip(names, layers, strict=True):
+        if layer.keys() != layers[0].keys():
+            differ = sorted(layer.keys() ^ layers[0].keys())
+            raise errors.ArgumentError(
+                f"js.stack_layers: {name} and {names[0]} do not hold the same variables "
+                f"({', '.join(differ[:3])} is in one only). Fix: every layer must have "
+                "the same variables."
+            )
     return trees.unflatten({k: jnp.stack([layer[k] for layer in layers]) for k in layers[0]})

@@ -40,7 +40,7 @@ def as_key(rng: Any) -> jax.Array | None:
         return jax.random.key(rng)  # a traced or array int seed
     elif dtype == jnp.uint32 and ndim == 1:
         return jax.random.wrap_key_data(rng)
-    raise TypeError(
+    raise errors.ArgumentTypeError(
         f"rng must be a JAX PRNG key (jax.random.key(0)), a raw uint32 key "
         f"(jax.random.PRNGKey(0)) or an int seed; got {type(rng).__name__}"
         f"{'' if dtype is None else f' of dtype {dtype} and shape {rng.shape}'}. "

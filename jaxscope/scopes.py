@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import enum
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.extend import source_info_util
 
 from jaxscope import context, errors, trees
 
@@ -69,6 +71,7 @@ class VariableScope:
         "_dtype",
         "_dtype_set",
         "_partitioner",
+        "_counts_node",
     )
 
     def __init__(self, frame: context.Frame, name: str, reuse: Any = False):
@@ -83,6 +86,8 @@ class VariableScope:
         self._dtype = jnp.float32
         self._dtype_set = False  # the root's float32 default is not "asked for"
         self._partitioner = None
+        # This scope's node in the call's default_name counts, while it is open.
+        self._counts_node = None
 
     def _copy(self, name: str | None = None) -> VariableScope:
         new = VariableScope.__new__(VariableScope)
@@ -97,6 +102,7 @@ class VariableScope:
         new._dtype = self._dtype
         new._dtype_set = self._dtype_set
         new._partitioner = self._partitioner
+        new._counts_node = None
         return new
 
     def _check_alive(self) -> context.Frame:
@@ -165,6 +171,7 @@ class VariableScope:
         self._constraint = constraint
 
     def set_custom_getter(self, custom_getter: Callable | None) -> None:
+        _check_custom_getter(custom_getter, self._name)
         self._custom_getter = custom_getter
 
     def set_dtype(self, dtype: Any) -> None:
@@ -193,6 +200,15 @@ def get_variable_scope() -> VariableScope:
     return context.current("js.get_variable_scope").current_scope
 
 
+def _check_custom_getter(custom_getter: Any, scope: Any) -> None:
+    if custom_getter is not None and not callable(custom_getter):
+        raise errors.ScopeArgumentError(
+            f"js.variable_scope({scope!r}): custom_getter must be callable, got "
+            f"{custom_getter!r}. Fix: pass a function getter(getter, name, *args, "
+            "**kwargs) that returns getter(name, *args, **kwargs), or None."
+        )
+
+
 def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable | None:
     """TF1's order: the inner getter receives a getter that calls the outer."""
     if inner is None or outer is None:
@@ -204,54 +220,121 @@ def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable
     return composed
 
 
-class _OpScope:
-    """Shared enter/exit of an op-name scope, tracked on the frame."""
+class _Entry:
+    """One entry of a ``variable_scope`` or ``name_scope`` object, kept on the
+    call's scope stack: what its exit restores. The object itself keeps no
+    per-entry state, so it can be entered again while open (recursion) or
+    from several threads."""
 
-    __slots__ = ("_frame", "_named", "_old_op_path")
+    __slots__ = ("owner", "named", "old_op_path", "scope", "old_scope", "counts")
 
-    def _enter_op_scope(self, frame: context.Frame | None, name: str) -> None:
-        self._frame = frame
-        self._named = jax.named_scope(name)
-        self._named.__enter__()
+    def __init__(self, owner: Any, scope: Any = None, old_scope: Any = None):
+        self.owner = owner
+        self.named = None  # the JAX name-stack context, when an op-name scope is open
+        self.scope = scope  # the VariableScope, for a variable_scope entry
+        self.old_scope = old_scope
+        self.counts = None  # the counts mark to return to (a captured scope)
+
+    def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
+        """Opens the op-name scope ``name``, nested in the current one, or
+        absolute where ``name`` ends with ``/`` (as in TF1)."""
+        if name[-1] == "/":
+            name = name[:-1]
+            self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
+            path = name
+        else:
+            self.named = jax.named_scope(name)
+            path = name
+            if frame is not None and frame.op_path:
+                path = f"{frame.op_path}/{name}"
+        self.named.__enter__()
         if frame is not None:
-            self._old_op_path = frame.op_path
-            frame.op_path = trees.join(frame.op_path, name)
+            self.old_op_path = frame.op_path
+            frame.op_path = path
 
-    def _exit_op_scope(self, *exc) -> None:
-        if self._frame is not None:
-            self._frame.op_path = self._old_op_path
-        self._named.__exit__(*exc)
+    def close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Restores what entering changed, innermost state first."""
+        scope = self.scope
+        if scope is not None:
+            frame.current_scope = self.old_scope
+            if self.counts is not None:  # TF1 restores the table as it was on entry
+                frame.scope_counts.undo(self.counts)
+                frame.scope_counts.release()
+            else:  # TF1 resets the counts of every name below
+                frame.scope_counts.forget_below(scope._counts_node)
+        named = self.named
+        if named is not None:
+            if frame is not None:
+                frame.op_path = self.old_op_path
+            self.named = None
+            named.__exit__(exc_type, exc, tb)
 
-    def _close_op_scope(self) -> None:
-        """Exits the op-name scope of a scope its call left open."""
-        if self._named is not None:
-            self._exit_op_scope(None, None, None)
-            self._named = None
+    def close_op_scope(self, exc: tuple = (None, None, None)) -> None:
+        """Exits the op-name scope (also of an entry its call left open)."""
+        if self.named is not None:
+            named, self.named = self.named, None
+            named.__exit__(*exc)
 
-    def _pop(self, exc_type) -> None:
-        stack = self._frame.scope_stack
-        if stack and stack[-1] is self:
-            stack.pop()
-        elif exc_type is None:
-            if self not in stack:
-                raise errors.ScopeNestingError(
-                    f"{self._describe()} was exited twice (or was never entered). "
-                    "Fix: use `with` blocks."
-                )
-            stack.remove(self)
+    def describe(self) -> str:
+        return self.owner._describe(self)
+
+
+class _Frameless(threading.local):
+    """Entries of ``name_scope`` objects opened outside any transform call."""
+
+    def __init__(self):
+        self.entries: list[_Entry] = []
+
+
+_frameless = _Frameless()
+
+
+class _ScopeManager:
+    """Enter and exit shared by ``variable_scope`` and ``name_scope``."""
+
+    __slots__ = ()
+
+    def _push(self, frame: context.Frame | None, entry: _Entry) -> None:
+        (frame.scope_stack if frame is not None else _frameless.entries).append(entry)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        frames = context.local.frames  # inline context.current_or_none(): every exit runs it
+        frame = frames[-1] if frames else None
+        stack = frame.scope_stack if frame is not None else _frameless.entries
+        if stack and stack[-1].owner is self:  # the usual case: exited in order
+            stack.pop().close(frame, exc_type, exc, tb)
+            return
+        index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].owner is self), None)
+        if exc_type is not None:
+            # An exception is unwinding: close what this entry holds open, and
+            # never mask the exception.
+            if index is not None:
+                while len(stack) > index:
+                    stack.pop().close(frame, exc_type, exc, tb)
+            return
+        # Refused exits change nothing: the scopes can still exit in order.
+        if index is None:
             raise errors.ScopeNestingError(
-                f"{self._describe()} was exited out of order: another scope entered inside it "
-                "is still open. Fix: use `with` blocks, or exit scopes in the "
-                "reverse order of entering them."
+                f"{self._describe(None)} was exited but is not open (exited twice, "
+                "never entered, or entered in another transform call). Fix: use "
+                "`with` blocks."
             )
+        raise errors.ScopeNestingError(
+            f"{self._describe(stack[index])} was exited out of order: "
+            f"{stack[-1].describe()}, entered inside it, is still open. Fix: use "
+            "`with` blocks, or exit scopes in the reverse order of entering them."
+        )
 
 
-class name_scope(_OpScope):
+class name_scope(_ScopeManager):
     """Names the operations created inside it (via ``jax.named_scope``).
 
     The name shows in jaxprs, HLO metadata and profiler traces; variable names
     are unchanged. Unlike TF1's graph op names, names are not uniquified:
-    entering ``"bar"`` twice names ops ``bar/...`` both times.
+    entering ``"bar"`` twice names ops ``bar/...`` both times. A name ending
+    in ``/``, such as a scope's ``original_name_scope``, re-enters that
+    op-name scope absolutely, as in TF1. One object may be entered again
+    while it is open: each entry is a fresh one.
 
     >>> with js.name_scope("bar"):
     ...     y = jnp.ones(2) + 1.0
@@ -260,29 +343,25 @@ class name_scope(_OpScope):
     __slots__ = ("_name",)
 
     def __init__(self, name: str):
-        trees.check_name(name, "name scope")
+        trees.check_name(
+            name[:-1] if isinstance(name, str) and name[-1:] == "/" else name, "name scope"
+        )
         self._name = name
 
-    def _describe(self) -> str:
+    def _describe(self, entry: _Entry | None) -> str:
         return f"js.name_scope({self._name!r})"
 
     def __enter__(self) -> str:
         frame = context.current_or_none()
-        self._enter_op_scope(frame, self._name)
+        entry = _Entry(self)
+        entry.open_op_scope(frame, self._name)
+        self._push(frame, entry)
         if frame is None:
-            return self._name + "/"
-        frame.scope_stack.append(self)
+            return self._name if self._name.endswith("/") else self._name + "/"
         return frame.op_path + "/"
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if self._frame is not None:
-                self._pop(exc_type)
-        finally:
-            self._exit_op_scope(exc_type, exc, tb)
 
-
-class variable_scope(_OpScope):
+class variable_scope(_ScopeManager):
     """Opens a variable scope: a context manager yielding a ``VariableScope``.
 
     Args:
@@ -295,8 +374,17 @@ class variable_scope(_OpScope):
             ``js.AUTO_REUSE`` creates when missing; ``False`` is ``None``.
         initializer, regularizer, constraint, custom_getter, dtype,
             partitioner: defaults for ``get_variable`` here and below.
+            ``custom_getter`` is called as TF1 calls it, entirely by keyword
+            (``getter=``, ``name=``, ``shape=``, ``dtype=``, ...), and the
+            ``getter`` it receives takes TF1's positional order ``(name,
+            shape, dtype, initializer, regularizer, reuse, trainable, ...)``,
+            so getters written for TF1 work unchanged.
         auxiliary_name_scope: whether to also open an op-name scope named by
-            the scope's last name component.
+            the scope's last name component (a bool).
+
+    One ``variable_scope`` object may be entered again while it is open (by
+    recursion, or from several threads): each entry is a fresh one, relative
+    to the scope current at that entry.
 
     >>> def model(x):
     ...     with js.variable_scope("dense", initializer=js.initializers.zeros):
@@ -304,6 +392,19 @@ class variable_scope(_OpScope):
     ...     return x @ w
     >>> js.transform(model).init(0, jnp.ones((1, 3)))["dense"]["w"].shape
     (3, 2)
+
+    A custom getter, here one storing float32 variables for a float16 model:
+
+    >>> def float32_storage(getter, name, *args, dtype=None, trainable=True, **kwargs):
+    ...     value = getter(name, *args, dtype=jnp.float32, trainable=trainable, **kwargs)
+    ...     return value.astype(dtype) if trainable else value
+    >>> def half(x):
+    ...     with js.variable_scope("fp16", dtype=jnp.float16, custom_getter=float32_storage):
+    ...         return x @ js.get_variable("w", [x.shape[-1], 2])
+    >>> f = js.transform(half)
+    >>> params = f.init(0, jnp.ones((1, 3), jnp.float16))
+    >>> params["fp16"]["w"].dtype, f.apply(params, jnp.ones((1, 3), jnp.float16)).dtype
+    (dtype('float32'), dtype('float16'))
     """
 
     __slots__ = (
@@ -313,9 +414,6 @@ class variable_scope(_OpScope):
         "_overrides",
         "_custom_getter",
         "_auxiliary",
-        "_scope",
-        "_old_scope",
-        "_counts_snapshot",
     )
 
     def __init__(
@@ -341,7 +439,7 @@ class variable_scope(_OpScope):
             )
         if name_or_scope is None:
             if default_name is None:
-                raise errors.ScopeArgumentError(
+                raise errors.ArgumentTypeError(
                     "js.variable_scope needs a name_or_scope or a default_name. "
                     "Fix: js.variable_scope('layer') or "
                     "js.variable_scope(None, default_name='layer')."
@@ -357,11 +455,18 @@ class variable_scope(_OpScope):
         elif isinstance(name_or_scope, str):
             trees.check_name(name_or_scope, "scope")
         elif not isinstance(name_or_scope, VariableScope):
-            raise errors.ScopeArgumentError(
+            raise errors.ArgumentTypeError(
                 "name_or_scope must be a str or a VariableScope, got "
                 f"{type(name_or_scope).__name__}. Fix: js.variable_scope('name'), or "
                 "re-enter a scope captured with `with js.variable_scope(...) as scope`."
             )
+        if auxiliary_name_scope is not True and auxiliary_name_scope is not False:
+            raise errors.ArgumentTypeError(
+                f"js.variable_scope({name_or_scope!r}): auxiliary_name_scope must be "
+                f"True or False, got {auxiliary_name_scope!r}. Fix: pass a bool."
+            )
+        if custom_getter is not None:
+            _check_custom_getter(custom_getter, name_or_scope)
         self._name_or_scope = name_or_scope
         self._default_name = default_name
         self._reuse = reuse
@@ -379,12 +484,12 @@ class variable_scope(_OpScope):
             self._overrides += (("_dtype", dtype), ("_dtype_set", True))
         self._custom_getter = custom_getter
         self._auxiliary = auxiliary_name_scope
-        self._frame = None
 
     def __enter__(self) -> VariableScope:
-        frame = context.current_or_none()
-        if frame is None:
-            frame = context.current("js.variable_scope")  # raises
+        frames = context.local.frames  # inline context.current_or_none(): every entry runs it
+        if not frames:
+            context.current("js.variable_scope")  # raises
+        frame = frames[-1]
         parent = frame.current_scope
         counts = frame.scope_counts
         target = self._name_or_scope
@@ -396,70 +501,50 @@ class variable_scope(_OpScope):
                 scope._reuse = self._reuse
             full = target._name
             op_name = full.rpartition("/")[2]
+            scope._counts_node = counts.open(full)
         else:
+            parent_node = parent._counts_node
+            if parent_node is None:  # the root, or a scope got by get_variable_scope
+                parent_node = parent._counts_node = counts.node(parent._name)
             if target is None:
-                target = self._unique_name(parent._name, counts)
-            full = trees.join(parent._name, target)
+                target = self._unique_name(counts, parent_node)
+            full = f"{parent._name}/{target}" if parent._name else target
             scope = parent._copy(full)
             scope._reuse = self._reuse or parent._reuse
             op_name = target
+            scope._counts_node = counts.open(target, parent_node)
         for slot, value in self._overrides:
             if value is not None:
                 setattr(scope, slot, value)
         if self._custom_getter is not None:
             scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
-        count = counts.get(full)
-        if count is None:
-            below = frame.scopes_below
-            for ancestor in trees.prefixes(full):
-                below.setdefault(ancestor, set()).add(full)
-            count = 0
-        counts[full] = count + 1
-        self._counts_snapshot = dict(counts) if captured else None
 
+        entry = _Entry(self, scope, parent)
+        if captured:
+            entry.counts = counts.mark()  # after the count, as TF1 snapshots it
         if self._auxiliary and op_name:
-            self._enter_op_scope(frame, op_name)
-        else:
-            self._frame, self._named = frame, None
+            entry.open_op_scope(frame, op_name)
         if not captured:
             scope._original_name_scope = frame.op_path + "/" if frame.op_path else ""
-        self._scope = scope
-        self._old_scope = parent
         frame.current_scope = scope
-        frame.scope_stack.append(self)
+        frame.scope_stack.append(entry)
         return scope
 
-    def _describe(self) -> str:
-        return f"js.variable_scope({self._scope.name!r})"
+    def _describe(self, entry: _Entry | None) -> str:
+        if entry is not None:
+            return f"js.variable_scope({entry.scope.name!r})"
+        target = self._name_or_scope
+        if isinstance(target, VariableScope):
+            target = target.name
+        return f"js.variable_scope({target if target is not None else self._default_name!r})"
 
-    def _unique_name(self, parent_name: str, counts: dict[str, int]) -> str:
+    def _unique_name(self, counts: context.ScopeCounts, parent: context.CountNode) -> str:
         """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
         smallest ``i >= 1`` whose full name has not been opened."""
         prefix = self._default_name
-        full = trees.join(parent_name, prefix)
-        if not counts.get(full):
+        if not counts.count(prefix, parent):
             return prefix
         i = 1
-        while counts.get(f"{full}_{i}"):
+        while counts.count(f"{prefix}_{i}", parent):
             i += 1
         return f"{prefix}_{i}"
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        frame = self._frame
-        try:
-            stack = frame.scope_stack
-            if stack and stack[-1] is self:
-                stack.pop()
-            else:
-                self._pop(exc_type)
-        finally:
-            frame.current_scope = self._old_scope
-            counts = frame.scope_counts
-            if self._counts_snapshot is not None:
-                counts.clear()
-                counts.update(self._counts_snapshot)
-            else:
-                for name in frame.scopes_below.get(self._scope._name, ()):
-                    counts[name] = 0
-            if self._named is not None:
-                self._exit_op_scope(exc_type, exc, tb)

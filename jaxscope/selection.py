@@ -64,7 +64,7 @@ def _build(items: list[tuple[tuple[Any, ...], Any]]) -> dict:
 def _scope_parts(scope: Scope, caller: str) -> tuple[str, ...]:
     name = scope.name if isinstance(scope, VariableScope) else scope
     if not isinstance(name, str):
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"{caller}: a scope is a name such as 'discriminator' or "
             f"'model/encoder' (or a js.VariableScope), got {type(scope).__name__}."
         )

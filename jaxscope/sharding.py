@@ -76,6 +76,7 @@ __all__ = [
     "place",
     "replicate",
     "replicated",
+    "same_spec",
     "shard_largest_axis",
 ]
 
@@ -97,6 +98,26 @@ def as_spec(name: str, sharding: Any) -> PartitionSpec | None:
         f"of mesh axis names, got {type(sharding).__name__}. Fix: "
         "sharding=PartitionSpec('data', None)."
     )
+
+
+def same_spec(a: PartitionSpec | None, b: PartitionSpec | None) -> bool:
+    """Whether two specs lay a variable out alike: trailing ``None`` entries
+    (replicated dims) do not count, so ``P("x")`` is ``P("x", None)``.
+
+    >>> P = jax.sharding.PartitionSpec
+    >>> js.sharding.same_spec(P("x"), P("x", None)), js.sharding.same_spec(P("x"), P())
+    (True, False)
+    """
+    if a is None or b is None:
+        return a is b
+
+    def entries(spec: PartitionSpec) -> tuple:
+        spec = tuple(spec)
+        while spec and spec[-1] is None:
+            spec = spec[:-1]
+        return spec
+
+    return entries(a) == entries(b)
 
 
 def _axes(entry: Any) -> tuple[str, ...]:

@@ -19,6 +19,21 @@ arrays; a jaxscope params tree is the same map, nested. Loading is a rename:
    the template's dtype. Otherwise floats keep their dtype (float64 becomes
    float32 unless ``jax_enable_x64`` is on) or take ``dtype``.
 
+Every error is a typed :mod:`jaxscope.errors` error (a
+:class:`~jaxscope.errors.TF1CheckpointError`, or
+:class:`~jaxscope.errors.TF1DependencyError` without TensorFlow) naming the
+checkpoint, the entry or model path, and the fix; nothing from TensorFlow or
+``re`` escapes raw. The arguments (``name_map``, ``skip``, ``like``,
+``dtype``) are checked before TensorFlow is imported or a file is read:
+``skip`` is a sequence of patterns (one string is refused, not read as its
+characters), and a replacement may only refer to groups its pattern has. A
+path to one of the checkpoint's files (``model.ckpt-1000.index``) reads that
+checkpoint, as does the one file of TF's old V1 format; a path without a
+checkpoint lists the checkpoints beside it. A model path
+present in several templates of ``like`` (params and their moving average)
+is loaded into each. Damaged files (TensorFlow checks each entry's CRC32C)
+are a :class:`~jaxscope.errors.TF1CheckpointCorruptError`.
+
 TensorFlow is needed only here, and imported only when a checkpoint is read:
 ``pip install 'jaxscope[tf]'``.
 
@@ -33,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,12 +59,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxscope import errors, trees
+from jaxscope.errors import (
+    TF1ArgumentError,
+    TF1CheckpointCorruptError,
+    TF1CheckpointError,
+    TF1CheckpointMismatchError,
+    TF1CheckpointNotFoundError,
+    TF1DependencyError,
+    TF1NameMapError,
+    TF1UnsupportedEntryError,
+    describe_cause,
+)
 
 __all__ = [
     "DEFAULT_SKIP",
+    "TF1ArgumentError",
+    "TF1CheckpointCorruptError",
     "TF1CheckpointError",
     "TF1CheckpointMismatchError",
+    "TF1CheckpointNotFoundError",
+    "TF1DependencyError",
     "TF1LoadReport",
+    "TF1NameMapError",
+    "TF1UnsupportedEntryError",
     "is_bookkeeping",
     "load_tf1_checkpoint",
     "rename",
@@ -74,27 +107,6 @@ accumulators, optimizer slot variables (``<var>/<Optimizer>`` and numbered
 
 NameMap = Mapping[str, str | None] | Sequence[tuple[str, str | None]]
 _MAX_LISTED = 12
-
-
-class TF1CheckpointError(errors.ScopeError, ValueError):
-    """A TF1 checkpoint cannot be read or turned into a params tree: the path
-    holds no checkpoint, a renamed entry is not a valid variable name, two
-    entries map to one name, or an entry holds strings."""
-
-
-class TF1CheckpointMismatchError(TF1CheckpointError):
-    """A TF1 checkpoint does not match the model given as ``like``.
-
-    The message lists, on both sides, every model path without a checkpoint
-    entry, every checkpoint name the model does not use (with the name it
-    was renamed to), and every shape or dtype kind that differs, and
-    suggests a ``name_map`` rule. ``error.report`` is the
-    :class:`TF1LoadReport`.
-    """
-
-    def __init__(self, message: str, report: TF1LoadReport):
-        super().__init__(message)
-        self.report = report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +157,7 @@ def _import_tensorflow() -> Any:
     try:
         import tensorflow as tf
     except ImportError as e:
-        raise ImportError(
+        raise TF1DependencyError(
             "js.load_tf1_checkpoint reads TF1 checkpoints with TensorFlow, an optional "
             "dependency of jaxscope that is not installed. Fix: pip install "
             "'jaxscope[tf]' (or pip install tensorflow-cpu)."
@@ -153,15 +165,71 @@ def _import_tensorflow() -> Any:
     return tf
 
 
+_RULE_FORMAT = (
+    "name_map is a list of (pattern, replacement) pairs, or a dict {pattern: replacement}, "
+    "of regex strings; a replacement of None drops the names its pattern matches"
+)
+
+
+def _compile(pattern: Any, what: str) -> re.Pattern:
+    if not isinstance(pattern, str):
+        raise TF1NameMapError(
+            f"{what}: the pattern {pattern!r} ({type(pattern).__name__}) is not a regex string. "
+            f"Fix: {_RULE_FORMAT}."
+        )
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise TF1NameMapError(
+            f"{what}: {pattern!r} is not a valid regex ({e}). Fix: correct it (re.escape() "
+            "matches a name literally)."
+        ) from None
+
+
 def _rules(name_map: NameMap | None) -> list[tuple[re.Pattern, str | None]]:
+    """The rules of ``name_map``, checked: every pattern a valid regex, every
+    replacement a string whose group references the pattern has, or None."""
     if name_map is None:
         return []
-    pairs = name_map.items() if isinstance(name_map, Mapping) else name_map
+    if isinstance(name_map, str | bytes) or not isinstance(name_map, Mapping | Sequence):
+        raise TF1NameMapError(
+            f"name_map must be a list of pairs or a dict, got {type(name_map).__name__} "
+            f"{name_map!r}. Fix: {_RULE_FORMAT}, e.g. [(r'^model/', '')]."
+        )
+    pairs = list(name_map.items()) if isinstance(name_map, Mapping) else list(name_map)
     rules = []
-    for rule in pairs:
-        pattern, replacement = rule
-        rules.append((re.compile(pattern), replacement))
+    for index, rule in enumerate(pairs):
+        what = f"name_map rule {index}"
+        if isinstance(rule, str | bytes) or not (isinstance(rule, Sequence) and len(rule) == 2):
+            raise TF1NameMapError(
+                f"{what} is {rule!r}, not a (pattern, replacement) pair. Fix: {_RULE_FORMAT}."
+            )
+        pattern, replacement = _compile(rule[0], what), rule[1]
+        if replacement is not None:
+            if not isinstance(replacement, str):
+                raise TF1NameMapError(
+                    f"{what} ({rule[0]!r}): the replacement {replacement!r} "
+                    f"({type(replacement).__name__}) is not a string or None. Fix: {_RULE_FORMAT}."
+                )
+            try:
+                pattern.sub(replacement, "")  # parses the template: group references
+            except (re.error, IndexError) as e:
+                raise TF1NameMapError(
+                    f"{what} ({rule[0]!r}, {replacement!r}): the replacement is invalid for "
+                    f"this pattern ({e}). Fix: refer only to the pattern's groups (\\1, "
+                    "\\g<name>), and write a literal backslash as \\\\."
+                ) from None
+        rules.append((pattern, replacement))
     return rules
+
+
+def _skip_patterns(skip: Iterable[str]) -> tuple[re.Pattern, ...]:
+    if isinstance(skip, str | bytes) or not isinstance(skip, Iterable):
+        raise TF1NameMapError(
+            f"skip must be a sequence of regex patterns, got {skip!r}. Fix: wrap a single "
+            f"pattern in a tuple, skip=({skip!r},); skip=() keeps every entry."
+        )
+    return tuple(_compile(pattern, "skip") for pattern in skip)
 
 
 def rename(name: str, name_map: NameMap | None) -> str | None:
@@ -196,7 +264,11 @@ def is_bookkeeping(name: str, skip: Iterable[str] = DEFAULT_SKIP) -> bool:
     >>> js.tf1.is_bookkeeping("global_step"), js.tf1.is_bookkeeping("dense_1/kernel")
     (True, False)
     """
-    return any(re.search(pattern, name) for pattern in skip)
+    return _skipped(name, _skip_patterns(skip))
+
+
+def _skipped(name: str, patterns: tuple[re.Pattern, ...]) -> bool:
+    return any(pattern.search(name) for pattern in patterns)
 
 
 def _numpy_dtype(tf_dtype: Any) -> np.dtype:
@@ -251,13 +323,97 @@ def _flat_templates(like: Any) -> tuple[list[dict[str, Any]], bool]:
     """The template trees, flattened, and whether ``like`` was one tree."""
     if isinstance(like, Mapping):
         return [trees.flatten(like)], True
-    if isinstance(like, (tuple, list)) and all(isinstance(t, Mapping) for t in like):
+    if isinstance(like, tuple | list) and like and all(isinstance(t, Mapping) for t in like):
         return [trees.flatten(t) for t in like], False
-    raise TypeError(
+    raise TF1ArgumentError(
         "like must be a params tree (a nested dict of arrays or jax.ShapeDtypeStruct, "
         "e.g. jax.eval_shape(f.init, rng, x)) or a tuple of trees such as (params, "
-        f"state); got {type(like).__name__}."
+        f"state); got {type(like).__name__}. Fix: pass the model's params (or their "
+        "jax.eval_shape), or like=None to load every entry."
     )
+
+
+_FILE_SUFFIX = re.compile(r"\.(index|data-\d{5}-of-\d{5}|meta)$")
+
+
+def _prefix(path: Any) -> str:
+    """The checkpoint to read: ``path`` itself (a prefix or a directory), or
+    the prefix of the checkpoint file it names (``model.ckpt-1000.index``).
+    A path with no checkpoint is a :class:`TF1CheckpointNotFoundError` that
+    lists the checkpoints beside it."""
+    if not isinstance(path, str | os.PathLike):
+        raise TF1ArgumentError(
+            f"path must be a checkpoint prefix or directory (str or os.PathLike), got "
+            f"{type(path).__name__}. Fix: e.g. js.load_tf1_checkpoint('ckpt/model.ckpt-1000')."
+        )
+    path = os.fspath(path)
+    if os.path.isdir(path) or os.path.isfile(path + ".index"):
+        return path
+    prefix = _FILE_SUFFIX.sub("", path)
+    if prefix != path and os.path.isfile(prefix + ".index"):
+        return prefix  # a file of the checkpoint: its prefix is meant
+    if prefix == path and os.path.isfile(path):
+        return path  # a checkpoint in TF's V1 format: one file, read by TensorFlow
+    data_files = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    if data_files:
+        raise TF1CheckpointCorruptError(
+            f"TF1 checkpoint {prefix} has data ({os.path.basename(data_files[0])}) but no "
+            f"index file ({os.path.basename(prefix)}.index), so its entries cannot be found. "
+            "Fix: use an intact copy of the checkpoint (the .index file comes with it), or an "
+            "earlier one."
+        )
+    folder = os.path.dirname(path) or "."
+    try:
+        found = sorted(n[: -len(".index")] for n in os.listdir(folder) if n.endswith(".index"))
+    except OSError:
+        found = []
+    near = f" Checkpoints in {folder}: {', '.join(found[:_MAX_LISTED])}." if found else ""
+    raise TF1CheckpointNotFoundError(
+        f"No TF1 checkpoint at {path}: neither {path}.index nor a directory exists.{near} "
+        "Fix: give the checkpoint prefix (e.g. model.ckpt-1000, without .index or .data-*) "
+        "or the directory holding the 'checkpoint' file."
+    )
+
+
+def _reader(tf: Any, path: str) -> tuple[Any, dict, dict]:
+    """TensorFlow's reader of the checkpoint, and its name -> shape and name
+    -> dtype maps. TensorFlow's errors become typed ones."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        return reader, reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    except Exception as e:  # TF raises OpErrors, ValueError, IndexError, ...
+        if os.path.isdir(path) and tf.train.latest_checkpoint(path) is None:
+            raise TF1CheckpointNotFoundError(
+                f"No TF1 checkpoint in the directory {path}: it has no valid 'checkpoint' "
+                "file naming one. Fix: give the checkpoint prefix (e.g. "
+                f"{os.path.join(path, 'model.ckpt-1000')})."
+            ) from e
+        raise TF1CheckpointCorruptError(
+            f"TF1 checkpoint {path} cannot be read: {describe_cause(e)}. Its index or data file "
+            "is damaged or missing. Fix: use an intact copy of the checkpoint, or an earlier one."
+        ) from e
+
+
+def _read_tensor(reader: Any, path: str, name: str) -> np.ndarray:
+    try:
+        return np.asarray(reader.get_tensor(name))
+    except Exception as e:  # DataLossError (checksum), OutOfRangeError, IndexError, ...
+        raise TF1CheckpointCorruptError(
+            f"TF1 checkpoint {path}: entry {name} cannot be read ({describe_cause(e)}); the "
+            "data file is damaged or missing. Fix: use an intact copy of the checkpoint, "
+            "or an earlier one."
+        ) from e
+
+
+def _dtype_arg(dtype: Any) -> np.dtype | None:
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TF1ArgumentError(
+            f"dtype must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}."
+        ) from None
 
 
 def load_tf1_checkpoint(
@@ -278,8 +434,9 @@ def load_tf1_checkpoint(
     module documentation for the rules.
 
     Args:
-        path: the checkpoint prefix (``.../model.ckpt-1000``, without
-            ``.index``) or a directory (its latest checkpoint is read).
+        path: the checkpoint prefix (``.../model.ckpt-1000``), one of its
+            files (``.index``, ``.data-00000-of-00001``: the prefix is read),
+            or a directory (its latest checkpoint is read).
         name_map: ordered regex rules ``(pattern, replacement)``, as a list of
             pairs or a dict; each applies in turn as ``re.sub``; a
             replacement ``None`` drops the matching names.
@@ -287,7 +444,7 @@ def load_tf1_checkpoint(
             ``jax.eval_shape``: every path must get exactly one entry of the
             same shape, cast to the template's dtype (and placed with its
             sharding, when it has one). The result has the template's
-            structure.
+            structure; a path in several templates is loaded into each.
         skip: regex patterns of checkpoint names to drop, matched before
             ``name_map`` (default :data:`DEFAULT_SKIP`; ``()`` keeps all).
         dtype: without ``like``, the dtype for floating entries (default:
@@ -303,11 +460,15 @@ def load_tf1_checkpoint(
         ``(tree, report)`` with ``return_report=True``.
 
     Raises:
-        ImportError: TensorFlow is not installed (``pip install 'jaxscope[tf]'``).
+        TF1DependencyError: TensorFlow is not installed (``pip install 'jaxscope[tf]'``).
+        TF1ArgumentError: ``path``, ``like`` or ``dtype`` is malformed.
+        TF1NameMapError: ``name_map`` or ``skip`` is malformed, or the names
+            it makes do not form a params tree.
+        TF1CheckpointNotFoundError: no checkpoint at ``path``.
+        TF1CheckpointCorruptError: the checkpoint's files cannot be read.
+        TF1UnsupportedEntryError: an entry holds strings.
         TF1CheckpointMismatchError: with ``like``, the checkpoint does not
             match; the message names the model paths and checkpoint names.
-        TF1CheckpointError: the checkpoint cannot be read, or two entries map
-            to one name.
 
     >>> params = js.load_tf1_checkpoint(  # doctest: +SKIP
     ...     "ckpt/model.ckpt-1000",
@@ -315,26 +476,20 @@ def load_tf1_checkpoint(
     ...     like=jax.eval_shape(f.init, 0, tokens),
     ... )
     """
-    tf = _import_tensorflow()
-    path = os.fspath(path)
-    try:
-        reader = tf.train.load_checkpoint(path)
-        shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
-    except Exception as e:  # TF raises several types (NotFoundError, ValueError, ...)
-        raise TF1CheckpointError(
-            f"Cannot read a TF1 checkpoint at {path}: {e}. Fix: give the checkpoint "
-            "prefix (e.g. model.ckpt-1000, without .index or .data-*) or the directory "
-            "holding the 'checkpoint' file."
-        ) from e
-
-    skip = tuple(skip)
+    # Every argument is checked before TensorFlow is imported or a file read.
     rules = _rules(name_map)
+    skip_patterns = _skip_patterns(skip)
+    dtype = _dtype_arg(dtype)
+    templates, single = _flat_templates(like) if like is not None else ([], True)
+    path = _prefix(path)
+    tf = _import_tensorflow()
+    reader, shapes, dtypes = _reader(tf, path)
+
     skipped: list[str] = []
     renamed: dict[str, str] = {}  # checkpoint name -> model path
     taken: dict[str, str] = {}  # model path -> checkpoint name
     for name in sorted(shapes):
-        if is_bookkeeping(name, skip):
+        if _skipped(name, skip_patterns):
             skipped.append(name)
             continue
         new = name
@@ -356,18 +511,18 @@ def load_tf1_checkpoint(
         for new, name in taken.items():
             stored = _numpy_dtype(dtypes[name])
             if _kind(stored) == "other":
-                raise TF1CheckpointError(
+                raise TF1UnsupportedEntryError(
                     f"Checkpoint entry {name} (model path {new}) in {path} holds "
                     f"{dtypes[name].name} values, which JAX cannot hold. Fix: drop it "
-                    f"with name_map=[({re.escape(name)!r}, None)] or skip=."
+                    f"with the name_map rule ({'^' + re.escape(name) + '$'!r}, None)."
                 )
             want = stored
             if dtype is not None and _kind(stored) == "float":
-                want = np.dtype(dtype)
+                want = dtype
             want = jax.dtypes.canonicalize_dtype(want)
             if want != stored:
                 cast[new] = (str(stored), str(want))
-            flat[new] = jnp.asarray(np.asarray(reader.get_tensor(name)).astype(want))
+            flat[new] = jnp.asarray(_read_tensor(reader, path, name).astype(want))
         report = TF1LoadReport(
             loaded=dict(taken),
             skipped=tuple(skipped),
@@ -379,35 +534,33 @@ def load_tf1_checkpoint(
         tree = trees.unflatten(flat)
         return (tree, report) if return_report else tree
 
-    templates, single = _flat_templates(like)
-    owner: dict[str, int] = {}
+    owners: dict[str, list[int]] = {}  # model path -> the templates holding it
     for index, flat_template in enumerate(templates):
         for model_path in flat_template:
-            owner.setdefault(model_path, index)
-    missing = [p for p in owner if p not in taken]
-    unused = [name for name, new in renamed.items() if new not in owner]
+            owners.setdefault(model_path, []).append(index)
+    missing = [p for p in owners if p not in taken]
+    unused = [name for name, new in renamed.items() if new not in owners]
     mismatched = []
     cast = {}
     for model_path, name in taken.items():
-        if model_path not in owner:
-            continue
-        template = templates[owner[model_path]][model_path]
-        want_shape = tuple(np.shape(template))
-        have_shape = tuple(shapes[name])
-        stored = _numpy_dtype(dtypes[name])
-        want = np.dtype(jnp.result_type(template))
-        if have_shape != want_shape:
-            mismatched.append(
-                (model_path, name, f"checkpoint shape {have_shape}, model shape {want_shape}")
-            )
-        elif _kind(stored) != _kind(want):
-            mismatched.append(
-                (model_path, name, f"checkpoint dtype {dtypes[name].name}, model dtype {want}")
-            )
-        elif stored != want:
-            cast[model_path] = (str(stored), str(want))
+        for index in owners.get(model_path, ()):
+            template = templates[index][model_path]
+            want_shape = tuple(np.shape(template))
+            have_shape = tuple(shapes[name])
+            stored = _numpy_dtype(dtypes[name])
+            want = np.dtype(jnp.result_type(template))
+            if have_shape != want_shape:
+                why = f"checkpoint shape {have_shape}, model shape {want_shape}"
+            elif _kind(stored) != _kind(want):
+                why = f"checkpoint dtype {dtypes[name].name}, model dtype {want}"
+            else:
+                if stored != want:
+                    cast[model_path] = (str(stored), str(want))
+                continue
+            if (model_path, name, why) not in mismatched:
+                mismatched.append((model_path, name, why))
     report = TF1LoadReport(
-        loaded={p: n for p, n in taken.items() if p in owner},
+        loaded={p: n for p, n in taken.items() if p in owners},
         skipped=tuple(skipped),
         unused=tuple(unused),
         missing=tuple(missing),
@@ -420,13 +573,16 @@ def load_tf1_checkpoint(
 
     outs = [dict(flat_template) for flat_template in templates]
     for model_path, name in report.loaded.items():
-        index = owner[model_path]
-        template = templates[index][model_path]
-        value = np.asarray(reader.get_tensor(name)).astype(np.dtype(jnp.result_type(template)))
-        sharding = getattr(template, "sharding", None)
-        outs[index][model_path] = (
-            jax.device_put(value, sharding) if sharding is not None else jnp.asarray(value)
-        )
+        value = _read_tensor(reader, path, name)
+        for index in owners[model_path]:
+            template = templates[index][model_path]
+            cast_value = value.astype(np.dtype(jnp.result_type(template)))
+            sharding = getattr(template, "sharding", None)
+            outs[index][model_path] = (
+                jax.device_put(cast_value, sharding)
+                if sharding is not None
+                else jnp.asarray(cast_value)
+            )
     result = [trees.unflatten(flat) for flat in outs]
     tree = result[0] if single else type(like)(result)
     return (tree, report) if return_report else tree
@@ -436,12 +592,12 @@ def _check_renamed(path: str, name: str, new: str, taken: dict[str, str]) -> Non
     try:
         trees.check_name(new)
     except errors.InvalidNameError as e:
-        raise TF1CheckpointError(
+        raise TF1NameMapError(
             f"Checkpoint entry {name} in {path} is renamed to {new!r}, which is not a "
             f"valid variable name ({e}). Fix: change the name_map rules."
         ) from None
     if new in taken:
-        raise TF1CheckpointError(
+        raise TF1NameMapError(
             f"Checkpoint entries {taken[new]} and {name} in {path} are both renamed to "
             f"{new}. Fix: change the name_map rules so that each model path gets one "
             "entry, or drop one of them with a (pattern, None) rule."
@@ -455,7 +611,7 @@ def _check_prefixes(path: str, taken: dict[str, str]) -> None:
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
             if prefix in taken:
-                raise TF1CheckpointError(
+                raise TF1NameMapError(
                     f"Checkpoint entry {taken[prefix]} in {path} (model path {prefix}) "
                     f"is a variable, and entry {name} (model path {new}) would be "
                     "below it; a nested params tree cannot hold both. Fix: rename one "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -94,18 +95,43 @@ def _run(
     context.push(frame)
     try:
         out = fn(*args, **kwargs)
+        if inspect.isgenerator(out) or inspect.isawaitable(out) or inspect.isasyncgen(out):
+            _refuse_lazy_model(fn, out)
     finally:
         context.pop(frame)
         open_scopes = list(frame.scope_stack)
-        for scope in reversed(open_scopes):  # leave JAX's op-name stack as found
-            scope._close_op_scope()
+        for entry in reversed(open_scopes):  # leave JAX's op-name stack as found
+            entry.close_op_scope()
     if open_scopes:
         raise errors.ScopeNestingError(
             f"{getattr(fn, '__name__', 'fn')} entered scopes that it never exited: "
-            f"{', '.join(scope._describe() for scope in open_scopes)}. Fix: open "
+            f"{', '.join(entry.describe() for entry in open_scopes)}. Fix: open "
             "scopes with `with` blocks."
         )
     return out, frame
+
+
+def _refuse_lazy_model(fn: Callable, out: Any = None) -> None:
+    """A generator or coroutine function would return before its body ran:
+    ``init`` would find no variables. Raise at once instead."""
+    if out is None:
+        if not (
+            inspect.isgeneratorfunction(fn)
+            or inspect.iscoroutinefunction(fn)
+            or inspect.isasyncgenfunction(fn)
+        ):
+            return
+        kind = "a generator or coroutine function"
+    else:
+        if inspect.iscoroutine(out):
+            out.close()  # never awaited: close it quietly
+        kind = f"a function returning a {type(out).__name__}"
+    raise errors.ArgumentTypeError(
+        f"js.transform({getattr(fn, '__name__', fn)!r}): the model function is {kind}, so "
+        "its body (and every get_variable in it) would not run while init or apply "
+        "runs. Fix: make the model an ordinary function that computes and returns "
+        "its output (collect values in a list instead of yielding them)."
+    )
 
 
 def _wraps(fn: Callable) -> Callable[[Callable], Callable]:
@@ -121,10 +147,28 @@ def _wraps(fn: Callable) -> Callable[[Callable], Callable]:
 
 
 def _initial_trees(frame: Frame) -> tuple[Params, State]:
+    """The initial values as ``(params, state)``, shaped by the call's tree
+    of names: one visit per name component, however deep the names."""
+    records = frame.records
     params: Params = {}
     state: State = {}
-    for record in frame.records.values():
-        trees.set_path(params if record.trainable else state, record.name, record.initial_value)
+    visited = []  # (params dict, state dict, parents', key), parents first
+    stack = [(frame.names, params, state)]
+    while stack:
+        names, p, s = stack.pop()
+        for key, child in names.items():
+            if type(child) is str:
+                record = records[child]
+                (p if record.trainable else s)[key] = record.initial_value
+            else:
+                p[key], s[key] = child_p, child_s = {}, {}
+                visited.append((child_p, child_s, p, s, key))
+                stack.append((child, child_p, child_s))
+    for child_p, child_s, p, s, key in reversed(visited):  # drop the empty ones
+        if not child_p:
+            del p[key]
+        if not child_s:
+            del s[key]
     return params, state
 
 
@@ -170,7 +214,11 @@ def transform(fn: Callable, *, check_unused: bool = False) -> Transformed:
     With ``check_unused=True``, ``apply`` raises ``UnusedVariableError`` if the
     given tree holds variables the model never obtained (off by default: a
     tree may legitimately carry more, e.g. for a sub-model).
+
+    ``fn`` must be an ordinary function: a generator or ``async`` function
+    is an ``ArgumentTypeError``, since its body would not run in ``init``.
     """
+    _refuse_lazy_model(fn)
 
     @_wraps(fn)
     def init(rng: Any, *args, **kwargs) -> Params:
@@ -196,7 +244,8 @@ def transform_with_state(fn: Callable, *, check_unused: bool = False) -> Transfo
     ``init`` returns ``(params, state)``, the initial values (assignments made
     while ``init`` runs are not returned); ``apply(params, state, ...)``
     returns ``(out, new_state)`` with the values set by ``js.assign``.
-    ``check_unused`` is as in :func:`transform`, over both trees.
+    ``check_unused`` is as in :func:`transform`, over both trees, and
+    ``fn`` must be an ordinary function, as there.
 
     >>> def model(x):
     ...     count = js.get_variable("count", [], jnp.int32, trainable=False)
@@ -208,6 +257,7 @@ def transform_with_state(fn: Callable, *, check_unused: bool = False) -> Transfo
     >>> int(state["count"])
     1
     """
+    _refuse_lazy_model(fn)
 
     @_wraps(fn)
     def init(rng: Any, *args, **kwargs) -> tuple[Params, State]:

@@ -11,8 +11,6 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from flax import traverse_util
-
 from jaxscope import errors
 
 __all__ = ["flatten", "unflatten"]
@@ -21,14 +19,22 @@ _valid_names: set[str] = set()
 
 
 def check_name(name: str, what: str = "variable", scope: str = "") -> None:
-    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path;
+    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path
+    (``ArgumentTypeError`` if it is not a str, as TF1 raises ``TypeError``);
     ``scope`` is the scope it is relative to, for the message."""
-    if name in _valid_names:
-        return
-    problem = None
+    try:
+        if name in _valid_names:
+            return
+    except TypeError:  # unhashable: not a str either
+        pass
     if not isinstance(name, str):
-        problem = f"must be a str, got {type(name).__name__}"
-    elif not name:
+        raise errors.ArgumentTypeError(
+            f"Invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it "
+            f"must be a str, got {type(name).__name__}. Fix: use non-empty components "
+            "joined by '/', such as 'encoder/lstm/kernel'."
+        )
+    problem = None
+    if not name:
         problem = "is empty"
     elif ":" in name:
         problem = "contains ':' (TF1's ':0' output suffix is not part of a name)"
@@ -37,27 +43,13 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
     elif "//" in name:
         problem = "has an empty component ('//')"
     if problem is not None:
-        where = f" (full name {scope}/{name})" if scope and isinstance(name, str) else ""
+        where = f" (full name {scope}/{name})" if scope else ""
         raise errors.InvalidNameError(
             f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
             "components joined by '/', such as 'encoder/lstm/kernel'."
         )
     if len(_valid_names) < 100_000:
         _valid_names.add(name)
-
-
-_prefix_cache: dict[str, tuple[str, ...]] = {}
-
-
-def prefixes(name: str) -> tuple[str, ...]:
-    """The scopes above ``name``: ``"a/b/v"`` gives ``("a", "a/b")``."""
-    found = _prefix_cache.get(name)
-    if found is None:
-        parts = name.split("/")
-        found = tuple("/".join(parts[:i]) for i in range(1, len(parts)))
-        if len(_prefix_cache) < 100_000:
-            _prefix_cache[name] = found
-    return found
 
 
 def join(scope_name: str, name: str) -> str:
@@ -121,10 +113,39 @@ def _raise_leaf_on_path(tree: Mapping, name: str) -> None:
 def flatten(tree: Mapping) -> dict[str, Any]:
     """Flattens a nested params tree to ``{"a/b/v": leaf}`` (TF1 names).
 
+    Every ``Mapping`` is a sub-tree (a ``dict``, a ``FrozenDict``, a
+    ``MappingProxyType``); empty sub-trees hold no names. Two paths that give
+    one name (a key ``"a/b"`` beside ``{"a": {"b": ...}}``) are a
+    ``NameConflictError``, never a dropped leaf.
+
     >>> js.flatten({"dense": {"w": 1, "b": 2}})
     {'dense/w': 1, 'dense/b': 2}
     """
-    return traverse_util.flatten_dict(dict(tree), sep="/")
+    flat: dict[str, Any] = {}
+    stack = [("", iter(tree.items()))]  # depth-first, in key order, without recursion
+    while stack:
+        prefix, items = stack[-1]
+        for key, child in items:
+            if not isinstance(key, str):
+                raise errors.ArgumentTypeError(
+                    f"Cannot flatten: the tree has the key {key!r} ({type(key).__name__})"
+                    f"{f' under {prefix}' if prefix else ''}, but names are made of str "
+                    "keys. Fix: use str keys."
+                )
+            name = f"{prefix}/{key}" if prefix else key
+            if isinstance(child, Mapping):
+                stack.append((name, iter(child.items())))
+                break
+            if name in flat:
+                raise errors.NameConflictError(
+                    f"Cannot flatten: the tree holds two leaves named {name} (a key with "
+                    "'/' in it beside nested keys of the same path). Fix: keep one of "
+                    "them, or nest the key with '/' (js.unflatten does)."
+                )
+            flat[name] = child
+        else:
+            stack.pop()
+    return flat
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict:
@@ -133,24 +154,61 @@ def unflatten(flat: Mapping[str, Any]) -> dict:
     >>> js.unflatten({"dense/w": 1, "dense/b": 2})
     {'dense': {'w': 1, 'b': 2}}
     """
-    leaves = set(flat)
-    for name in flat:
+    tree: dict = {}
+    subtrees: set[int] = set()  # ids of the dicts this call made
+    for name, leaf in flat.items():
         check_name(name)
-        for prefix in prefixes(name):
-            if prefix in leaves:
+        node = tree
+        *scopes, last = name.split("/")
+        for depth, part in enumerate(scopes):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+                subtrees.add(id(child))
+            elif id(child) not in subtrees:
+                prefix = "/".join(scopes[: depth + 1])
                 raise errors.NameConflictError(
                     f"Cannot unflatten: {prefix} is a variable and also a scope holding "
                     f"{name}; a nested tree cannot hold both. Fix: rename one of them."
                 )
-    return traverse_util.unflatten_dict(dict(flat), sep="/")
+            node = child
+        if last in node:
+            raise errors.NameConflictError(
+                f"Cannot unflatten: {name} is a variable and also a scope holding "
+                f"variables; a nested tree cannot hold both. Fix: rename one of them."
+            )
+        node[last] = leaf
+    return tree
+
+
+def flat_keys(trees: list[Mapping | None], n: int = 3) -> list[str]:
+    """Up to ``n`` keys with ``/`` in them, anywhere in ``trees``: the mark of
+    a flat tree (from :func:`flatten`, or an ``.npz`` file) given where a
+    nested one belongs."""
+    found: list[str] = []
+    stack = [tree for tree in trees if isinstance(tree, Mapping)]
+    while stack and len(found) < n:
+        node = stack.pop()
+        for key, child in node.items():
+            if isinstance(key, str) and "/" in key:
+                found.append(key)
+            elif isinstance(child, Mapping):
+                stack.append(child)
+    return found[:n]
 
 
 def nearest_names(name: str, trees: list[Mapping | None], n: int = 3) -> list[str]:
     """Names in ``trees`` closest to ``name``, for error messages."""
     names: list[str] = []
-    for tree in trees:
-        if tree:
-            names.extend("/".join(map(str, k)) for k in traverse_util.flatten_dict(dict(tree)))
+    stack = [("", tree) for tree in trees if isinstance(tree, Mapping)]
+    while stack:  # never raises: it runs while an error is being reported
+        prefix, node = stack.pop()
+        for key, child in node.items():
+            path = f"{prefix}/{key}" if prefix else str(key)
+            if isinstance(child, Mapping):
+                stack.append((path, child))
+            else:
+                names.append(path)
     return difflib.get_close_matches(name, names, n=n, cutoff=0.4) or sorted(names)[:n]
 
 

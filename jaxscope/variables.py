@@ -8,7 +8,10 @@ a program raises the same errors in both.
 
 from __future__ import annotations
 
+import enum
+import inspect
 import operator
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -49,30 +52,72 @@ def canonical_dtype(dtype: Any) -> np.dtype:
         return canonical
 
 
-def _concrete_array(value: Any, dtype: Any) -> jax.Array:
+def _concrete_array(name: str, value: Any, dtype: Any) -> jax.Array:
     """A concrete initializer as an array: Python floats are float32 and ints
     int32 (as in TF1), arrays keep their dtype, an explicit dtype casts."""
+    try:
+        if dtype is not None:
+            return jnp.asarray(value, canonical_dtype(dtype))
+        if hasattr(value, "dtype"):
+            return jnp.asarray(value)
+        array = np.asarray(value)
+        if array.dtype.kind == "f":
+            array = array.astype(np.float32)
+        elif array.dtype.kind in "iu":
+            array = array.astype(np.int32)
+        return jnp.asarray(array)
+    except (TypeError, ValueError) as e:
+        # TF1 raises TypeError for a value of the wrong type (a dict) and
+        # ValueError for a ragged nested list; so do we.
+        error = errors.ArgumentTypeError if isinstance(e, TypeError) else errors.InitializerError
+        raise error(
+            f"Variable {name}: its initializer value cannot be made an array ({e}). "
+            "Fix: pass a rectangular array, scalar or nested list, or an initializer "
+            "function init(key, shape, dtype)."
+        ) from e
+
+
+def _concrete_dtype(value: Any, dtype: Any) -> np.dtype:
+    """The dtype :func:`_concrete_array` gives ``value``, without making it."""
     if dtype is not None:
-        return jnp.asarray(value, canonical_dtype(dtype))
+        return canonical_dtype(dtype)
     if hasattr(value, "dtype"):
-        return jnp.asarray(value)
-    array = np.asarray(value)
-    if array.dtype.kind == "f":
-        array = array.astype(np.float32)
-    elif array.dtype.kind in "iu":
-        array = array.astype(np.int32)
-    return jnp.asarray(array)
+        return canonical_dtype(value.dtype)
+    kind = np.asarray(value).dtype.kind
+    return _FLOAT32 if kind == "f" else np.dtype(np.int32) if kind in "iu" else np.dtype(bool)
 
 
 class _ConcreteInit:
     """A concrete initializer value as an initializer (it ignores the key)."""
 
-    def __init__(self, value: Any, dtype: Any):
-        self.value, self.dtype = value, dtype
+    def __init__(self, name: str, value: Any, dtype: Any):
+        self.name, self.value, self.dtype = name, value, dtype
 
     def __call__(self, key, shape, dtype) -> jax.Array:
         del key, shape, dtype
-        return _concrete_array(self.value, self.dtype)
+        return _concrete_array(self.name, self.value, self.dtype)
+
+
+class VariableSynchronization(enum.Enum):
+    """TF1's ``tf.VariableSynchronization``, for custom getters written for
+    TF1: they receive ``synchronization=VariableSynchronization.AUTO`` (TF1's
+    default); jaxscope ignores the value they pass on."""
+
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation(enum.Enum):
+    """TF1's ``tf.VariableAggregation``, for custom getters written for TF1:
+    they receive ``aggregation=VariableAggregation.NONE`` (TF1's default);
+    jaxscope ignores the value they pass on."""
+
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
 
 
 def get_variable(
@@ -157,8 +202,9 @@ def get_variable_in(
     full = f"{scope._name}/{name}" if scope._name else name
     if initializer is None:
         initializer = scope._initializer
-    if dtype is None and scope._dtype_set and (initializer is None or callable(initializer)):
-        dtype = scope._dtype  # a concrete value keeps its own dtype (as in TF1)
+    cast = dtype is not None  # an explicit dtype casts a concrete initializer
+    if not cast and scope._dtype_set:
+        dtype = scope._dtype
     if regularizer is None:
         regularizer = scope._regularizer
     if constraint is None:
@@ -177,24 +223,135 @@ def get_variable_in(
             constraint,
             sharding,
             scope._partitioner,
+            cast,
             2,  # this function, and get_variable or VariableScope.get_variable
         )
-    kwargs = dict(
-        shape=shape,
-        dtype=dtype,
-        initializer=initializer,
-        regularizer=regularizer,
-        reuse=scope._reuse,
-        trainable=trainable,
-        constraint=constraint,
-        sharding=sharding,
-        partitioner=scope._partitioner,
+    return _call_custom_getter(
+        frame,
+        getter,
+        full,
+        shape,
+        dtype,
+        initializer,
+        regularizer,
+        scope._reuse,
+        trainable,
+        constraint,
+        sharding,
+        scope._partitioner,
+        cast,
     )
 
-    def true_getter(name, **kw):
-        return _true_getter(frame, name, **kw)
 
-    return getter(true_getter, full, **kwargs)
+def _call_custom_getter(
+    frame,
+    getter,
+    name,
+    shape,
+    dtype,
+    initializer,
+    regularizer,
+    reuse,
+    trainable,
+    constraint,
+    sharding,
+    partitioner,
+    cast,
+) -> Any:
+    """Calls ``getter`` as TF1 calls a custom getter: entirely by keyword,
+    with TF1's keywords (those meaning nothing here as TF1's defaults) and
+    ``sharding``; ``constraint`` and ``sharding`` only where the getter
+    takes them or ``**kwargs``, as TF1 does for ``constraint``."""
+    given_dtype = dtype
+
+    def true_getter(
+        name,
+        shape=None,
+        dtype=None,
+        initializer=None,
+        regularizer=None,
+        reuse=None,
+        trainable=None,
+        collections=None,
+        caching_device=None,
+        partitioner=None,
+        validate_shape=True,
+        use_resource=None,
+        constraint=None,
+        synchronization=VariableSynchronization.AUTO,
+        aggregation=VariableAggregation.NONE,
+        *,
+        sharding=None,
+    ):
+        """TF1's ``_true_getter``: the same positional order and keywords."""
+        del collections, caching_device, validate_shape, use_resource
+        del synchronization, aggregation
+        trees.check_name(name, "custom-getter variable")
+        return _true_getter(
+            frame,
+            name,
+            shape,
+            dtype,
+            initializer,
+            regularizer,
+            default_reuse if reuse is None else reuse,
+            True if trainable is None else trainable,
+            constraint,
+            sharding,
+            partitioner,
+            cast or dtype is not given_dtype,  # a getter asking for a dtype casts too
+        )
+
+    default_reuse = reuse
+    kwargs = {
+        "getter": true_getter,
+        "name": name,
+        "shape": shape,
+        "dtype": dtype,
+        "initializer": initializer,
+        "regularizer": regularizer,
+        "reuse": reuse,
+        "trainable": trainable,
+        "collections": None,
+        "caching_device": None,
+        "partitioner": partitioner,
+        "validate_shape": True,
+        "use_resource": None,
+        "synchronization": VariableSynchronization.AUTO,
+        "aggregation": VariableAggregation.NONE,
+    }
+    takes_constraint, takes_sharding = _optional_keywords(getter)
+    if takes_constraint:
+        kwargs["constraint"] = constraint
+    if takes_sharding:
+        kwargs["sharding"] = sharding
+    return getter(**kwargs)
+
+
+_getter_keywords: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _optional_keywords(getter: Callable) -> tuple[bool, bool]:
+    """Whether ``getter`` takes ``constraint`` and ``sharding`` (by name or
+    through ``**kwargs``)."""
+    try:
+        return _getter_keywords[getter]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(getter).parameters
+    except (TypeError, ValueError):  # no signature (a builtin): pass everything
+        found = (True, True)
+    else:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            found = (True, True)
+        else:
+            found = ("constraint" in params, "sharding" in params)
+    try:
+        _getter_keywords[getter] = found
+    except TypeError:  # not weakly referenceable: compute again next time
+        pass
+    return found
 
 
 def _true_getter(
@@ -209,10 +366,14 @@ def _true_getter(
     constraint: Callable | None = None,
     sharding: Any = None,
     partitioner: Callable | None = None,
+    cast: bool = False,
     _known_callers: int = 1,
 ) -> jax.Array:
-    # ``_known_callers``: how many frames above this one are jaxscope's, so
-    # that finding the user's line materializes only the frames beyond them.
+    # ``dtype`` is the explicit dtype, else the scope's (when a scope set
+    # one): reuse checks it, as TF1 does; a concrete initializer keeps its own
+    # dtype unless ``cast`` (an explicit dtype). ``_known_callers``: how many
+    # frames above this one are jaxscope's, so that finding the user's line
+    # materializes only the frames beyond them.
     # This is the trace path of every variable: keep it to dict lookups and
     # comparisons (see benchmarks/profile_trace.py).
     if frame.replay is not None:
@@ -230,8 +391,11 @@ def _true_getter(
                 "(or call scope.reuse_variables()) to share it, or use another name."
             )
         _check_stored(name, record.value, shape, dtype)
+        if sharding is not None or partitioner is not None:
+            _check_reused_sharding(name, record, sharding, partitioner)
         return record.value
 
+    concrete = initializer is not None and not callable(initializer)
     if reuse is True:
         if frame.mode is Mode.INIT:
             raise errors.VariableMissingError(
@@ -240,93 +404,140 @@ def _true_getter(
                 "created. Fix: create it first in a scope with reuse=None, or use "
                 "reuse=js.AUTO_REUSE."
             )
-        value, in_params = _lookup(frame, name, trainable=None)
-        _check_conflict(frame, name)
-        _check_stored(name, value, shape, dtype)
-        return _record(
-            frame, name, value, in_params, regularizer, constraint, sharding, None, _known_callers
-        )
-
-    # A creation: checked identically in init and apply.
-    if not frame.in_outer_trace():
-        raise errors.RawTransformError(
-            f"Variable {name} is created inside a raw JAX transform (jax.jit, "
-            "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
-            "opened inside the model function; its value would leak as a tracer. "
-            "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
-            "js.while_loop, js.cond, js.layer_stack), or create the variable "
-            "before entering the transform."
-        )
-    if not trainable and not frame.allow_state:
-        raise errors.StateInStatelessTransformError(
-            f"Variable {name} has trainable=False, so it lives in `state`, which "
-            "js.transform does not return. Fix: use js.transform_with_state, "
-            "whose init returns (params, state) and apply returns (out, new_state)."
-        )
-    _check_conflict(frame, name)
-    if reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
-        # Found in apply's tree, as a reuse: either tree, stored shape and
-        # dtype accepted unless asked for.
-        value, in_params = _lookup(frame, name, trainable=None)
-        _check_stored(name, value, shape, dtype)
-        return _record(
-            frame, name, value, in_params, regularizer, constraint, sharding, None, _known_callers
-        )
-    concrete = initializer is not None and not callable(initializer)
-    if concrete:
-        try:
-            initial = _concrete_array(initializer, dtype)
-        except (TypeError, ValueError) as e:
-            raise errors.InitializerError(
-                f"Variable {name}: its initializer value cannot be made an array "
-                f"({e}). Fix: pass a rectangular array, scalar or nested list, or an "
-                "initializer function init(key, shape, dtype)."
-            ) from e
-        init_spec = (_ConcreteInit(initializer, dtype), initial.shape, initial.dtype, False)
-        if shape is not None and initial.shape != shape:
-            raise errors.InitializerError(
-                f"Variable {name}: the initializer value has shape "
-                f"{initial.shape} but shape {shape} was given. Fix: make them "
-                "agree, or omit shape."
-            )
-        shape, want_dtype = initial.shape, initial.dtype
+        found = _lookup(frame, name, trainable=None)  # missing before conflicting
+        lookup, lookup_dtype = True, dtype
     else:
-        if shape is None:
-            raise errors.InitializerError(
-                f"Variable {name} has no shape: give shape=... or a concrete "
-                "initializer value (an array, scalar or nested list)."
+        # A creation: checked identically in init and apply.
+        if not frame.in_outer_trace():
+            raise errors.RawTransformError(
+                f"Variable {name} is created inside a raw JAX transform (jax.jit, "
+                "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
+                "opened inside the model function; its value would leak as a tracer. "
+                "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
+                "js.while_loop, js.cond, js.layer_stack), or create the variable "
+                "before entering the transform."
             )
-        want_dtype = _FLOAT32 if dtype is None else _valid_dtype(name, dtype)
-    if sharding is not None:
-        sharding = sharding_lib.as_spec(name, sharding)
-    elif partitioner is not None:
-        sharding = sharding_lib.as_spec(name, partitioner(name, shape, want_dtype))
-    if sharding is not None:
-        sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
-
-    if frame.mode is Mode.INIT:
-        if not concrete:
-            init_fn = inits.default_for(want_dtype) if initializer is None else initializer
-            init_spec = (init_fn, shape, want_dtype, True)
-            key = rng.variable_key(frame, name)
-            value = sharding_lib.initialize(
-                lambda k: run_initializer(name, init_fn, k, shape, want_dtype), key, sharding
+        if not trainable and not frame.allow_state:
+            raise errors.StateInStatelessTransformError(
+                f"Variable {name} has trainable=False, so it lives in `state`, which "
+                "js.transform does not return. Fix: use js.transform_with_state, "
+                "whose init returns (params, state) and apply returns (out, new_state)."
             )
+        lookup = reuse is AUTO_REUSE and frame.mode is Mode.APPLY
+        if lookup:
+            # Found in apply's tree, as a reuse, asking for the dtype init's
+            # creation would have given it.
+            found = None
+            lookup_dtype = (
+                _concrete_dtype(initializer, dtype if cast else None) if concrete else dtype
+            )
+    _claim(frame, name)  # a failure below leaves the name free again
+    try:
+        if lookup:
+            # A lookup in apply's tree: either tree, stored shape and dtype
+            # accepted unless asked for.
+            if found is None:
+                found = _lookup(frame, name, trainable=None)
+            value, in_params = found
+            _check_stored(name, value, shape, lookup_dtype)
+            if sharding is None and partitioner is not None:
+                sharding = _partition(name, partitioner, tuple(value.shape), value.dtype)
+            return _record(
+                frame,
+                name,
+                value,
+                in_params,
+                regularizer,
+                constraint,
+                sharding_lib.as_spec(name, sharding),
+                None,
+                _known_callers,
+            )
+        if concrete:
+            initial = _concrete_array(name, initializer, dtype if cast else None)
+            init_spec = (
+                _ConcreteInit(name, initializer, dtype if cast else None),
+                initial.shape,
+                initial.dtype,
+                False,
+            )
+            if shape is not None and initial.shape != shape:
+                raise errors.InitializerError(
+                    f"Variable {name}: the initializer value has shape "
+                    f"{initial.shape} but shape {shape} was given. Fix: make them "
+                    "agree, or omit shape."
+                )
+            shape, want_dtype = initial.shape, initial.dtype
         else:
-            value = sharding_lib.place(initial, sharding)
+            if shape is None:
+                raise errors.InitializerError(
+                    f"Variable {name} has no shape: give shape=... or a concrete "
+                    "initializer value (an array, scalar or nested list)."
+                )
+            want_dtype = _FLOAT32 if dtype is None else _valid_dtype(name, dtype)
+        if sharding is not None:
+            sharding = sharding_lib.as_spec(name, sharding)
+        elif partitioner is not None:
+            sharding = _partition(name, partitioner, shape, want_dtype)
+        if sharding is not None:
+            sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
+
+        if frame.mode is Mode.INIT:
+            if not concrete:
+                init_fn = inits.default_for(want_dtype) if initializer is None else initializer
+                init_spec = (init_fn, shape, want_dtype, True)
+                key = rng.variable_key(frame, name)
+                value = sharding_lib.initialize(
+                    lambda k: run_initializer(name, init_fn, k, shape, want_dtype), key, sharding
+                )
+            else:
+                value = sharding_lib.place(initial, sharding)
+        else:
+            init_spec = None
+            value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
+            if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
+                value = _lookup(frame, name, trainable=trainable)[0]
+            elif frame.stack is not None:  # discovering a layer_stack body
+                value = frame.stack.layer_value(name, value)
+            _check_stored(name, value, shape, want_dtype)
+            if sharding is not None:  # read with its spec: gradients keep the layout
+                value = sharding_lib.place(value, sharding)
+        return _record(
+            frame,
+            name,
+            value,
+            trainable,
+            regularizer,
+            constraint,
+            sharding,
+            init_spec,
+            _known_callers,
+        )
+    except BaseException:
+        _unclaim(frame, name)
+        raise
+
+
+def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
+    """The scope's partitioner's spec; never asked for a scalar (as in TF1)."""
+    if not shape:
+        return None
+    return sharding_lib.as_spec(name, partitioner(name, shape, dtype))
+
+
+def _check_reused_sharding(name: str, record: VariableRecord, sharding: Any, partitioner) -> None:
+    """A reuse asking for a sharding (explicit, or from the scope's
+    partitioner) must ask for the stored one; asking for none accepts it."""
+    if sharding is not None:
+        asked = sharding_lib.as_spec(name, sharding)
     else:
-        init_spec = None
-        value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
-        if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
-            value = _lookup(frame, name, trainable=trainable)[0]
-        elif frame.stack is not None:  # discovering a layer_stack body
-            value = frame.stack.layer_value(name, value)
-        _check_stored(name, value, shape, want_dtype)
-        if sharding is not None:  # read with its spec: gradients keep the layout
-            value = sharding_lib.place(value, sharding)
-    return _record(
-        frame, name, value, trainable, regularizer, constraint, sharding, init_spec, _known_callers
-    )
+        asked = _partition(name, partitioner, record.shape, record.dtype)
+    if asked is not None and not sharding_lib.same_spec(asked, record.sharding):
+        raise errors.ShardingError(
+            f"Trying to share variable {name}, but specified sharding {asked} and found "
+            f"sharding {record.sharding}. Fix: ask for sharding {record.sharding} (or "
+            "none) on reuse, or give the variable that sharding where it is created."
+        )
 
 
 def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
@@ -338,13 +549,26 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
             return tuple(shape)
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
-    try:
-        if isinstance(shape, str):
-            raise TypeError
-        dims = tuple(operator.index(d) for d in shape)
-    except TypeError:
-        dims = None
-    if dims is None or any(d < 0 for d in dims):
+    dims = None
+    if not isinstance(shape, str):
+        try:
+            dims = tuple(operator.index(d) for d in shape)
+        except jax.errors.TracerIntegerConversionError:
+            raise errors.ArgumentTypeError(
+                f"Variable {name}: shape {list(shape)!r} holds a value traced by JAX "
+                "(an int argument of a jitted or eval_shape'd function), but shapes must "
+                "be static Python ints. Fix: mark that argument static "
+                "(jax.jit(f.init, static_argnums=...) or static_argnames=...), or take "
+                "the size from an array's .shape."
+            ) from None
+        except TypeError:
+            pass
+    if dims is None:
+        raise errors.ArgumentTypeError(
+            f"Variable {name}: shape must be a sequence of non-negative ints, got "
+            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+        )
+    if any(d < 0 for d in dims):
         raise errors.InitializerError(
             f"Variable {name}: shape must be a sequence of non-negative ints, got "
             f"{shape!r}. Fix: e.g. shape=[3, 4]."
@@ -356,21 +580,34 @@ def _valid_dtype(name: str, dtype: Any) -> np.dtype:
     try:
         return canonical_dtype(dtype)
     except TypeError:
-        raise errors.InitializerError(
+        raise errors.ArgumentTypeError(
             f"Variable {name}: {dtype!r} is not a dtype. Fix: e.g. dtype=jnp.float32."
         ) from None
 
 
 def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax.Array:
-    """``init_fn(key, shape, dtype)``, checked to return that shape and dtype."""
+    """``init_fn(key, shape, dtype)``, checked to return that shape and dtype.
+
+    An initializer that refuses the shape or dtype (``orthogonal`` on a
+    vector, a float-only distribution on ints) is an ``InitializerError``
+    naming the variable."""
     try:
         value = init_fn(key, shape, dtype)
-    except TypeError as e:
+    except (errors.InitializerError, TypeError, ValueError, ArithmeticError) as e:
+        if isinstance(e, errors.InitializerError):  # says what and the fix
+            raise errors.InitializerError(f"The initializer of variable {name} failed: {e}") from e
+        if isinstance(e, errors.ScopeError):
+            raise  # e.g. an initializer's own get_variable call failed
+        hint = (
+            "; note that js.initializers.glorot_uniform, random_normal, ... are "
+            "factories: call them, initializer=js.initializers.glorot_uniform()"
+            if isinstance(e, TypeError)
+            else ""
+        )
         raise errors.InitializerError(
-            f"The initializer of variable {name} failed: {e}. Fix: pass an "
-            "initializer init(key, shape, dtype); note that js.initializers."
-            "glorot_uniform, random_normal, ... are factories: call them, "
-            "initializer=js.initializers.glorot_uniform()."
+            f"The initializer of variable {name} failed for shape {shape} and dtype "
+            f"{dtype}: {e}. Fix: pass an initializer init(key, shape, dtype) that "
+            f"supports them{hint}."
         ) from e
     if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
         got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
@@ -383,30 +620,84 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
     return jnp.asarray(value)
 
 
-def _check_conflict(frame: context.Frame, name: str) -> None:
-    above = trees.prefixes(name)
-    leaf_names = frame.leaf_names
-    if name in frame.prefixes or not leaf_names.isdisjoint(above):
-        _raise_conflict(frame, name, above)
-    frame.prefixes.update(above)
-    leaf_names.add(name)
+def _claim(frame: context.Frame, name: str) -> None:
+    """Enters ``name`` in the call's tree of names (its leaf holds the full
+    name), or raises ``NameConflictError`` if it would be both a variable and
+    a scope. One walk down the name's components: linear in its length."""
+    parts = _components.get(name)
+    if parts is None:
+        parts = tuple(name.split("/"))
+        if len(_components) < 100_000:
+            _components[name] = parts
+    node = frame.names
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif type(child) is str:
+            _raise_conflict(frame, name)
+        node = child
+    if parts[-1] in node:
+        _raise_conflict(frame, name)
+    node[parts[-1]] = name
 
 
-def _raise_conflict(frame: context.Frame, name: str, above: tuple[str, ...]) -> None:
-    if name in frame.prefixes:
-        below = sorted(n for n in frame.leaf_names if n.startswith(name + "/"))
+# A name's components, cached: the same names come back in every call.
+_components: dict[str, tuple[str, ...]] = {}
+
+
+def _unclaim(frame: context.Frame, name: str) -> None:
+    """Takes back a :func:`_claim` whose ``get_variable`` failed: no leaf or
+    sub-tree of the failed name remains."""
+    path = [frame.names]
+    *scopes, leaf = name.split("/")
+    for part in scopes:
+        path.append(path[-1][part])
+    del path[-1][leaf]
+    for node, part in zip(reversed(path[:-1]), reversed(scopes), strict=True):
+        if node[part]:
+            break
+        del node[part]
+
+
+def _raise_conflict(frame: context.Frame, name: str) -> None:
+    node, walked = frame.names, []
+    for part in name.split("/"):
+        node = node[part]
+        walked.append(part)
+        if type(node) is str:
+            break
+    prefix = "/".join(walked)
+    if type(node) is not str:
+        below = sorted(_names_below(node))[:3]
         raise errors.NameConflictError(
             f"Variable {name} cannot be created: {name} is already a scope holding "
-            f"variables ({', '.join(below[:3])}), and a nested params tree cannot "
+            f"variables ({', '.join(below)}), and a nested params tree cannot "
             "hold a variable and a sub-tree at one path. Fix: rename one of them."
         )
-    prefix = next(p for p in above if p in frame.leaf_names)
+    record = frame.records.get(prefix)
+    if prefix == name:  # claimed, not yet recorded: its initializer asks for it
+        raise errors.VariableExistsError(
+            f"Variable {name} is obtained while it is being created: its initializer "
+            "calls get_variable for it. Fix: have the initializer obtain another name."
+        )
+    where = f"created at {record.origin}" if record is not None else "being created"
     raise errors.NameConflictError(
-        f"Variable {name} cannot be created: {prefix} is already a "
-        f"variable, created at {frame.records[prefix].origin}, and a nested "
-        "params tree cannot hold a variable and a sub-tree at one path. Fix: "
-        "rename one of them."
+        f"Variable {name} cannot be created: {prefix} is already a variable, {where}, "
+        "and a nested params tree cannot hold a variable and a sub-tree at one path. "
+        "Fix: rename one of them."
     )
+
+
+def _names_below(node: dict) -> list[str]:
+    names, stack = [], [node]
+    while stack:
+        for child in stack.pop().values():
+            if type(child) is str:
+                names.append(child)
+            else:
+                stack.append(child)
+    return names
 
 
 def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:
@@ -432,7 +723,16 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
             "apply(params, state, ...), or ask with the trainable flag it was "
             "created with."
         )
-    near = trees.nearest_names(name, [frame.params, frame.state])
+    given = [frame.params, frame.state]
+    flat = trees.flat_keys(given)
+    if flat:
+        raise errors.VariableMissingError(
+            f"Variable {name} is not in the tree given to apply, which is flat: it has "
+            f"keys with '/' in them ({', '.join(map(repr, flat))}), as js.flatten or "
+            "an .npz file gives, where apply wants the nested tree init returns. Fix: "
+            "pass js.unflatten(params) (and js.unflatten(state))."
+        )
+    near = trees.nearest_names(name, given)
     raise errors.VariableMissingError(
         f"Variable {name} is not in the tree given to apply. Nearest names "
         f"present: {', '.join(near) if near else '(the tree is empty)'}. Fix: pass "
@@ -482,7 +782,7 @@ def _replayed(frame: context.Frame, name: str) -> jax.Array:
     if value is None:
         record = frame.records.get(name)
         if record is None:
-            raise errors.ScopeError(
+            raise errors.LiftError(
                 f"Variable {name} is obtained inside a lifted transform's body, "
                 "but it was not obtained when the body was first traced: the body "
                 "must obtain the same variables every time it is traced. Fix: do "

@@ -1,14 +1,17 @@
 """Smoke tests of the benchmark scripts: each one's ``--quick`` run on tiny
-sizes reports every figure and writes its section of RESULTS.md. The numbers
-themselves are not tested (no timing thresholds)."""
+sizes reports every figure, judges it against its target in targets.toml and
+writes its section of RESULTS.md. The numbers themselves are not tested (no
+timing thresholds)."""
 
 from __future__ import annotations
 
+import math
 import sys
+import tomllib
 
 import pytest
 
-from benchmarks import harness, memory, mlp, profile_trace, seq2seq, sweeps
+from benchmarks import checkpoint_io, harness, memory, mlp, profile_trace, seq2seq, sweeps
 
 SCRIPTS = {
     "mlp": mlp,
@@ -16,7 +19,13 @@ SCRIPTS = {
     "sweeps": sweeps,
     "memory": memory,
     "profile_trace": profile_trace,
+    "checkpoint_io": checkpoint_io,
 }
+# The targets that --quick does not judge: it skips the layer_stack sizes.
+QUICK_UNJUDGED = {"layer_stack_64_over_4", "layer_stack_512_over_4"}
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="peak memory reads /proc/self/status"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +53,20 @@ def sweeps_run(results_md):
     return _quick(results_md, "sweeps")
 
 
+@pytest.fixture(scope="module")
+def memory_run(results_md):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory reads /proc/self/status")
+    return _quick(results_md, "memory")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_io_run(results_md):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory reads /proc/self/status")
+    return _quick(results_md, "checkpoint_io")
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_every_script_explains_itself_and_its_options(name, capsys):
     with pytest.raises(SystemExit) as done:
@@ -67,11 +90,8 @@ def test_mlp_reports_every_figure_of_every_implementation(mlp_run):
         assert set(mlp_run["medians"][figure]) == set(mlp.IMPLS) - set(mlp_run["skipped"])
 
 
-def test_mlp_judges_each_target_of_targets_toml(mlp_run):
+def test_mlp_reports_the_figure_of_each_target(mlp_run):
     assert set(mlp_run["targets"]) >= set(harness.targets("mlp"))
-    lines = [line for line in mlp_run["section"].splitlines() if "target at most" in line]
-    assert len(lines) == 4
-    assert all(line.endswith(("met", "**missed**")) for line in lines)
 
 
 def test_mlp_implementations_compute_pure_jax_function_on_its_params(mlp_run):
@@ -113,11 +133,8 @@ def test_sweeps_report_every_sweep_and_judge_its_targets(sweeps_run):
     figures, section = sweeps_run["figures"], sweeps_run["section"]
     assert list(figures) == list(sweeps.SWEEPS)
     assert section.count("### ") == len(sweeps.SWEEPS)
-    # Every target is judged, but those of the layer_stack sizes --quick skips.
-    skipped = {"layer_stack_64_over_4", "layer_stack_512_over_4"}
     judged = {key for by_sweep in figures.values() for key in by_sweep}
-    assert set(harness.targets("sweeps")) - skipped <= judged
-    assert section.count("target at most") == len(harness.targets("sweeps")) - len(skipped)
+    assert set(harness.targets("sweeps")) - QUICK_UNJUDGED <= judged
     assert "compile time, 2 layers over 1" in section
 
 
@@ -126,15 +143,32 @@ def test_layer_stack_sweep_reports_a_point_that_runs_out_of_time(tmp_path):
     assert out["section"].count("did not finish in 0 s") == 2 * 4
 
 
-def test_memory_reports_eval_shape_eager_and_jitted_init(results_md):
-    if not sys.platform.startswith("linux"):
-        pytest.skip("reads /proc/self/status")
-    out = _quick(results_md, "memory")
-    assert set(out["growth_bytes"]) == {
+def test_memory_reports_eval_shape_eager_and_jitted_init(memory_run):
+    assert set(memory_run["growth_bytes"]) == {
         f"{impl} {mode}" for impl in memory.IMPLS for mode in memory.MODES
     }
-    assert out["param_bytes"] == 4 * 2 * (256 * 256 + 256)
-    assert out["eval_shape_allocates_no_parameter_memory"] is True
+    assert memory_run["param_bytes"] == 4 * 2 * (256 * 256 + 256)
+    assert memory_run["eval_shape_allocates_no_parameter_memory"] is True
+
+
+def test_checkpoint_io_reports_every_save_and_restore_against_orbax(checkpoint_io_run):
+    medians = checkpoint_io_run["medians"]
+    assert list(medians["save"]) == list(checkpoint_io.WAYS)
+    assert list(medians["restore"]) == list(checkpoint_io.RESTORES)
+    for by_way in medians.values():
+        for figures in by_way.values():
+            assert set(figures) == set(checkpoint_io.FIELDS) and figures["seconds"] > 0
+    assert set(checkpoint_io_run["targets"]) == set(harness.targets("checkpoint_io"))
+    assert checkpoint_io_run["param_bytes"] == 4 * 2 * (64 * 64 + 64)
+
+
+@linux_only
+def test_checkpoint_io_restores_in_a_fresh_process_what_it_saved(tmp_path):
+    directory = str(tmp_path / "ckpt")
+    checkpoint_io.sample("save", "jaxscope", directory, 2, 8)
+    args = ["--sample", "restore", checkpoint_io.UNVERIFIED, directory, "2", "8"]
+    (record,), timed_out = harness.isolated("benchmarks.checkpoint_io", args, timeout=120)
+    assert not timed_out and set(record) == set(checkpoint_io.FIELDS)
 
 
 def test_profile_lists_jaxscopes_own_functions(results_md):
@@ -144,10 +178,45 @@ def test_profile_lists_jaxscopes_own_functions(results_md):
     assert set(out["figures"]) >= {"overhead_us_per_variable", "alone_us_per_variable"}
 
 
+@pytest.mark.parametrize("name", ["mlp", "seq2seq", "memory", "checkpoint_io", "sweeps"])
+def test_every_target_of_targets_toml_gets_one_verdict(request, name):
+    section = request.getfixturevalue(f"{name}_run")["section"]
+    verdicts = [line for line in section.splitlines() if "target at most" in line]
+    assert len(verdicts) == len(set(harness.targets(name)) - QUICK_UNJUDGED)
+    assert all(line.endswith(("met", "**missed**", "not measured")) for line in verdicts)
+
+
+def test_every_table_of_targets_toml_belongs_to_a_script():
+    with open(harness.TARGETS, "rb") as f:
+        assert set(tomllib.load(f)) <= set(SCRIPTS)
+
+
+def test_a_figure_meets_its_target_when_at_most_the_target():
+    assert harness.verdict(1.1, 1.1) == "met"
+    assert harness.verdict(0.5, 1.1) == "met"
+    assert harness.verdict(1.1001, 1.1) == "**missed**"
+    assert harness.verdict(None, 1.1) == harness.verdict(math.nan, 1.1) == "not measured"
+
+
+@linux_only
+@pytest.mark.parametrize("target, verdict", [(0.0, "**missed**"), (1e9, "met")])
+def test_verdicts_read_the_targets_from_targets_toml(tmp_path, monkeypatch, target, verdict):
+    keys = harness.targets("checkpoint_io")
+    (tmp_path / "targets.toml").write_text(
+        "[checkpoint_io]\n" + "".join(f"{key} = {target}\n" for key in keys)
+    )
+    monkeypatch.setattr(harness, "TARGETS", str(tmp_path / "targets.toml"))
+    out = checkpoint_io.run(["--quick", "--results", "-"])
+    verdicts = [line for line in out["section"].splitlines() if "target at most" in line]
+    assert len(verdicts) == len(keys)
+    times = [line for line in verdicts if " time over " in line]  # never zero, unlike memory
+    assert len(times) == 2
+    assert all(line.endswith(f"target at most {target}x: {verdict}") for line in times)
+
+
 def test_each_script_replaces_only_its_own_section(results_md, mlp_run, seq2seq_run):
     text = results_md.read_text()
     assert mlp_run["section"] in text and seq2seq_run["section"] in text
-    assert "Not run yet: `python -m benchmarks.checkpoint_io`" in text
     again = _quick(results_md, "profile_trace")
     text = results_md.read_text()
     assert again["section"] in text and mlp_run["section"] in text

@@ -36,7 +36,10 @@ TF1_BASE = {
     errors.NameConflictError: ValueError,
     errors.InitializerError: ValueError,
     errors.InvalidParamsError: ValueError,
+    errors.ArgumentError: ValueError,
     errors.ScopeArgumentError: ValueError,
+    errors.ArgumentTypeError: TypeError,
+    errors.LiftError: RuntimeError,
     errors.AssignError: ValueError,
     errors.MissingRNGError: ValueError,
     errors.ShardingError: ValueError,
@@ -49,6 +52,14 @@ TF1_BASE = {
     errors.StaleScopeError: RuntimeError,
     errors.StateInStatelessTransformError: RuntimeError,
     errors.RawTransformError: RuntimeError,
+    # Checkpoints and TF1 checkpoints (TF1's Saver raises ValueError for a
+    # path without a checkpoint and for one that does not fit).
+    **{
+        getattr(errors, name): ValueError
+        for name in errors.__all__
+        if name.startswith(("Checkpoint", "TF1")) and name != "TF1DependencyError"
+    },
+    errors.TF1DependencyError: ImportError,
 }
 
 
@@ -86,6 +97,24 @@ def test_every_error_derives_from_scope_error(error):
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
 def test_every_error_keeps_tf1s_base_type(error):
     assert issubclass(error, TF1_BASE[error])
+
+
+BUILTIN_BASES = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    IndexError,
+    KeyError,
+    LookupError,
+    ImportError,
+    OSError,
+)
+
+
+@pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
+def test_every_error_has_exactly_one_builtin_base(error):
+    builtins = {base for base in BUILTIN_BASES if issubclass(error, base)}
+    assert builtins == {TF1_BASE[error]}
 
 
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: e.__name__)
@@ -353,22 +382,27 @@ def test_scope_argument_error_for_default_name_with_reuse_names_the_fix(reuse):
     assert "layer" in message and "Fix" in message
 
 
-def test_scope_argument_error_without_a_name_or_default_name_names_the_fix():
+# --- ArgumentTypeError -----------------------------------------------------------
+
+
+def test_argument_type_error_without_a_name_or_default_name_names_the_fix():
     def model():
         with js.variable_scope():
             pass
 
-    message = raises_in_init_and_apply(model, errors.ScopeArgumentError, {})
+    message = raises_in_init_and_apply(model, errors.ArgumentTypeError, {})
     assert "default_name" in message and "Fix" in message
 
 
-def test_scope_argument_error_for_a_non_name_is_also_a_type_error():
+def test_argument_type_error_for_a_non_name_scope_is_a_type_error_only():
     def model():
         with js.variable_scope(3):
             pass
 
-    with pytest.raises(TypeError):
+    with pytest.raises(errors.ArgumentTypeError) as info:
         js.transform(model).init(0)
+    assert isinstance(info.value, TypeError) and not isinstance(info.value, ValueError)
+    assert "name_or_scope" in str(info.value) and "int" in str(info.value)
 
 
 # --- ScopeNestingError -----------------------------------------------------------

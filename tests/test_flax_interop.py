@@ -301,6 +301,21 @@ def test_to_flax_state_is_a_separate_mutable_collection():
         module.apply(variables, X)  # like flax's own BatchNorm: updates need mutable
 
 
+def test_to_flax_init_returns_the_initial_state_as_flax_modules_do():
+    def counted(x):
+        with js.variable_scope("stats"):
+            count = js.get_variable("count", [], jnp.int32, trainable=False)
+            js.assign("count", count + 1)
+        return js.flax_module(nn.BatchNorm(use_running_average=False, momentum=0.9))(x)
+
+    variables = js.to_flax(counted, state_collection="batch_stats").init(jax.random.key(0), X)
+    assert int(variables["batch_stats"]["stats"]["count"]) == 0
+    flax_vars = nn.BatchNorm(use_running_average=False, momentum=0.9).init(jax.random.key(0), X)
+    assert_close(variables["batch_stats"]["batch_norm"], flax_vars["batch_stats"])
+    initial = js.transform_with_state(counted).init(0, X)[1]
+    assert_close(variables["batch_stats"], initial)
+
+
 def test_to_flax_feeds_next_rng_key_from_the_dropout_stream():
     def noisy(x):
         return js.nn.dense(x, 3, name="d") + jax.random.normal(js.next_rng_key(), (3,))

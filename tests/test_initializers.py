@@ -240,8 +240,9 @@ def test_orthogonal_wide_matrix_has_orthonormal_rows():
 
 
 def test_orthogonal_needs_two_dimensions():
-    with pytest.raises(ValueError):
+    with pytest.raises(js.errors.InitializerError, match=r"two dims, got \(4,\)") as info:
         init_lib.orthogonal()(KEY, (4,), jnp.float32)
+    assert isinstance(info.value, ValueError)  # TF1's type
 
 
 # --- Every initializer ------------------------------------------------------
@@ -295,6 +296,57 @@ def test_random_initializer_differs_between_keys(name):
     a = init(jax.random.key(1), shape_for(name), jnp.float32)
     b = init(jax.random.key(2), shape_for(name), jnp.float32)
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_initializer_fills_a_zero_size_shape(name):
+    shape = (0, 3) if name != "orthogonal" else (0, 3, 2)
+    value = ALL[name](KEY, shape, jnp.float32)
+    assert value.shape == shape and value.dtype == jnp.float32
+
+
+def test_a_zero_size_variable_with_the_default_initializer_is_created():
+    def model():
+        return js.get_variable("empty", [0, 3]), js.get_variable("count", [0], jnp.int32)
+
+    f = js.transform(model)
+    params = f.init(0)
+    assert params["empty"].shape == (0, 3) and params["count"].shape == (0,)
+    empty, count = jax.jit(f.apply)(params)
+    assert empty.shape == (0, 3) and count.dtype == jnp.int32
+
+
+REFUSING = {
+    "orthogonal-on-a-vector": ([3], jnp.float32, init_lib.orthogonal(), "two dims"),
+    "glorot_uniform-on-int32": ([3, 3], jnp.int32, init_lib.glorot_uniform(), "int32"),
+    "truncated_normal-on-int32": ([3], jnp.int32, init_lib.truncated_normal(), "int32"),
+    "random_normal-on-int32": ([3], jnp.int32, init_lib.random_normal(), "int32"),
+    "jax-uniform-on-int32": ([3], jnp.int32, jax.nn.initializers.uniform(), "int32"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSING)
+def test_an_initializer_refusing_the_shape_or_dtype_names_the_variable(case):
+    shape, dtype, init, word = REFUSING[case]
+
+    def model():
+        with js.variable_scope("enc"):
+            return js.get_variable("w", shape, dtype, initializer=init)
+
+    with pytest.raises(js.errors.InitializerError) as info:
+        js.transform(model).init(0)
+    assert isinstance(info.value, ValueError)
+    message = str(info.value)
+    assert "enc/w" in message and word in message and "Fix" in message
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"mode": "fan_bad"}, {"distribution": "cauchy"}], ids=["mode", "distribution"]
+)
+def test_variance_scaling_refuses_a_bad_argument_when_built(kwargs):
+    with pytest.raises(js.errors.ArgumentError, match=repr(next(iter(kwargs.values())))) as info:
+        init_lib.variance_scaling(**kwargs)
+    assert isinstance(info.value, ValueError)  # TF1's type
 
 
 # --- Against tf.compat.v1 ---------------------------------------------------

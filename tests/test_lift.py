@@ -193,8 +193,33 @@ def test_layer_stack_conversion_helpers_take_a_custom_layer_name():
 
 
 def test_stack_layers_rejects_keys_that_are_not_layers():
-    with pytest.raises(ValueError, match="layer_0"):
+    with pytest.raises(errors.ArgumentError, match="layer_0"):
         js.stack_layers({"layer_0": {"w": jnp.zeros(2)}, "other": {"w": jnp.zeros(2)}})
+
+
+def test_stack_layers_with_a_missing_layer_names_it():
+    tree = {"layer_0": {"w": jnp.zeros(2)}, "layer_2": {"w": jnp.zeros(2)}}
+    with pytest.raises(errors.ArgumentError, match="missing layer_1") as info:
+        js.stack_layers(tree)
+    assert isinstance(info.value, ValueError) and "Fix" in str(info.value)
+
+
+def test_stack_layers_with_layers_of_different_variables_names_the_variable():
+    tree = {"layer_0": {"w": jnp.zeros(2)}, "layer_1": {"b": jnp.zeros(2)}}
+    with pytest.raises(errors.ArgumentError, match="layer_1 and layer_0") as info:
+        js.stack_layers(tree)
+    assert "b" in str(info.value) and "Fix" in str(info.value)
+
+
+def test_unstack_layers_on_a_scalar_leaf_is_a_clear_error():
+    with pytest.raises(errors.ArgumentError, match="enc/count is a scalar") as info:
+        js.unstack_layers({"enc": {"w": jnp.zeros((2, 3)), "count": jnp.zeros(())}})
+    assert isinstance(info.value, ValueError) and "Fix" in str(info.value)
+
+
+def test_unstack_layers_with_leaves_of_different_layer_counts_is_a_clear_error():
+    with pytest.raises(errors.ArgumentError, match=r"\[2, 3\]"):
+        js.unstack_layers({"w": jnp.zeros((2, 3)), "b": jnp.zeros((3,))})
 
 
 def test_each_layer_of_a_layer_stack_gets_its_own_initial_values():
@@ -305,8 +330,18 @@ def test_layer_stack_given_unrolled_params_in_apply_is_a_clear_error():
 
 
 def test_layer_stack_needs_a_positive_number_of_layers():
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(errors.ArgumentError, match="positive int") as info:
         js.layer_stack(0)
+    assert isinstance(info.value, ValueError) and "Fix" in str(info.value)
+
+
+def test_scan_without_xs_or_length_is_a_clear_error():
+    def model():
+        return js.scan(lambda c, x: (c, None), 0.0, None)
+
+    with pytest.raises(errors.ArgumentError, match="length=") as info:
+        js.transform(model).init(0)
+    assert isinstance(info.value, ValueError) and "Fix" in str(info.value)
 
 
 # --- 3. Scopes, reuse, initializers, regularizers, getters inside lifted bodies ---
@@ -468,6 +503,48 @@ def test_initializers_inside_a_scan_body_apply_as_outside(
     runs = run_both(model, XS)
     np.testing.assert_array_equal(runs.params["cell"]["w"], jnp.full(D, 0.5))
     np.testing.assert_allclose(runs.out_jit, 0.5 * jnp.sum(XS[:, 0], 0), **TOL)
+
+
+def doubled_base(key, shape, dtype):
+    """An initializer that itself obtains a variable (as TF1 code may)."""
+    return 2.0 * js.get_variable("base", shape, dtype, initializer=js.initializers.ones)
+
+
+def cell_with_a_derived_initializer(h, x):
+    w = js.get_variable("w", [D], initializer=doubled_base)
+    return h + w * x, None
+
+
+def test_an_initializer_calling_get_variable_works_inside_scan_as_outside():
+    def scanned(xs):
+        with js.variable_scope("cell"):
+            return js.scan(cell_with_a_derived_initializer, jnp.zeros(D), xs[:, 0])[0]
+
+    def unrolled(xs):
+        h = jnp.zeros(D)
+        for t in range(T):
+            with js.variable_scope("cell", reuse=js.AUTO_REUSE):
+                h, _ = cell_with_a_derived_initializer(h, xs[t, 0])
+        return h
+
+    runs = run_both(scanned, XS)
+    assert_trees_equal(runs.params, js.transform(unrolled).init(0, XS))
+    np.testing.assert_array_equal(runs.params["cell"]["w"], jnp.full(D, 2.0))
+    np.testing.assert_allclose(runs.out_jit, 2.0 * jnp.sum(XS[:, 0], 0), **TOL)
+
+
+def test_an_initializer_calling_get_variable_inside_layer_stack_gets_its_layers_slice():
+    def model(x):
+        @js.layer_stack(N)
+        def layer(x):
+            return x * js.get_variable("w", [D], initializer=doubled_base)
+
+        return layer(x)
+
+    runs = run_both(model, X)
+    np.testing.assert_array_equal(runs.params["base"], jnp.ones((N, D)))
+    np.testing.assert_array_equal(runs.params["w"], jnp.full((N, D), 2.0))
+    np.testing.assert_allclose(runs.out_jit, X * 2.0**N, **TOL)
 
 
 def test_explicit_initializer_inside_a_scan_body_overrides_the_scope_one():
@@ -671,6 +748,36 @@ def test_vmap_passes_in_axes_none_arguments_unbatched():
     bias = jnp.arange(float(D))
     runs = run_both(model, X, bias)
     np.testing.assert_allclose(runs.out_jit, X @ runs.params["w"] + bias, **TOL)
+
+
+def test_vmap_passes_a_non_array_argument_under_in_axes_none_as_it_is():
+    def model(xs):
+        def f(x, activation):
+            return getattr(jnp, activation)(x @ js.get_variable("w", [D, D]))
+
+        return js.vmap(f, in_axes=(0, None))(xs, "tanh")
+
+    runs = run_both(model, X)
+    np.testing.assert_allclose(runs.out_jit, jnp.tanh(X @ runs.params["w"]), **TOL)
+
+
+def test_vmap_maps_keyword_arguments_as_jax_vmap_does():
+    def model(xs):
+        def f(x, scale):
+            return (x * scale) @ js.get_variable("w", [D, D])
+
+        return js.vmap(f)(xs, scale=xs)
+
+    runs = run_both(model, X)
+    np.testing.assert_allclose(runs.out_jit, (X * X) @ runs.params["w"], **TOL)
+
+
+def test_remat_passes_keyword_arguments_through():
+    def model(x):
+        return js.remat(lambda x, scale: (x * scale) @ js.get_variable("w", [D, D]))(x, scale=2.0)
+
+    runs = run_both(model, X)
+    np.testing.assert_allclose(runs.out_jit, (2.0 * X) @ runs.params["w"], **TOL)
 
 
 def mlp_body(x):
@@ -1127,12 +1234,13 @@ def stack_inside_remat(x):
 )
 def test_layer_stack_nested_inside_another_lifted_transform_is_a_clear_error(model):
     f = js.transform(model)
-    with pytest.raises(errors.ScopeError) as info:
+    with pytest.raises(errors.LiftError) as info:
         f.init(0, XS)
+    assert isinstance(info.value, RuntimeError)
     message = str(info.value)
     assert "js.layer_stack cannot be nested" in message
     assert "outermost" in message
-    with pytest.raises(errors.ScopeError, match="js.layer_stack cannot be nested"):
+    with pytest.raises(errors.LiftError, match="js.layer_stack cannot be nested"):
         jax.jit(f.apply)({"w": jnp.ones((2, D, D))}, XS)
 
 
@@ -1152,7 +1260,7 @@ def stack_reentering_outside_scope(initializer):
 
 
 def test_layer_stack_variable_created_outside_its_scope_errors_in_init():
-    with pytest.raises(errors.ScopeError) as info:
+    with pytest.raises(errors.LiftError) as info:
         js.transform(stack_reentering_outside_scope(None)).init(0, X)
     message = str(info.value)
     assert "other/b" in message
@@ -1161,13 +1269,13 @@ def test_layer_stack_variable_created_outside_its_scope_errors_in_init():
 
 def test_layer_stack_variable_with_a_concrete_initializer_outside_its_scope_errors():
     model = stack_reentering_outside_scope(np.zeros(D, np.float32))
-    with pytest.raises(errors.ScopeError, match="other/b"):
+    with pytest.raises(errors.LiftError, match="other/b"):
         js.transform(model).init(0, X)
 
 
 def test_layer_stack_variable_created_outside_its_scope_errors_in_apply():
     model = stack_reentering_outside_scope(None)
-    with pytest.raises(errors.ScopeError, match="other/b"):
+    with pytest.raises(errors.LiftError, match="other/b"):
         js.transform(model).apply({"other": {"b": jnp.zeros((N, D))}}, X)
 
 
@@ -1220,7 +1328,7 @@ def test_body_obtaining_variables_that_depend_on_the_trace_is_a_clear_error():
 
         return js.scan(step, jnp.zeros(D), xs)[0]
 
-    with pytest.raises(errors.ScopeError, match="second"):
+    with pytest.raises(errors.LiftError, match="second"):
         js.transform(model).init(0, XS)
 
 

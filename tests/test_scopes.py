@@ -6,6 +6,7 @@ runs (scope names, reuse flags, getter calls) are recorded in each of the
 three runs and must be the same in all of them.
 """
 
+import contextlib
 import functools
 
 import jax
@@ -333,9 +334,9 @@ def test_root_set_dtype_applies_to_the_rest_of_the_call():
 
 def test_root_set_custom_getter_applies_to_the_rest_of_the_call():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         js.get_variable_scope().set_custom_getter(getter)
         js.get_variable("top", [1])
@@ -712,8 +713,29 @@ def test_reuse_with_default_name_is_an_error(reuse):
     raises_in_init_and_apply(
         program, js.errors.ScopeArgumentError, "default_name='layer'", "reuse by name"
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:  # TF1's type for this misuse, and only it
         js.transform(program).init(0)
+    assert not isinstance(info.value, TypeError)
+
+
+def test_scopes_nested_hundreds_deep_are_named_and_numbered():
+    depth = 500
+
+    def program(seen):
+        with contextlib.ExitStack() as scopes:
+            for _ in range(depth):
+                scopes.enter_context(
+                    js.variable_scope(None, default_name="s", auxiliary_name_scope=False)
+                )
+            js.get_variable("w", [], initializer=js.initializers.zeros)
+            with js.variable_scope(None, default_name="s") as deepest:
+                seen.append(deepest.name.count("/"))
+        with js.variable_scope(None, default_name="s") as top:  # s was opened once
+            seen.append(top.name)
+
+    runs, seen = observe(program)
+    assert seen == [depth, "s_1"]
+    assert paths(runs.params) == ["/".join(["s"] * depth) + "/w"]
 
 
 def test_default_name_scope_inherits_the_parents_reuse():
@@ -734,9 +756,41 @@ def test_variable_scope_needs_a_name_or_a_default_name():
         with js.variable_scope(None):
             pass
 
-    raises_in_init_and_apply(program, js.errors.ScopeArgumentError, "default_name")
-    with pytest.raises(TypeError):  # TF1's type for this misuse
+    raises_in_init_and_apply(program, js.errors.ArgumentTypeError, "default_name")
+    with pytest.raises(TypeError) as info:  # TF1's type for this misuse, and only it
         js.transform(program).init(0)
+    assert not isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("flag", ["invalid", 1, None], ids=["str", "int", "none"])
+def test_a_non_bool_auxiliary_name_scope_is_a_type_error(flag):
+    def program():
+        with js.variable_scope("enc", auxiliary_name_scope=flag):
+            pass
+
+    raises_in_init_and_apply(program, js.errors.ArgumentTypeError, "auxiliary_name_scope", "bool")
+    with pytest.raises(TypeError) as info:  # as TF1
+        js.variable_scope("enc", auxiliary_name_scope=flag)
+    assert not isinstance(info.value, ValueError)
+
+
+def test_a_non_callable_custom_getter_is_a_value_error_at_the_scope():
+    def program():
+        with js.variable_scope("enc", custom_getter=3):
+            raise AssertionError("the scope must not open")
+
+    raises_in_init_and_apply(program, js.errors.ScopeArgumentError, "enc", "custom_getter", "3")
+    with pytest.raises(ValueError) as info:
+        js.variable_scope("enc", custom_getter=3)
+    assert not isinstance(info.value, TypeError)
+
+
+def test_set_custom_getter_refuses_a_non_callable():
+    def program():
+        with js.variable_scope("enc") as scope:
+            scope.set_custom_getter("getter")
+
+    raises_in_init_and_apply(program, js.errors.ScopeArgumentError, "enc", "callable")
 
 
 # --- Inherited settings ------------------------------------------------------------
@@ -876,9 +930,9 @@ def test_partitioner_is_inherited_overridden_and_called_with_name_shape_dtype():
 
 def test_custom_getter_is_inherited_by_subscopes():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         with js.variable_scope("a", custom_getter=getter):
             with js.variable_scope("b"):
@@ -896,9 +950,9 @@ def test_nested_custom_getters_compose_inner_first():
 
     def program(seen):
         def tagged(tag, fn):
-            def getter(next_getter, name, **kwargs):
+            def getter(getter, name, **kwargs):
                 seen.append(tag)
-                return fn(next_getter(name, **kwargs))
+                return fn(getter(name, **kwargs))
 
             return getter
 
@@ -916,9 +970,9 @@ def test_nested_custom_getters_compose_inner_first():
 def test_captured_scope_getter_composes_with_its_own_getter_not_the_current_nestings():
     def program(seen):
         def tagged(tag):
-            def getter(next_getter, name, **kwargs):
+            def getter(getter, name, **kwargs):
                 seen.append((tag, name))
-                return next_getter(name, **kwargs)
+                return getter(name, **kwargs)
 
             return getter
 
@@ -940,8 +994,8 @@ def test_captured_scope_getter_composes_with_its_own_getter_not_the_current_nest
 def test_scope_properties_reflect_the_arguments():
     init, reg, con, part = const(0.5), (lambda v: None), (lambda v: v), (lambda n, s, d: None)
 
-    def getter(next_getter, name, **kwargs):
-        return next_getter(name, **kwargs)
+    def getter(getter, name, **kwargs):
+        return getter(name, **kwargs)
 
     def program(seen):
         with js.variable_scope(
@@ -984,8 +1038,8 @@ def test_set_methods_update_the_properties_and_later_variables():
         (lambda n, s, d: None),
     )
 
-    def getter(next_getter, name, **kwargs):
-        return next_getter(name, **kwargs) + 1.0
+    def getter(getter, name, **kwargs):
+        return getter(name, **kwargs) + 1.0
 
     def program(seen):
         with js.variable_scope("a") as s:
@@ -1067,9 +1121,9 @@ def test_scope_get_variable_on_a_non_reusing_scope_creates():
 
 def test_scope_get_variable_goes_through_the_scopes_custom_getter():
     def program(seen):
-        def getter(next_getter, name, **kwargs):
+        def getter(getter, name, **kwargs):
             seen.append(name)
-            return next_getter(name, **kwargs)
+            return getter(name, **kwargs)
 
         with js.variable_scope("enc", custom_getter=getter) as enc:
             pass
@@ -1105,6 +1159,94 @@ def test_exiting_a_name_scope_out_of_order_is_a_runtime_error():
             ops.__exit__(None, None, None)
 
     raises_in_init_and_apply(program, js.errors.ScopeNestingError, "'ops'", "out of order")
+
+
+def test_a_refused_out_of_order_exit_changes_nothing():
+    def program(seen):
+        outer, inner = js.variable_scope("a"), js.variable_scope("b")
+        outer.__enter__()
+        inner.__enter__()
+        with pytest.raises(js.errors.ScopeNestingError):
+            outer.__exit__(None, None, None)
+        seen.append(js.get_variable_scope().name)
+        v = js.get_variable("v", [1])  # still inside a/b
+        with js.name_scope("ops") as op_scope:
+            seen.append(op_scope)
+            out = v + 1.0
+        inner.__exit__(None, None, None)  # the in-order exits still work
+        outer.__exit__(None, None, None)
+        seen.append(js.get_variable_scope().name)
+        js.get_variable("w", [1])
+        return out
+
+    runs, seen = observe(program)
+    assert seen == ["a/b", "a/b/ops/", ""]
+    assert paths(runs.params) == ["a/b/v", "w"]
+    assert op_stacks(lambda: program([]), runs.params) == ["a/b/ops"]
+
+
+def test_a_refused_exit_of_a_scope_that_is_not_open_changes_nothing():
+    def program(seen):
+        never = js.variable_scope("never")
+        with js.variable_scope("a"):
+            with pytest.raises(js.errors.ScopeNestingError, match="not open"):
+                never.__exit__(None, None, None)
+            seen.append(js.get_variable_scope().name)
+        seen.append(js.get_variable_scope().name)
+
+    _, seen = observe(program)
+    assert seen == ["a", ""]
+
+
+def test_a_variable_scope_object_entered_inside_itself_is_a_fresh_entry():
+    def program(seen):
+        scope = js.variable_scope("a")
+        with scope as outer:
+            with scope as inner:
+                seen.append((outer.name, inner.name))
+                x = js.get_variable("in", [1]) + 1.0
+            seen.append(js.get_variable_scope().name)
+        seen.append(js.get_variable_scope().name)
+        js.get_variable("w", [1])
+        return x
+
+    runs, seen = observe(program)
+    assert seen == [("a", "a/a"), "a", ""]
+    assert paths(runs.params) == ["a/a/in", "w"]
+    assert op_stacks(lambda: program([]), runs.params) == ["a/a"]
+
+
+def test_recursion_reusing_one_scope_object_nests_and_unwinds_cleanly():
+    block = js.variable_scope("block")
+
+    def tower(x, depth):
+        if depth == 0:
+            return x
+        with block:
+            return tower(x * js.get_variable("w", []), depth - 1)
+
+    def program(x):
+        y = tower(x, 3)
+        return y + js.get_variable("top", [])  # back at the root
+
+    runs = run_both(program, 1.0)
+    assert paths(runs.params) == ["block/block/block/w", "block/block/w", "block/w", "top"]
+    eqns = jax.make_jaxpr(js.transform(program).apply)(runs.params, 1.0).jaxpr.eqns
+    assert [str(e.source_info.name_stack) for e in eqns if e.primitive.name == "add"] == [""]
+
+
+def test_a_name_scope_object_entered_inside_itself_is_a_fresh_entry():
+    def program(seen):
+        ops = js.name_scope("ops")
+        with ops as outer:
+            with ops as inner:
+                seen.append((outer, inner))
+                x = js.get_variable("v", [1]) + 1.0
+        return x + 2.0
+
+    runs, seen = observe(program)
+    assert seen == [("ops/", "ops/ops/")]
+    assert op_stacks(lambda: program([]), runs.params) == ["ops/ops", ""]
 
 
 def test_a_scope_left_open_at_the_end_of_the_call_is_an_error():
@@ -1318,6 +1460,36 @@ def test_name_scope_outside_a_transform_names_ops():
 
     eqns = jax.make_jaxpr(fn)(1.0).jaxpr.eqns
     assert [str(e.source_info.name_stack) for e in eqns] == ["outside"]
+
+
+def test_name_scope_of_an_original_name_scope_reenters_it_absolutely():
+    def program(seen):
+        with js.variable_scope("a") as a:
+            pass
+        with js.variable_scope("b"):
+            with js.name_scope(a.original_name_scope) as op_scope:
+                seen.append(op_scope)
+                x = js.get_variable("v", [1]) + 1.0  # variable names are unchanged
+                with js.name_scope("inner"):
+                    y = x + 2.0
+            return x, y + 3.0
+
+    runs, seen = observe(program)
+    assert seen == ["a/"]
+    assert paths(runs.params) == ["b/v"]
+    assert op_stacks(lambda: program([]), runs.params) == ["a", "a/inner", "b"]
+
+
+def test_name_scope_ending_in_a_slash_outside_a_transform_is_absolute():
+    def fn(x):
+        with js.name_scope("outer"):
+            with js.name_scope("a/b/") as name:
+                return name, x + 1.0
+
+    name, _ = fn(1.0)
+    eqns = jax.make_jaxpr(lambda x: fn(x)[1])(1.0).jaxpr.eqns
+    assert name == "a/b/"
+    assert [str(e.source_info.name_stack) for e in eqns] == ["a/b"]
 
 
 def test_name_scope_names_are_validated():

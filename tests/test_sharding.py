@@ -166,6 +166,70 @@ def test_specs_without_a_mesh_are_recorded_not_applied():
     assert jax.jit(f.apply)(params, x).shape == (2, 4)
 
 
+def test_partitioners_are_not_called_for_scalars():
+    asked = []
+
+    def tf1_style(name, shape, dtype):  # indexes the shape, as TF1 partitioners do
+        asked.append(name)
+        return P(*([None] * (len(shape) - 1)), "model") if shape[0] else None
+
+    def model():
+        with js.variable_scope("enc", partitioner=tf1_style):
+            scale = js.get_variable("scale", [])
+            step = js.get_variable("step", initializer=0.0)  # a scalar by its value
+            w = js.get_variable("w", [3, 4])
+        return scale + step + w.sum()
+
+    f = js.transform(model)
+    params = f.init(0)
+    assert asked == ["enc/w"]
+    assert js.partition_specs(f, 0)["enc"]["w"] == P(None, "model")
+    assert float(jax.jit(f.apply)(params)) == float(f.apply(params))
+
+
+@pytest.mark.parametrize("mode", ["init", "apply"])
+@pytest.mark.parametrize(
+    "reuse_kwargs",
+    [{"sharding": P("data", None)}, {"partitioner": lambda name, shape, dtype: P("data")}],
+    ids=["explicit", "partitioner"],
+)
+def test_a_reuse_asking_for_another_sharding_is_an_error(mode, reuse_kwargs):
+    sharding = reuse_kwargs.get("sharding")
+    partitioner = reuse_kwargs.get("partitioner")
+
+    def model():
+        with js.variable_scope("enc"):
+            js.get_variable("w", [4, 2], sharding=P(None, "model"))
+        with js.variable_scope("enc", reuse=True, partitioner=partitioner):
+            js.get_variable("w", [4, 2], sharding=sharding)
+
+    f = js.transform(model)
+    with pytest.raises(errors.ShardingError) as info:
+        f.init(0) if mode == "init" else jax.jit(f.apply)({"enc": {"w": jnp.ones((4, 2))}})
+    assert isinstance(info.value, ValueError)
+    message = str(info.value)
+    assert "enc/w" in message and "P('data'" in message and "P(None, 'model')" in message
+
+
+def test_a_reuse_asking_for_the_stored_sharding_or_none_accepts_it():
+    partition = js.sharding.shard_largest_axis("model", min_size=0)
+
+    def model():
+        with js.variable_scope("enc", partitioner=partition):
+            w = js.get_variable("w", [4, 8])
+            b = js.get_variable("b", [8], sharding=P("model"))
+        with js.variable_scope("enc", reuse=True, partitioner=partition):
+            assert js.get_variable("w", [4, 8]) is w  # the partitioner's spec again
+            assert js.get_variable("b", sharding=P("model", None)) is b  # the same layout
+        with js.variable_scope("enc", reuse=True):
+            return js.get_variable("w") + js.get_variable("b")  # asking for none
+
+    f = js.transform(model)
+    with jax.set_mesh(jax.make_mesh((1,), ("model",))):
+        params = f.init(0)
+        assert jax.jit(f.apply)(params).shape == (4, 8)
+
+
 # --- 8 devices: variables are born sharded ------------------------------------------
 
 _BORN_SHARDED = """

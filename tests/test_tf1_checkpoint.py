@@ -11,6 +11,10 @@ when it is not installed (CI installs it with the ``test`` extra).
 from __future__ import annotations
 
 import dataclasses
+import os
+import pathlib
+import re
+import shutil
 import sys
 import warnings
 
@@ -21,6 +25,7 @@ import pytest
 
 import jaxscope as js
 from jaxscope import tf1 as tf1_lib
+from tests.test_checkpoint_faults import damage
 
 VOCAB, EMBED, UNITS, BATCH, SRC_LEN, TGT_LEN = 11, 6, 8, 3, 5, 4
 
@@ -199,8 +204,6 @@ def test_a_variable_and_a_name_below_it_cannot_both_load(saved):
 
 
 def test_checkpoint_directory_reads_its_latest_checkpoint(saved):
-    import os
-
     params = js.load_tf1_checkpoint(os.path.dirname(saved.prefix))
     assert "seq2seq" in params
 
@@ -303,9 +306,84 @@ def test_invalid_renamed_name_raises(saved):
         js.load_tf1_checkpoint(saved.prefix, [(r"^seq2seq/embedding$", "seq2seq/embedding/")])
 
 
-def test_missing_checkpoint_raises(tf, tmp_path):
-    with pytest.raises(tf1_lib.TF1CheckpointError, match="Cannot read a TF1 checkpoint"):
-        js.load_tf1_checkpoint(tmp_path / "nothing.ckpt")
+def test_missing_checkpoint_raises_not_found_listing_the_checkpoints_beside_it(saved):
+    wrong = saved.prefix + "0"
+    with pytest.raises(js.errors.TF1CheckpointNotFoundError) as info:
+        js.load_tf1_checkpoint(wrong)
+    message = str(info.value)
+    assert f"No TF1 checkpoint at {wrong}" in message
+    assert f"Checkpoints in {os.path.dirname(wrong)}: model.ckpt-1." in message
+    assert "Fix: give the checkpoint prefix" in message
+
+
+def test_directory_without_a_checkpoint_file_raises_not_found(tf, tmp_path):
+    with pytest.raises(js.errors.TF1CheckpointNotFoundError, match="no valid 'checkpoint' file"):
+        js.load_tf1_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".index", ".data-00000-of-00001"])
+def test_a_path_to_one_of_the_checkpoint_files_reads_that_checkpoint(saved, suffix):
+    params = js.load_tf1_checkpoint(saved.prefix + suffix, like=_template(seq2seq, saved))
+    _assert_tf1_outputs(jax.jit(js.transform(seq2seq).apply)(params, saved.src, saved.tgt), saved)
+
+
+def test_a_checkpoint_in_tfs_v1_format_loads(tf, tmp_path):
+    """One file, no .index: written by Saver(write_version=V1), before TF 0.12's default."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v1.get_variable("enc/w", initializer=np.arange(3, dtype=np.float32))
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            saver = v1.train.Saver(write_version=v1.train.SaverDef.V1)
+            prefix = saver.save(sess, str(tmp_path / "model.ckpt"))
+    assert not os.path.exists(prefix + ".index")
+    params = js.load_tf1_checkpoint(prefix)
+    np.testing.assert_array_equal(params["enc"]["w"], [0.0, 1.0, 2.0])
+
+
+def test_data_without_its_index_raises_corrupt(saved, tmp_path):
+    copy = tmp_path / "model.ckpt-1"
+    shutil.copy(saved.prefix + ".data-00000-of-00001", str(copy) + ".data-00000-of-00001")
+    with pytest.raises(js.errors.TF1CheckpointCorruptError, match="but no index file"):
+        js.load_tf1_checkpoint(copy)
+
+
+# Reads every entry of small_checkpoint (its moving average under a name of its own).
+EVERY_ENTRY = {"name_map": [(r"/ExponentialMovingAverage$", "_ema")], "skip": ()}
+
+
+@pytest.mark.parametrize("how", ["truncated", "emptied", "byte_flipped", "deleted"])
+def test_every_damaged_file_raises_corrupt_or_is_harmless(small_checkpoint, tmp_path, how):
+    """Each file of the checkpoint damaged in turn: a typed error naming the
+    checkpoint and the fix, or (for files the loader does not read: the
+    graph's .meta, the 'checkpoint' file) the same params as intact."""
+    folder = pathlib.Path(small_checkpoint).parent
+    intact = jax.tree.map(np.asarray, js.load_tf1_checkpoint(small_checkpoint, **EVERY_ENTRY))
+    caught = 0
+    for file in sorted(folder.iterdir()):
+        copy = tmp_path / file.name
+        shutil.copytree(folder, copy)
+        prefix = copy / pathlib.Path(small_checkpoint).name
+        damage(copy / file.name, how)
+        try:
+            params = js.load_tf1_checkpoint(prefix, **EVERY_ENTRY)
+        except js.errors.TF1CheckpointError as error:
+            assert str(prefix) in str(error) and "Fix:" in str(error)
+            caught += 1
+        else:
+            jax.tree.map(np.testing.assert_array_equal, params, intact)
+    assert caught == 2  # the index and the data file
+
+
+def test_byte_flipped_data_is_caught_by_tensorflows_checksum(small_checkpoint, tmp_path):
+    folder = pathlib.Path(small_checkpoint).parent
+    shutil.copytree(folder, tmp_path / "copy")
+    prefix = tmp_path / "copy" / pathlib.Path(small_checkpoint).name
+    damage(pathlib.Path(f"{prefix}.data-00000-of-00001"), "byte_flipped")
+    with pytest.raises(js.errors.TF1CheckpointCorruptError, match="Checksum does not match"):
+        js.load_tf1_checkpoint(prefix, **EVERY_ENTRY)
 
 
 @pytest.fixture(scope="module")
@@ -368,6 +446,41 @@ def test_like_params_and_state_splits_the_checkpoint(small_checkpoint):
     assert int(count) == 5
 
 
+def test_a_path_in_two_templates_gets_the_checkpoint_value_in_both(small_checkpoint):
+    # e.g. params and their moving average, both initialized from one checkpoint
+    params = {"bn": {"gamma": jnp.zeros(3), "moving_mean": jnp.zeros(3)}, "count": 0}
+    ema = {"bn": {"gamma": jnp.zeros(3)}}
+    skip = [p for p in tf1_lib.DEFAULT_SKIP if "ExponentialMovingAverage" not in p]
+    rules = [(r"/ExponentialMovingAverage$", None)]
+    loaded, loaded_ema = js.load_tf1_checkpoint(
+        small_checkpoint, rules, like=(params, ema), skip=skip
+    )
+    np.testing.assert_array_equal(loaded["bn"]["gamma"], [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(loaded_ema["bn"]["gamma"], [3.0, 3.0, 3.0])
+
+
+@pytest.fixture(scope="module")
+def string_checkpoint(tf, tmp_path_factory) -> str:
+    """A checkpoint with a float entry and a string entry."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.get_variable("w", initializer=np.ones(2, np.float32))
+        v1.get_variable("vocab", initializer=tf.constant(["a", "b"]))
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            return v1.train.Saver().save(sess, str(tmp_path_factory.mktemp("str") / "ckpt"))
+
+
+def test_a_string_entry_raises_unsupported_with_a_rule_to_drop_it(string_checkpoint):
+    with pytest.raises(js.errors.TF1UnsupportedEntryError) as info:
+        js.load_tf1_checkpoint(string_checkpoint)
+    assert "entry vocab" in str(info.value) and "string values" in str(info.value)
+    assert "the name_map rule ('^vocab$', None)" in str(info.value)
+    params = js.load_tf1_checkpoint(string_checkpoint, [("^vocab$", None)])
+    assert js.flatten(params).keys() == {"w"}
+
+
 def test_dtype_kind_mismatch_raises(small_checkpoint):
     like = {"bn": {"gamma": jnp.zeros(3), "moving_mean": jnp.zeros(3)}, "count": jnp.zeros(())}
     with pytest.raises(tf1_lib.TF1CheckpointMismatchError, match="count <- count.*dtype int64"):
@@ -379,8 +492,78 @@ def test_dtype_kind_mismatch_raises(small_checkpoint):
 
 def test_without_tensorflow_the_import_error_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
-    with pytest.raises(ImportError, match=r"pip install 'jaxscope\[tf\]'"):
+    (tmp_path / "model.ckpt.index").write_bytes(b"")
+    with pytest.raises(js.errors.TF1DependencyError, match=r"pip install 'jaxscope\[tf\]'") as info:
         js.load_tf1_checkpoint(tmp_path / "model.ckpt")
+    assert isinstance(info.value, ImportError)
+
+
+# Arguments, checked before TensorFlow is imported or a file is read.
+
+
+@pytest.mark.parametrize(
+    "name_map, words",
+    [
+        ("^seq2seq/", ["name_map must be a list of pairs or a dict", "str"]),
+        ([("^a/",)], ["name_map rule 0", "not a (pattern, replacement) pair"]),
+        ([("^a/", "b/"), "^c/"], ["name_map rule 1", "'^c/'", "not a (pattern, replacement)"]),
+        ([(3, "b/")], ["name_map rule 0", "the pattern 3 (int) is not a regex string"]),
+        ([("enc(oder/", "e/")], ["name_map rule 0", "'enc(oder/' is not a valid regex"]),
+        ([("^(enc)/", r"\2/")], ["rule 0", "invalid group reference 2", "pattern's groups"]),
+        ([("^(enc)/", r"\g<name>/")], ["rule 0", "unknown group name 'name'"]),
+        ({"^enc/": 5}, ["rule 0 ('^enc/')", "the replacement 5 (int) is not a string or None"]),
+    ],
+)
+def test_malformed_name_map_raises_name_map_error_naming_the_rule(tmp_path, name_map, words):
+    with pytest.raises(js.errors.TF1NameMapError) as info:
+        js.load_tf1_checkpoint(tmp_path / "model.ckpt", name_map)
+    assert isinstance(info.value, ValueError)
+    for word in [*words, "Fix:"]:
+        assert word in str(info.value)
+
+
+def test_rename_checks_its_rules_too():
+    with pytest.raises(js.errors.TF1NameMapError, match="not a valid regex"):
+        tf1_lib.rename("a/x", [("a(", "b")])
+
+
+def test_skip_given_as_one_string_raises_instead_of_skipping_everything(tmp_path):
+    with pytest.raises(js.errors.TF1NameMapError, match=r"skip=\('global_step',\)"):
+        js.load_tf1_checkpoint(tmp_path / "model.ckpt", skip="global_step")
+    with pytest.raises(js.errors.TF1NameMapError, match="wrap a single pattern"):
+        tf1_lib.is_bookkeeping("global_step", skip="global_step")
+
+
+def test_invalid_skip_regex_raises_name_map_error(tmp_path):
+    with pytest.raises(
+        js.errors.TF1NameMapError, match=re.escape("skip: 'Adam(' is not a valid regex")
+    ):
+        js.load_tf1_checkpoint(tmp_path / "model.ckpt", skip=["Adam("])
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"like": 3}, ["like must be a params tree", "got int"]),
+        ({"like": ()}, ["like must be a params tree", "got tuple"]),
+        ({"dtype": "no-such-dtype"}, ["dtype must be a floating dtype", "'no-such-dtype'"]),
+    ],
+)
+def test_malformed_arguments_raise_argument_error(tmp_path, kwargs, words):
+    with pytest.raises(js.errors.TF1ArgumentError) as info:
+        js.load_tf1_checkpoint(tmp_path / "model.ckpt", **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_path_of_the_wrong_type_raises_argument_error():
+    with pytest.raises(js.errors.TF1ArgumentError, match="path must be a checkpoint prefix"):
+        js.load_tf1_checkpoint(3)
+
+
+def test_errors_stay_importable_from_jaxscope_tf1():
+    for name in ("TF1CheckpointError", "TF1CheckpointMismatchError", "TF1NameMapError"):
+        assert getattr(tf1_lib, name) is getattr(js.errors, name)
 
 
 def test_rename_applies_every_rule_in_order():

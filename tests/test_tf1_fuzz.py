@@ -421,38 +421,24 @@ def test_scope_programs_agree_with_tf1(ops):
     assert_agrees(ops)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 2: a refused out-of-order exit changes the current scope"
-)
 @FUZZ
 @given(programs(frozenset({"out_of_order"})))
 def test_programs_with_out_of_order_exits_agree_with_tf1(ops):
     assert_agrees(ops)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 items 1, 4, 5: argument errors carry two bases, aux and getter unchecked",
-)
 @FUZZ
 @given(programs(frozenset({"bad_arguments"})))
 def test_programs_with_bad_arguments_agree_with_tf1(ops):
     assert_agrees(ops)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 8: TF1-style custom getters fail (keyword calls)"
-)
 @FUZZ
 @given(programs(frozenset({"tf1_getters"})))
 def test_programs_with_tf1_style_getters_agree_with_tf1(ops):
     assert_agrees(ops)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 item 10: a reuse with a concrete initializer ignores the scope's dtype",
-)
 @FUZZ
 @given(programs(frozenset({"concrete"})))
 def test_programs_with_concrete_initializers_agree_with_tf1(ops):

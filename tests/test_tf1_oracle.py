@@ -31,8 +31,8 @@ Not compared, because DESIGN.md makes jaxscope differ from TF1 on purpose:
 - TF1 exits the op-name scope of a refused out-of-order exit; jaxscope keeps
   it (DESIGN §2), so op names after a refused exit are not compared.
 
-Tests marked ``xfail(strict=True)`` pin a known defect (issue 13, by item
-number) or a difference found here (``not in issue 13``).
+A test marked ``xfail(strict=True)`` pins a known difference from TF1 that
+DESIGN.md does not settle; its reason says what differs.
 """
 
 import pytest
@@ -50,8 +50,6 @@ from .tf1_adapter import (
     run_tf1,
     tf1_error,
 )
-
-ITEM_1 = "issue 13 item 1: ScopeArgumentError is both ValueError and TypeError"
 
 
 def open_default(api, seen, name="layer", create=True):
@@ -510,7 +508,6 @@ def test_dtype_inheritance():
 # --- Errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_1)
 @pytest.mark.parametrize("auto", [False, True], ids=["true", "auto_reuse"])
 def test_reuse_with_default_name_is_a_value_error(auto):
     def program(api, seen):
@@ -520,7 +517,6 @@ def test_reuse_with_default_name_is_a_value_error(auto):
     raise_same(program, ValueError)
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_1)
 def test_no_name_and_no_default_name_is_a_type_error():
     def program(api, seen):
         with api.variable_scope(None):
@@ -573,7 +569,6 @@ def test_reuse_false_inside_reuse_true_cannot_create():
 # --- Issue 13: argument errors keep TF1's one built-in base (item 1) ------------------
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_1)
 @pytest.mark.parametrize("reuse", ["yes", 1], ids=["str", "int"])
 def test_a_bad_reuse_value_is_a_value_error(reuse):
     def program(api, seen):
@@ -583,7 +578,6 @@ def test_a_bad_reuse_value_is_a_value_error(reuse):
     raise_same(program, ValueError, words=["reuse"])
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_1)
 def test_a_name_that_is_neither_str_nor_scope_is_a_type_error():
     def program(api, seen):
         with api.variable_scope(3):
@@ -595,9 +589,6 @@ def test_a_name_that_is_neither_str_nor_scope_is_a_type_error():
 # --- Issue 13: a refused out-of-order exit changes nothing (item 2) -------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 2: a refused out-of-order exit changes the current scope"
-)
 def test_a_refused_out_of_order_exit_leaves_the_scope_as_it_was():
     def program(api, seen):
         with api.variable_scope("top"):
@@ -632,9 +623,6 @@ def test_a_refused_out_of_order_exit_leaves_the_scope_as_it_was():
 # --- Issue 13: auxiliary_name_scope must be a bool (item 4) ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 4: a non-bool auxiliary_name_scope is accepted"
-)
 @pytest.mark.parametrize("value", ["invalid", 1, None], ids=["str", "int", "none"])
 def test_a_non_bool_auxiliary_name_scope_is_a_type_error(value):
     def program(api, seen):
@@ -647,9 +635,6 @@ def test_a_non_bool_auxiliary_name_scope_is_a_type_error(value):
 # --- Issue 13: a non-callable custom getter (item 5) ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 5: custom_getter=3 fails late, as a bare TypeError"
-)
 def test_a_non_callable_custom_getter_on_a_reentered_scope_is_a_value_error():
     def program(api, seen):
         with api.variable_scope("enc") as enc:
@@ -664,9 +649,6 @@ def test_a_non_callable_custom_getter_on_a_reentered_scope_is_a_value_error():
 # --- Issue 13: re-entering an op-name scope absolutely (item 6) -----------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 6: js.name_scope(original_name_scope) is refused"
-)
 def test_name_scope_of_an_original_name_scope_reenters_it():
     def program(api, seen):
         with api.variable_scope("outer"):
@@ -687,11 +669,9 @@ def test_name_scope_of_an_original_name_scope_reenters_it():
 
 # --- Issue 13: custom getters are called as TF1 calls them (item 8) -------------------
 
-ITEM_8 = "issue 13 item 8: custom getters are not called by keyword with TF1's getter"
 DTYPE_NONE = "not in issue 13: a custom getter gets dtype=None where TF1 passes float32"
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_nvidia_float32_storage_getter_works_verbatim():
     def program(api, seen):
         getter = nvidia_float32_variable_storage_getter(api.tf)
@@ -709,7 +689,6 @@ def test_nvidia_float32_storage_getter_works_verbatim():
     assert_same_values(program, ["fp16/w", "fp16/dense/k"])
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_nvidia_float32_storage_getter_in_a_float32_scope_returns_the_variable():
     def program(api, seen):
         getter = nvidia_float32_variable_storage_getter(api.tf)
@@ -738,7 +717,6 @@ def test_custom_getter_receives_the_default_float32_dtype():
     assert seen == ["float32", "float16"]
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_keyword_only_custom_getter_works():
     def g(**kw):
         return kw.pop("getter")(**kw)
@@ -753,7 +731,6 @@ def test_keyword_only_custom_getter_works():
     assert seen == ["s/v", "s/v"]
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_custom_getter_passes_tf1s_positional_order_on():
     def program(api, seen):
         def positional(
@@ -772,7 +749,6 @@ def test_custom_getter_passes_tf1s_positional_order_on():
     assert seen == ["s/v", "float16"]
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_trainable_passed_sixth_lands_on_reuse_as_in_tf1():
     # TF1's getter takes (name, shape, dtype, initializer, regularizer, reuse,
     # trainable, ...): a getter passing trainable sixth and the rest by keyword
@@ -791,7 +767,6 @@ def test_trainable_passed_sixth_lands_on_reuse_as_in_tf1():
         js.transform(lambda: program(JS, [])).init(0)
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_8)
 def test_custom_getter_receives_tf1s_keywords():
     def program(api, seen):
         def getter(getter, *args, **kwargs):
@@ -810,10 +785,6 @@ def test_custom_getter_receives_tf1s_keywords():
 # --- Issue 13: a reuse lookup asks for the scope's dtype (item 10) --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 item 10: a reuse with a concrete initializer ignores the scope's dtype",
-)
 def test_reuse_with_a_concrete_initializer_asks_for_the_scope_dtype():
     def program(api, seen):
         with api.variable_scope("s", dtype=api.float16):
@@ -838,7 +809,6 @@ def test_a_concrete_initializer_keeps_its_dtype_in_a_float16_scope():
 # --- Issue 13: partitioners (items 12, 13) --------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 12: partitioners are called for scalars")
 def test_partitioners_are_never_called_for_scalars():
     def program(api, seen):
         calls = []
@@ -860,9 +830,6 @@ def test_partitioners_are_never_called_for_scalars():
     assert seen == [0]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 13: a reuse asking for another sharding is accepted"
-)
 def test_reuse_asking_get_variable_for_another_partitioning_is_a_value_error():
     # TF1's get_variable takes a partitioner, jaxscope's a sharding.
     def program(api, seen):

@@ -54,9 +54,6 @@ Not ported, with the reason:
 - ``PartitionInfoTest``: TF's private ``_PartitionInfo``.
 - ``VariableScopeMultithreadedTest``: threads sharing one graph; a jaxscope
   call's state is per thread, and a scope belongs to its call.
-
-Tests marked ``xfail(strict=True)`` pin a known defect (issue 13, by item
-number) or a difference found here (``not in issue 13``).
 """
 
 import numpy as np
@@ -73,9 +70,6 @@ from .tf1_adapter import (
     run_jaxscope,
     run_tf1,
 )
-
-ITEM_1 = "issue 13 item 1: ScopeArgumentError is both ValueError and TypeError"
-ITEM_6 = "issue 13 item 6: js.name_scope(original_name_scope) is refused"
 
 
 def name(api, *args, **kwargs):
@@ -162,9 +156,6 @@ def test_var_scope_constraint():
     assert js_constraints == {"tower1/foo/v": constraint, "tower1/w": constraint}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 2: a refused out-of-order exit changes the current scope"
-)
 def test_var_scope_nesting_error():
     def program(api, seen):
         with api.variable_scope("aa"):
@@ -203,10 +194,6 @@ def test_init_from_non_tensor_value():
     np.testing.assert_array_equal(out["w"], [1, 2, 3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not in issue 13: initializer={} is a ValueError; TF1 (graph mode) raises TypeError",
-)
 def test_init_from_non_tensor_value_of_a_dict_is_a_type_error():
     # TF's test calls this a quirk: eager TF raises ValueError. TF1's graph
     # mode, the oracle here, raises TypeError.
@@ -352,7 +339,6 @@ def test_var_scope_name_scope():
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_6)
 def test_var_scope_original_name_scope():
     # TF's third block (a re-opened op-name scope, bar_1) is dropped.
     def program(api, seen):
@@ -624,7 +610,6 @@ def test_var_op_scope_reuse_param():
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_1)
 def test_var_op_scope_reuse_error():
     def program(api, seen):
         with api.variable_scope(None, "default", reuse=True):
@@ -769,9 +754,6 @@ def test_reenter_root_scope_when_auxiliary_name_scope_is_false():
     assert seen == ["", "w", "c", "", "w1", "outer/c1"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 4: a non-bool auxiliary_name_scope is accepted"
-)
 @pytest.mark.parametrize("how", ["default_name", "name", "captured"])
 def test_auxiliary_name_scope_is_invalid(how):
     def program(api, seen):
@@ -789,7 +771,6 @@ def test_auxiliary_name_scope_is_invalid(how):
     raise_same(program, TypeError, words=["auxiliary_name_scope"])
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM_6)
 def test_reuse_scope_without_name_scope_collision():
     def program(api, seen):
         with api.variable_scope("outer"):
@@ -840,9 +821,6 @@ def test_get_variable_with_initializer_which_takes_unprovided_args_and_no_shape(
 # --- VariableScopeWithPartitioningTest -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 13: a reuse asking for another sharding is accepted"
-)
 @pytest.mark.parametrize("parts", [3, 1])
 def test_breaks_if_partitioning_changes(parts):
     def program(api, seen):
@@ -897,7 +875,6 @@ def test_propagate_partitioner_on_reopening():
     assert seen == [True, True]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 12: partitioners are called for scalars")
 def test_scalar_ignores_partitioner():
     def program(api, seen):
         with api.variable_scope("scope0", partitioner=api.partitioner(2)):
@@ -910,9 +887,6 @@ def test_scalar_ignores_partitioner():
 # --- VariableScopeWithCustomGetterTest ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 5: custom_getter=3 fails late, as a bare TypeError"
-)
 def test_non_callable_getter_fails():
     # TF's second case, get_variable(custom_getter=3), is not ported:
     # jaxscope's get_variable takes no custom_getter.
@@ -945,9 +919,6 @@ def test_no_side_effects_with_identity_custom_getter():
     assert seen == ["called"] * 3 + [True, True]  # skipped one in the first new_scope
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 8: the getter is not given TF1's synchronization keywords"
-)
 def test_synchronization_and_aggregation_with_custom_getter():
     # TF's second half passes synchronization= and aggregation= to
     # get_variable, which jaxscope's get_variable does not take.

@@ -192,6 +192,29 @@ def test_a_thread_whose_model_raises_midway_leaves_the_others_undisturbed(meet):
         assert_bit_identical(results[i], js.transform(model_for(i)).init(i, inputs(i)))
 
 
+def test_threads_entering_one_shared_scope_object_at_once_each_get_their_own_entry(meet):
+    shared = js.variable_scope("shared")  # built once, at module level in a port
+    names = js.name_scope("ops")
+
+    def model(x):
+        with shared:
+            meet()  # every thread is inside the shared objects at once
+            with names as op_scope:
+                meet()
+                w = js.get_variable("w", [2])
+        meet()  # and every thread has left them before any continues
+        return op_scope, js.get_variable_scope().name, x * w
+
+    def task(i):
+        f = js.transform(model)
+        params = f.init(i, jnp.ones(2))
+        return params, f.apply(params, jnp.ones(2))
+
+    for params, (op_scope, after, _) in run_in_threads(task):
+        assert set(js.flatten(params)) == {"shared/w"}
+        assert (op_scope, after) == ("shared/ops/", "")
+
+
 def test_a_thread_outside_any_call_sees_no_scope_while_another_thread_is_inside_one():
     inside, done = threading.Event(), threading.Event()
 

@@ -6,8 +6,10 @@ reuse lookup of a name not yet obtained in the call), and what a call leaves
 behind: nothing, in any thread, also when the model raises.
 """
 
+import functools
 import re
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -118,6 +120,43 @@ def test_apply_accepts_a_typed_key_a_raw_key_or_an_int_seed_alike():
 def test_init_rejects_an_rng_that_is_not_a_key_or_seed():
     with pytest.raises(TypeError, match="rng must be a JAX PRNG key"):
         js.transform(linear).init("seed", X)
+
+
+def _generator_model(x):
+    yield x * js.get_variable("w", [])
+
+
+async def _async_model(x):
+    return x * js.get_variable("w", [])
+
+
+@pytest.mark.parametrize("make", [js.transform, js.transform_with_state], ids=["plain", "state"])
+@pytest.mark.parametrize(
+    "fn",
+    [_generator_model, _async_model, functools.partial(_generator_model)],
+    ids=["generator", "async", "partial-of-generator"],
+)
+def test_a_generator_or_async_model_function_is_refused_at_transform(make, fn):
+    with pytest.raises(js.errors.ArgumentTypeError) as info:
+        make(fn)
+    assert isinstance(info.value, TypeError)
+    assert "generator or coroutine function" in str(info.value) and "Fix" in str(info.value)
+
+
+class _LazyModel:
+    """A callable object whose call returns a generator: only the call shows it."""
+
+    def __call__(self, x):
+        return _generator_model(x)
+
+
+def test_a_model_returning_a_generator_is_refused_at_init_and_apply():
+    f = js.transform(_LazyModel())
+    with pytest.raises(js.errors.ArgumentTypeError, match="returning a generator"):
+        f.init(0, 1.0)
+    with pytest.raises(js.errors.ArgumentTypeError, match="returning a generator"):
+        f.apply({"w": jnp.ones(())}, 1.0)
+    assert js.scopes.context.current_or_none() is None
 
 
 def test_transform_with_state_returns_transformed_with_state():
@@ -435,6 +474,21 @@ def test_apply_does_not_modify_or_extend_the_given_tree():
     f.apply(params, X)
     assert_trees_equal(params, before)
     assert list(params) == ["dense"] and list(params["dense"]) == ["w"]
+
+
+def test_check_unused_reads_any_mapping_as_a_sub_tree():
+    def model():
+        with js.variable_scope("dense"):
+            return js.get_variable("kernel", [2])
+
+    f = js.transform_with_state(model, check_unused=True)
+    params = {"dense": types.MappingProxyType({"kernel": jnp.ones(2)})}
+    state = types.MappingProxyType({})
+    out, _ = f.apply(params, state)
+    np.testing.assert_array_equal(out, jnp.ones(2))
+    extra = {"dense": types.MappingProxyType({"kernel": jnp.ones(2), "bias": jnp.ones(2)})}
+    with pytest.raises(js.errors.UnusedVariableError, match="dense/bias"):
+        f.apply(extra, state)
 
 
 def test_apply_obtains_a_name_a_second_time_as_a_reuse_like_init():

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,3 +71,31 @@ def test_unflatten_rejects_invalid_names(name):
         js.unflatten({name: 1})
     assert isinstance(info.value, ValueError)
     assert repr(name) in str(info.value)
+
+
+def test_flatten_refuses_two_paths_that_give_one_name():
+    with pytest.raises(js.errors.NameConflictError, match="a/b/c") as info:
+        js.flatten({"a/b": {"c": 1}, "a": {"b": {"c": 2}}})  # neither leaf is dropped
+    assert isinstance(info.value, ValueError) and "Fix" in str(info.value)
+
+
+def test_flatten_descends_into_every_mapping():
+    proxy = types.MappingProxyType({"w": 1, "inner": types.MappingProxyType({"b": 2})})
+    assert js.flatten({"dense": proxy}) == {"dense/w": 1, "dense/inner/b": 2}
+
+
+def test_flatten_drops_empty_sub_trees():
+    assert js.flatten({"a": {}, "b": {"c": {}}, "d": 1}) == {"d": 1}
+
+
+def test_unflatten_refuses_a_name_that_is_a_variable_and_a_scope():
+    for flat in ({"a/x": 1, "a/x/y": 2}, {"a/x/y": 2, "a/x": 1}):
+        with pytest.raises(js.errors.NameConflictError, match="a/x") as info:
+            js.unflatten(flat)
+        assert isinstance(info.value, ValueError)
+
+
+def test_flatten_and_unflatten_handle_a_name_thousands_of_scopes_deep():
+    name = "/".join(f"s{i}" for i in range(2000)) + "/w"
+    nested = js.unflatten({name: 1, name[:-1] + "v": 2})
+    assert js.flatten(nested) == {name: 1, name[:-1] + "v": 2}

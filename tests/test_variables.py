@@ -396,6 +396,19 @@ def test_apply_never_calls_initializers():
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("mode", ["apply", "jit_apply"])
+def test_flat_params_given_to_apply_name_the_unflatten_fix(mode):
+    def fn():
+        with js.variable_scope("dense"):
+            return js.get_variable("kernel", [2])
+
+    flat = js.flatten(js.transform(fn).init(0))  # as an .npz file holds them
+    with raises(js.errors.VariableMissingError, ValueError, "dense/kernel", "js.unflatten") as info:
+        run_in(mode, fn, flat)
+    assert "Nearest names" not in str(info.value)
+    run_in(mode, fn, js.unflatten(flat))  # the fix works
+
+
 # --- Dtypes on reuse --------------------------------------------------------
 
 
@@ -420,6 +433,29 @@ def test_scope_dtype_on_reuse_must_match_the_stored_dtype(mode):
 
     with raises(js.errors.DtypeMismatchError, ValueError, "a/v", "float16", "float32"):
         run_in(mode, fn, {"a": {"v": ONE}})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reuse_with_a_concrete_initializer_asks_for_the_scopes_dtype(mode):
+    value = np.ones(2, np.float32)
+
+    def fn():
+        js.get_variable("w", initializer=value)
+        with js.variable_scope(js.get_variable_scope(), reuse=True, dtype=jnp.float16):
+            js.get_variable("w", initializer=value)  # TF1: a ValueError too
+
+    with raises(js.errors.DtypeMismatchError, ValueError, "w", "float16", "float32"):
+        run_in(mode, fn, {"w": jnp.ones(2)})
+
+
+def test_a_concrete_initializer_keeps_its_dtype_in_a_dtype_scope_in_init_and_apply():
+    def fn():
+        with js.variable_scope("s", dtype=jnp.float16, reuse=js.AUTO_REUSE):
+            return js.get_variable("w", initializer=np.ones(2, np.float32))
+
+    runs = run_both(fn)
+    assert runs.params["s"]["w"].dtype == jnp.float32
+    assert runs.out_jit.dtype == jnp.float32
 
 
 def test_root_float32_default_does_not_count_on_reuse():
@@ -512,6 +548,39 @@ def test_sibling_names_sharing_a_prefix_do_not_conflict():
     assert paths(run_both(fn).params) == ["a/x", "a/x_1/y", "a/xy"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_creation_leaves_no_phantom_scope_below_it(mode):
+    def fn():
+        with pytest.raises(js.errors.ArgumentTypeError):
+            js.get_variable("x4", initializer={})
+        return js.get_variable("x4/y", [1])  # x4 was never created
+
+    params = run_in(mode, fn, {"x4": {"y": ONE}})
+    if mode == "init":
+        assert paths(params[0]) == ["x4/y"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_creation_leaves_no_phantom_leaf_above_it(mode):
+    def fn():
+        with pytest.raises(js.errors.InitializerError):
+            js.get_variable("k/z", [2], initializer=np.ones(3, np.float32))
+        return js.get_variable("k", [1])  # k/z was never created
+
+    params = run_in(mode, fn, {"k": ONE})
+    if mode == "init":
+        assert paths(params[0]) == ["k"]
+
+
+def test_a_failed_creation_leaves_its_name_free():
+    def fn():
+        with pytest.raises(js.errors.InitializerError):  # init runs initializers
+            js.get_variable("w", [2], initializer=lambda k, s, d: jnp.zeros(3, d))
+        return js.get_variable("w", [2])
+
+    assert paths(js.transform(fn).init(0)) == ["w"]
+
+
 # --- Invalid names ----------------------------------------------------------
 
 
@@ -522,6 +591,30 @@ def test_invalid_variable_names_are_value_errors(name):
 
     with raises(js.errors.InvalidNameError, ValueError, repr(name)):
         js.transform(fn).init(0)
+
+
+def test_a_shape_holding_a_jit_traced_int_names_the_fix():
+    def fn(n):
+        return js.get_variable("w", [4, n])
+
+    with raises(js.errors.ArgumentTypeError, TypeError, "w", "traced", "static_argnums"):
+        jax.jit(js.transform(fn).init)(0, 3)
+    params = jax.jit(js.transform(fn).init, static_argnums=1)(0, 3)  # the fix works
+    assert params["w"].shape == (4, 3)
+
+
+@pytest.mark.parametrize(
+    ("shape", "error", "base"),
+    [
+        ("ab", js.errors.ArgumentTypeError, TypeError),
+        ([2.5], js.errors.ArgumentTypeError, TypeError),
+        ([-1], js.errors.InitializerError, ValueError),
+    ],
+    ids=["str", "float-dim", "negative-dim"],
+)
+def test_a_bad_shape_has_tf1s_base_type(shape, error, base):
+    with raises(error, base, "w", "shape"):
+        js.transform(lambda: js.get_variable("w", shape)).init(0)
 
 
 # --- Concrete-value initializers -------------------------------------------
@@ -823,9 +916,9 @@ def test_custom_getter_receives_full_name_and_every_argument_on_creation():
     seen = []
     reg, con, init = l2, (lambda v: v), js.initializers.ones
 
-    def getter(next_getter, name, **kwargs):
+    def getter(getter, name, **kwargs):
         seen.append((name, kwargs))
-        return next_getter(name, **kwargs)
+        return getter(name, **kwargs)
 
     def fn():
         with js.variable_scope("a", custom_getter=getter):
@@ -849,9 +942,9 @@ def test_custom_getter_receives_full_name_and_every_argument_on_creation():
 def test_custom_getter_is_called_on_reuse_too():
     seen = []
 
-    def getter(next_getter, name, **kwargs):
+    def getter(getter, name, **kwargs):
         seen.append(name)
-        return next_getter(name, **kwargs)
+        return getter(name, **kwargs)
 
     def fn():
         with js.variable_scope("a", custom_getter=getter):
@@ -867,9 +960,9 @@ def test_custom_getter_is_called_on_reuse_too():
 def test_custom_getter_on_reuse_receives_the_reuse_call_arguments():
     seen = []
 
-    def getter(next_getter, name, **kwargs):
+    def getter(getter, name, **kwargs):
         seen.append(kwargs)
-        return next_getter(name, **kwargs)
+        return getter(name, **kwargs)
 
     def fn():
         js.get_variable("w", [2])
@@ -884,8 +977,8 @@ def test_custom_getter_on_reuse_receives_the_reuse_call_arguments():
 
 
 def test_custom_getter_return_value_is_handed_back():
-    def doubling(next_getter, name, **kwargs):
-        return 2.0 * next_getter(name, **kwargs)
+    def doubling(getter, name, **kwargs):
+        return 2.0 * getter(name, **kwargs)
 
     def fn():
         with js.variable_scope("a", custom_getter=doubling, initializer=js.initializers.ones):
@@ -897,15 +990,156 @@ def test_custom_getter_return_value_is_handed_back():
 
 
 def test_custom_getter_can_change_the_arguments_it_passes_on():
-    def to_bf16(next_getter, name, **kwargs):
+    def to_bf16(getter, name, **kwargs):
         kwargs["dtype"] = jnp.bfloat16
-        return next_getter(name, **kwargs)
+        return getter(name, **kwargs)
 
     def fn():
         with js.variable_scope("a", custom_getter=to_bf16):
             return js.get_variable("w", [2])
 
     assert run_both(fn).params["a"]["w"].dtype == jnp.bfloat16
+
+
+# TF1's keywords for a custom getter (tensorflow/python/ops/variable_scope.py,
+# _VariableStore.get_variable), and jaxscope's sharding.
+TF1_GETTER_KEYWORDS = {
+    "getter", "name", "shape", "dtype", "initializer", "regularizer", "reuse", "trainable",
+    "collections", "caching_device", "partitioner", "validate_shape", "use_resource",
+    "synchronization", "aggregation", "constraint",
+}  # fmt: skip
+# TF1's _true_getter, positionally.
+TF1_GETTER_ORDER = (
+    "name", "shape", "dtype", "initializer", "regularizer", "reuse", "trainable", "collections",
+    "caching_device", "partitioner", "validate_shape", "use_resource", "constraint",
+    "synchronization", "aggregation",
+)  # fmt: skip
+
+
+def test_custom_getter_is_called_entirely_by_keyword_with_tf1s_keywords():
+    seen = []
+
+    def getter(**kwargs):
+        seen.append(dict(kwargs))
+        return kwargs.pop("getter")(**kwargs)
+
+    def fn():
+        with js.variable_scope("a", custom_getter=getter):
+            js.get_variable("w", [2])
+
+    js.transform(fn).init(0)
+    [kwargs] = seen
+    assert set(kwargs) == TF1_GETTER_KEYWORDS | {"sharding"}
+    assert (kwargs["name"], kwargs["reuse"], kwargs["trainable"]) == ("a/w", False, True)
+    # The keywords meaning nothing here come as TF1's defaults.
+    assert kwargs["collections"] is None and kwargs["caching_device"] is None
+    assert kwargs["validate_shape"] is True and kwargs["use_resource"] is None
+    assert kwargs["synchronization"] is js.variables.VariableSynchronization.AUTO
+    assert kwargs["aggregation"] is js.variables.VariableAggregation.NONE
+
+
+def test_a_getter_passing_every_keyword_on_works():
+    def g(**kw):
+        return kw.pop("getter")(**kw)
+
+    def fn():
+        with js.variable_scope("a", custom_getter=g, initializer=js.initializers.ones):
+            return js.get_variable("w", [2], constraint=lambda v: v)
+
+    runs = run_both(fn)
+    np.testing.assert_array_equal(runs.params["a"]["w"], [1.0, 1.0])
+
+
+def test_the_getter_handed_on_takes_tf1s_positional_order():
+    def positional(getter, **kwargs):
+        return getter(*(kwargs[key] for key in TF1_GETTER_ORDER))
+
+    def fn():
+        with js.variable_scope("a", custom_getter=positional, dtype=jnp.float16):
+            with js.variable_scope("b", reuse=js.AUTO_REUSE):
+                v = js.get_variable("w", [2], initializer=js.initializers.ones)
+                assert js.get_variable("w", [2]) is v  # the reuse flag went through
+                return v
+
+    runs = run_both(fn)
+    assert runs.params["a"]["b"]["w"].dtype == jnp.float16
+    np.testing.assert_array_equal(runs.params["a"]["b"]["w"], [1.0, 1.0])
+
+
+def test_a_getter_naming_only_tf1s_older_parameters_gets_no_constraint_or_sharding():
+    # A getter written before TF1 added `constraint` names each parameter.
+    def getter(
+        getter, name, shape, dtype, initializer, regularizer, reuse, trainable, collections,
+        caching_device, partitioner, validate_shape, use_resource, synchronization, aggregation,
+    ):  # fmt: skip
+        return getter(name, shape, dtype, initializer, regularizer, reuse, trainable)
+
+    def fn():
+        with js.variable_scope("a", custom_getter=getter):
+            return js.get_variable("w", [2])
+
+    assert paths(run_both(fn).params) == ["a/w"]
+
+
+def test_nvidias_float32_storage_getter_works_verbatim():
+    import types
+
+    tf = types.SimpleNamespace(float32=jnp.float32, cast=lambda value, dtype: value.astype(dtype))
+
+    # From NVIDIA's mixed-precision training guide, unchanged.
+    # fmt: off
+    def float32_variable_storage_getter(getter, name, shape=None, dtype=None,
+                                        initializer=None, regularizer=None,
+                                        trainable=True,
+                                        *args, **kwargs):
+        """Custom variable getter that forces trainable variables to be stored in
+        float32 precision and then casts them to the training precision.
+        """
+        storage_dtype = tf.float32 if trainable else dtype
+        variable = getter(name, shape, dtype=storage_dtype,
+                          initializer=initializer, regularizer=regularizer,
+                          trainable=trainable,
+                          *args, **kwargs)  # noqa: B026
+        if trainable and dtype != tf.float32:
+            variable = tf.cast(variable, dtype)
+        return variable
+    # fmt: on
+
+    def fn(x):
+        with js.variable_scope(
+            "fp16", custom_getter=float32_variable_storage_getter, dtype=jnp.float16
+        ):
+            w = js.get_variable("w", [2, 3])
+            count = js.get_variable("count", [], jnp.int32, trainable=False)
+        return x.astype(jnp.float16) @ w, count
+
+    runs = run_both(fn, jnp.ones((1, 2)), with_state=True)
+    assert runs.params["fp16"]["w"].dtype == jnp.float32  # stored in float32
+    assert runs.state["fp16"]["count"].dtype == jnp.int32
+    assert runs.out_jit[0].dtype == jnp.float16  # computed in float16
+
+
+@pytest.mark.parametrize(
+    ("rename", "error", "base"),
+    [
+        (lambda name: name + ":0", js.errors.InvalidNameError, ValueError),
+        (lambda name: name + "/", js.errors.InvalidNameError, ValueError),
+        (lambda name: "", js.errors.InvalidNameError, ValueError),
+        (lambda name: "s//w", js.errors.InvalidNameError, ValueError),
+        (lambda name: [name], js.errors.ArgumentTypeError, TypeError),
+    ],
+    ids=["output-suffix", "trailing-slash", "empty", "empty-component", "list"],
+)
+def test_a_name_a_custom_getter_passes_on_is_validated(rename, error, base):
+    def getter(getter, name, *args, **kwargs):
+        return getter(rename(name), *args, **kwargs)
+
+    def fn():
+        with js.variable_scope("a", custom_getter=getter):
+            return js.get_variable("w", [1])
+
+    with raises(error, base, "custom-getter variable name", "Fix"):
+        js.transform(fn).init(0)
 
 
 # --- State and js.assign ----------------------------------------------------
@@ -1080,6 +1314,22 @@ def test_apply_constraints_projects_only_constrained_variables():
     np.testing.assert_array_equal(projected["c"]["u"], [1.0, 1.0])
     np.testing.assert_array_equal(projected["a"]["b"], [3.0, 3.0])
     np.testing.assert_array_equal(params["a"]["w"], [3.0, 3.0])  # input untouched
+
+
+def test_apply_constraints_naming_a_variable_the_params_lack_is_a_clear_error():
+    params = {"a": {"w": jnp.full(2, 3.0)}}
+    snapshot = jax.tree.map(np.asarray, params)
+    calls = []
+
+    def tracked_clip(v):
+        calls.append(v)
+        return clip_unit(v)
+
+    constraints = {"a": {"w": clip_unit}, "c": {"u": tracked_clip}}
+    with raises(js.errors.VariableMissingError, ValueError, "c/u", "Fix"):
+        js.apply_constraints(params, constraints)
+    assert calls == []  # never called with a missing value
+    jax.tree.map(np.testing.assert_array_equal, params, snapshot)
 
 
 def test_constraint_projection_keeps_optax_updates_in_the_constrained_set():

@@ -210,9 +210,9 @@ def _stacked_layer(index: int) -> Callable:
     The inference decoder runs its layers in a Python loop through it, since
     a ``js.layer_stack`` cannot run inside ``js.while_loop``."""
 
-    def getter(next_getter, name, **kwargs):
+    def getter(getter, name, **kwargs):
         kwargs["shape"] = None  # the stored shape has the extra layer axis
-        return next_getter(name, **kwargs)[index]
+        return getter(name, **kwargs)[index]
 
     return getter
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import jax
 
+from jaxscope import errors
+
 
 def static_flag(value: Any, layer: str, arg: str = "is_training") -> bool:
     """``value`` as a Python bool; a traced value is a ``TypeError`` that says
@@ -13,7 +15,7 @@ def static_flag(value: Any, layer: str, arg: str = "is_training") -> bool:
     try:
         return bool(value)
     except jax.errors.ConcretizationTypeError:
-        raise TypeError(
+        raise errors.ArgumentTypeError(
             f"{layer}: {arg} must be a Python bool, not a traced value. Fix: pass it "
             f"as a static argument (jax.jit(f.apply, static_argnames={arg!r})), or "
             "close over it in the model function."

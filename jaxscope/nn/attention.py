@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import initializers
+from jaxscope import errors, initializers
 from jaxscope.nn._scope import layer_scope
 from jaxscope.nn.linear import dense
 from jaxscope.variables import get_variable
@@ -161,7 +161,7 @@ def luong_attention(
     1.0
     """
     if query.shape[-1] != keys.shape[-1]:
-        raise ValueError(
+        raise errors.ArgumentError(
             f"luong_attention: the query's size ({query.shape[-1]}) must equal the "
             f"keys' num_units ({keys.shape[-1]}). Fix: project the memory to the "
             "query's size (memory_layer), or use bahdanau_attention."

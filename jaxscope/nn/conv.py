@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import initializers
+from jaxscope import errors, initializers
 from jaxscope.nn._scope import layer_scope
 from jaxscope.variables import get_variable
 
@@ -29,7 +29,7 @@ _SPATIAL = {1: "W", 2: "HW"}
 def _tuple(value: int | Sequence[int], rank: int, what: str, layer: str) -> tuple[int, ...]:
     values = (value,) * rank if isinstance(value, int) else tuple(value)
     if len(values) != rank or not all(isinstance(v, int) and v >= 1 for v in values):
-        raise ValueError(
+        raise errors.ArgumentError(
             f"{layer}: {what} must be a positive int or {rank} of them, got {value!r}."
         )
     return values
@@ -42,7 +42,7 @@ def _dimension_numbers(rank: int, data_format: str, layer: str) -> tuple[str, st
     elif data_format == "channels_first":
         layout = f"NC{spatial}"
     else:
-        raise ValueError(
+        raise errors.ArgumentError(
             f"{layer}: data_format must be 'channels_last' or 'channels_first', got "
             f"{data_format!r}."
         )
@@ -69,7 +69,7 @@ def _convolution(
     transpose: bool = False,
 ) -> jax.Array:
     if x.ndim != rank + 2:
-        raise ValueError(
+        raise errors.ArgumentError(
             f"js.nn.{layer}: expected inputs of rank {rank + 2} (batch, {rank} spatial "
             f"dims, channels), got shape {x.shape}."
         )
@@ -77,7 +77,9 @@ def _convolution(
     strides = _tuple(strides, rank, "strides", layer)
     dilation_rate = _tuple(dilation_rate, rank, "dilation_rate", layer)
     if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
-        raise ValueError(f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}.")
+        raise errors.ArgumentError(
+            f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}."
+        )
     numbers = _dimension_numbers(rank, data_format, f"js.nn.{layer}")
     channel_axis = -1 if data_format == "channels_last" else 1
     channels = x.shape[channel_axis]

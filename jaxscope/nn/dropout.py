@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxscope import errors
 from jaxscope.nn._args import static_flag
 from jaxscope.nn._scope import layer_scope
 from jaxscope.rng import next_rng_key
@@ -90,7 +91,7 @@ def dropout(
     if not static_flag(is_training, "js.nn.dropout") or (_is_number(rate) and rate == 0):
         return x
     if _is_number(rate) and not 0 <= rate < 1:
-        raise ValueError(f"js.nn.dropout: rate must be in [0, 1), got {rate}.")
+        raise errors.ArgumentError(f"js.nn.dropout: rate must be in [0, 1), got {rate}.")
     return _drop(x, 1.0 - rate, noise_shape, rng, name)
 
 
@@ -128,16 +129,18 @@ def tf1_dropout(
     (0.2, 1.25)
     """
     if (keep_prob is None) == (rate is None):
-        raise ValueError(
+        raise errors.ArgumentError(
             "js.nn.tf1_dropout: give exactly one of keep_prob (TF1's second "
             f"positional argument) and rate= (got keep_prob={keep_prob!r}, rate={rate!r})."
         )
     if keep_prob is None:
         if _is_number(rate) and not 0 <= rate < 1:
-            raise ValueError(f"js.nn.tf1_dropout: rate must be in [0, 1), got {rate}.")
+            raise errors.ArgumentError(f"js.nn.tf1_dropout: rate must be in [0, 1), got {rate}.")
         keep_prob = 1.0 - rate if _is_number(rate) else 1.0 - jnp.asarray(rate)
     elif _is_number(keep_prob) and not 0 < keep_prob <= 1:
-        raise ValueError(f"js.nn.tf1_dropout: keep_prob must be in (0, 1], got {keep_prob}.")
+        raise errors.ArgumentError(
+            f"js.nn.tf1_dropout: keep_prob must be in (0, 1], got {keep_prob}."
+        )
     if _is_number(keep_prob) and keep_prob == 1:
         return x
     return _drop(x, keep_prob, noise_shape, rng, name)

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxscope import errors
+
 __all__ = ["sequence_loss"]
 
 
@@ -64,22 +66,22 @@ def sequence_loss(
     (2,)
     """
     if jnp.ndim(logits) != 3:
-        raise ValueError(
+        raise errors.ArgumentError(
             "js.nn.sequence_loss: logits must be [batch, time, num_classes], got shape "
             f"{jnp.shape(logits)}."
         )
     if jnp.ndim(targets) != 2 or jnp.ndim(weights) != 2:
-        raise ValueError(
+        raise errors.ArgumentError(
             "js.nn.sequence_loss: targets and weights must be [batch, time], got shapes "
             f"{jnp.shape(targets)} and {jnp.shape(weights)}."
         )
     if average_across_timesteps and sum_over_timesteps:
-        raise ValueError(
+        raise errors.ArgumentError(
             "js.nn.sequence_loss: average_across_timesteps and sum_over_timesteps cannot "
             "both be True."
         )
     if average_across_batch and sum_over_batch:
-        raise ValueError(
+        raise errors.ArgumentError(
             "js.nn.sequence_loss: average_across_batch and sum_over_batch cannot both be True."
         )
     batch_time = logits.shape[:2]

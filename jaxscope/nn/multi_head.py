@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxscope import errors
 from jaxscope.nn._scope import layer_scope
 from jaxscope.nn.attention import masked_softmax
 from jaxscope.nn.dropout import dropout
@@ -103,7 +104,7 @@ def multi_head_attention(
     value_size = value_size or key_size
     output_size = output_size or query_dim
     if key_size < 1:
-        raise ValueError(
+        raise errors.ArgumentError(
             f"multi_head_attention: query_dim {query_dim} < num_heads {num_heads}; "
             "give key_size explicitly."
         )

@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxscope import errors
 from jaxscope.lift import scan
 from jaxscope.nn._scope import layer_scope
 from jaxscope.scopes import VariableScope, variable_scope
@@ -58,7 +59,7 @@ def multi_rnn_cell(cells: Sequence[Cell], *, name: str | None = None) -> Cell:
 
     def stacked(x: Any, state: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
         if len(state) != len(cells):
-            raise ValueError(
+            raise errors.ArgumentError(
                 f"js.nn.multi_rnn_cell: the state holds {len(state)} cell states for "
                 f"{len(cells)} cells. Fix: pass one state per cell, as a tuple."
             )
@@ -80,14 +81,14 @@ def _time_major(tree: Any) -> Any:
 def _length(inputs: Any, where: str) -> int:
     leaves = jax.tree.leaves(inputs)
     if not leaves or any(jnp.ndim(a) < 2 for a in leaves):
-        raise ValueError(f"{where}: inputs must be arrays of rank >= 2 (batch and time).")
+        raise errors.ArgumentError(f"{where}: inputs must be arrays of rank >= 2 (batch and time).")
     return leaves[0].shape[0]
 
 
 def _run(cell: Cell, xs: Any, sequence_length: Any, initial_state: Any, where: str):
     """The cell over time-major ``xs`` in the current scope."""
     if initial_state is None:
-        raise ValueError(
+        raise errors.ArgumentError(
             f"{where}: initial_state is required (TF1 built it from dtype=; here the "
             "cell's state size comes from it). Fix: pass e.g. "
             "initial_state=js.nn.LSTMState.zeros(batch, units)."
