@@ -306,6 +306,20 @@ def compare(
     }
 
 
+def compare_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`compare` result as plain figures (for ``--json``): the
+    medians, wall-clock and CPU, and the checks."""
+    return {
+        "medians": {
+            f: {n: {"wall": s.median, "cpu": s.cpu_median} for n, s in by.items()}
+            for f, by in result["samples"].items()
+        },
+        "same_program": result["same_program"],
+        "same_tree": result["same_tree"],
+        "max_abs_diff": result["max_abs_diff"],
+    }
+
+
 def overhead_us(result: dict[str, Any], figure: str, impl: str, n: int, cpu: bool) -> float:
     """``impl``'s median minus the baseline's on ``figure``, per variable,
     in µs (CPU time or wall-clock)."""

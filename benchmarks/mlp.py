@@ -287,13 +287,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     )
     raw = {
         "targets": figures,
-        "medians": {
-            f: {n: {"wall": s.median, "cpu": s.cpu_median} for n, s in by.items()}
-            for f, by in result["samples"].items()
-        },
-        "same_program": result["same_program"],
-        "same_tree": result["same_tree"],
-        "max_abs_diff": result["max_abs_diff"],
+        **harness.compare_figures(result),
         "skipped": skipped,
     }
     return harness.finish("mlp", argv, args, info, start, body, raw)
