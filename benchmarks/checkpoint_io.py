@@ -131,6 +131,15 @@ def sample(op: str, way: str, directory: str, depth: int, width: int) -> dict[st
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_growth_bytes": growth}
 
 
+def fresh_sample(op: str, way: str, directory: str, depth: int, width: int) -> dict[str, float]:
+    """:func:`sample` in a fresh process, whose peak memory is the sample's own."""
+    args = ["--sample", op, way, directory, str(depth), str(width)]
+    records, timed_out = harness.isolated("benchmarks.checkpoint_io", args, timeout=600)
+    if timed_out or len(records) != 1:
+        raise RuntimeError(f"the {op} with {way} gave no figures in 600 s")
+    return records[0]
+
+
 # --- the run ------------------------------------------------------------------------
 
 
@@ -145,11 +154,7 @@ def rounds(
     }
 
     def take(op: str, way: str, directory: str) -> dict[str, float]:
-        if in_process:
-            return sample(op, way, directory, depth, width)
-        args = ["--sample", op, way, directory, str(depth), str(width)]
-        (record,), _ = harness.isolated("benchmarks.checkpoint_io", args, timeout=600)
-        return record
+        return (sample if in_process else fresh_sample)(op, way, directory, depth, width)
 
     for round_ in range(repeats):
         shift = round_ % len(WAYS)

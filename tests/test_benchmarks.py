@@ -166,9 +166,8 @@ def test_checkpoint_io_reports_every_save_and_restore_against_orbax(checkpoint_i
 def test_checkpoint_io_restores_in_a_fresh_process_what_it_saved(tmp_path):
     directory = str(tmp_path / "ckpt")
     checkpoint_io.sample("save", "jaxscope", directory, 2, 8)
-    args = ["--sample", "restore", checkpoint_io.UNVERIFIED, directory, "2", "8"]
-    (record,), timed_out = harness.isolated("benchmarks.checkpoint_io", args, timeout=120)
-    assert not timed_out and set(record) == set(checkpoint_io.FIELDS)
+    record = checkpoint_io.fresh_sample("restore", checkpoint_io.UNVERIFIED, directory, 2, 8)
+    assert set(record) == set(checkpoint_io.FIELDS) and record["seconds"] > 0
 
 
 def test_profile_lists_jaxscopes_own_functions(results_md):
