@@ -28,12 +28,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors, initializers
-from jaxscope.nn._scope import layer_scope
-from jaxscope.nn.linear import dense
-from jaxscope.variables import get_variable
-
-__all__ = ["masked_softmax", "bahdanau_attention", "luong_attention"]
+from jaxscope._src import errors, initializers
+from jaxscope._src.nn.linear import dense
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import get_variable
 
 
 def masked_softmax(logits: jax.Array, mask: jax.Array | None = None, axis: int = -1) -> jax.Array:

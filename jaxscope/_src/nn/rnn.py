@@ -21,12 +21,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors
-from jaxscope.lift import scan
-from jaxscope.nn._scope import layer_scope
-from jaxscope.scopes import VariableScope, variable_scope
-
-__all__ = ["multi_rnn_cell", "dynamic_rnn", "bidirectional_dynamic_rnn"]
+from jaxscope._src import errors
+from jaxscope._src.lift import scan
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.scopes import VariableScope, variable_scope
 
 Cell = Callable[[Any, Any], tuple[Any, Any]]
 

@@ -15,11 +15,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxscope import initializers
-from jaxscope.nn._scope import layer_scope
-from jaxscope.variables import get_variable
-
-__all__ = ["LSTMState", "lstm_cell", "gru_cell"]
+from jaxscope._src import initializers
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import get_variable
 
 
 class LSTMState(NamedTuple):

@@ -19,18 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxscope import context, errors, rng, trees
-from jaxscope import initializers as inits
-from jaxscope import sharding as sharding_lib
-from jaxscope.context import Mode, VariableRecord
-from jaxscope.scopes import AUTO_REUSE, VariableScope
-
-__all__ = [
-    "get_variable",
-    "assign",
-    "get_regularization_losses",
-    "get_regularization_loss",
-]
+from jaxscope._src import context, errors, rng, trees
+from jaxscope._src import initializers as inits
+from jaxscope._src import sharding as sharding_lib
+from jaxscope._src.context import Mode, VariableRecord
+from jaxscope._src.scopes import AUTO_REUSE, VariableScope
 
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)

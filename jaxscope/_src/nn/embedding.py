@@ -7,10 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope.nn._scope import layer_scope
-from jaxscope.variables import get_variable
-
-__all__ = ["embedding", "embedding_attend"]
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import get_variable
 
 
 def embedding(

@@ -17,9 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxscope import context, errors
-
-__all__ = ["next_rng_key"]
+from jaxscope._src import context, errors
 
 _VARIABLES = 0
 _STREAM = 1

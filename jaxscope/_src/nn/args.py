@@ -6,7 +6,7 @@ from typing import Any
 
 import jax
 
-from jaxscope import errors
+from jaxscope._src import errors
 
 
 def static_flag(value: Any, layer: str, arg: str = "is_training") -> bool:

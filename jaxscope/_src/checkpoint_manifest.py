@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import jax
 import numpy as np
 
-from jaxscope.errors import CheckpointTreeError, describe_cause
+from jaxscope._src.errors import CheckpointTreeError, describe_cause
 
 FORMAT = "jaxscope.checkpoint"
 VERSION = 2

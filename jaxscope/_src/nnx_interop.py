@@ -24,13 +24,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-from jaxscope import context, errors, trees
-from jaxscope.flax_interop import _mount_scope, _snake_case
-from jaxscope.rng import next_rng_key
-from jaxscope.transform import Transformed, TransformedWithState, transform_with_state
-from jaxscope.variables import assign, get_variable
-
-__all__ = ["JaxscopeNNXModule", "nnx_module", "to_nnx"]
+from jaxscope._src import context, errors, trees
+from jaxscope._src.flax_interop import _mount_scope, _snake_case
+from jaxscope._src.rng import next_rng_key
+from jaxscope._src.transform import Transformed, TransformedWithState, transform_with_state
+from jaxscope._src.variables import assign, get_variable
 
 
 def _is_array(x: Any) -> bool:

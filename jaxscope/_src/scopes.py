@@ -19,15 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import source_info_util
 
-from jaxscope import context, errors, trees
-
-__all__ = [
-    "AUTO_REUSE",
-    "VariableScope",
-    "variable_scope",
-    "get_variable_scope",
-    "name_scope",
-]
+from jaxscope._src import context, errors, trees
 
 
 class _ReuseMode(enum.Enum):
@@ -185,7 +177,7 @@ class VariableScope:
         self, name: str, shape=None, dtype=None, initializer=None, **kwargs
     ) -> jax.Array:
         """``js.get_variable`` in this scope; see :func:`jaxscope.get_variable`."""
-        from jaxscope import variables
+        from jaxscope._src import variables
 
         return variables.get_variable_in(
             self._check_alive(), self, name, shape, dtype, initializer, **kwargs

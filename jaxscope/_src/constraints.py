@@ -15,10 +15,8 @@ from typing import Any
 import jax
 import optax
 
-from jaxscope import errors, trees
-from jaxscope import transform as transform_lib
-
-__all__ = ["get_constraints", "apply_constraints", "constraint_projection"]
+from jaxscope._src import errors, trees
+from jaxscope._src import transform as transform_lib
 
 Constraints = dict  # nested, like params, with callables at constrained paths
 

@@ -27,8 +27,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxscope import _checkpoint_manifest as manifest_lib
-from jaxscope.errors import CheckpointArgumentError, CheckpointNotFoundError, describe_cause
+from jaxscope._src import checkpoint_manifest as manifest_lib
+from jaxscope._src.errors import CheckpointArgumentError, CheckpointNotFoundError, describe_cause
 
 TREE_ITEM = "tree"
 MANIFEST_ITEM = "manifest"

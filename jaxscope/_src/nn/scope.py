@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxscope.scopes import variable_scope
+from jaxscope._src.scopes import variable_scope
 
 
 def layer_scope(name: str | None, default_name: str, reuse: Any = None) -> variable_scope:

@@ -8,13 +8,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors
-from jaxscope.nn._scope import layer_scope
-from jaxscope.nn.attention import masked_softmax
-from jaxscope.nn.dropout import dropout
-from jaxscope.nn.linear import dense
-
-__all__ = ["multi_head_attention", "causal_mask"]
+from jaxscope._src import errors
+from jaxscope._src.nn.attention import masked_softmax
+from jaxscope._src.nn.dropout import dropout
+from jaxscope._src.nn.linear import dense
+from jaxscope._src.nn.scope import layer_scope
 
 
 def causal_mask(length: int) -> jax.Array:

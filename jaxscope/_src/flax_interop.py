@@ -28,14 +28,12 @@ import numpy as np
 from flax import nnx
 from jax.extend.core import get_opaque_trace_state
 
-from jaxscope import context, errors, trees
-from jaxscope import rng as rng_lib
-from jaxscope.rng import next_rng_key
-from jaxscope.scopes import variable_scope
-from jaxscope.transform import Transformed, TransformedWithState, transform_with_state
-from jaxscope.variables import assign, get_variable
-
-__all__ = ["JaxscopeModule", "flax_module", "to_flax"]
+from jaxscope._src import context, errors, trees
+from jaxscope._src import rng as rng_lib
+from jaxscope._src.rng import next_rng_key
+from jaxscope._src.scopes import variable_scope
+from jaxscope._src.transform import Transformed, TransformedWithState, transform_with_state
+from jaxscope._src.variables import assign, get_variable
 
 
 def _snake_case(name: str) -> str:

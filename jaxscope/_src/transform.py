@@ -17,18 +17,10 @@ from typing import Any
 
 import jax
 
-from jaxscope import context, errors, trees
-from jaxscope import rng as rng_lib
-from jaxscope.context import Frame, Mode, VariableRecord
-from jaxscope.scopes import VariableScope
-
-__all__ = [
-    "Transformed",
-    "TransformedWithState",
-    "transform",
-    "transform_with_state",
-    "variable_records",
-]
+from jaxscope._src import context, errors, trees
+from jaxscope._src import rng as rng_lib
+from jaxscope._src.context import Frame, Mode, VariableRecord
+from jaxscope._src.scopes import VariableScope
 
 Params = dict
 State = dict

@@ -21,12 +21,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors
-from jaxscope.nn._args import static_flag
-from jaxscope.nn._scope import layer_scope
-from jaxscope.rng import next_rng_key
-
-__all__ = ["dropout", "tf1_dropout"]
+from jaxscope._src import errors
+from jaxscope._src.nn.args import static_flag
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.rng import next_rng_key
 
 
 def _is_number(value: Any) -> bool:

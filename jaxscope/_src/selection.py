@@ -23,11 +23,9 @@ from typing import Any
 
 import jax
 
-from jaxscope import errors
-from jaxscope.scopes import VariableScope
-from jaxscope.trees import check_name
-
-__all__ = ["select", "partition", "merge", "labels"]
+from jaxscope._src import errors
+from jaxscope._src.scopes import VariableScope
+from jaxscope._src.trees import check_name
 
 Scope = str | VariableScope
 Predicate = Callable[[str, Any], bool]

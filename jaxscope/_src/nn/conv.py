@@ -17,11 +17,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import errors, initializers
-from jaxscope.nn._scope import layer_scope
-from jaxscope.variables import get_variable
-
-__all__ = ["conv1d", "conv2d", "conv2d_transpose"]
+from jaxscope._src import errors, initializers
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import get_variable
 
 _SPATIAL = {1: "W", 2: "HW"}
 

@@ -15,12 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscope import initializers
-from jaxscope.nn._args import static_flag
-from jaxscope.nn._scope import layer_scope
-from jaxscope.variables import assign, get_variable
-
-__all__ = ["batch_norm"]
+from jaxscope._src import initializers
+from jaxscope._src.nn.args import static_flag
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import assign, get_variable
 
 _FUSED_DTYPES = (jnp.float16, jnp.bfloat16, jnp.float32)
 

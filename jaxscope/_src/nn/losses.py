@@ -8,9 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxscope import errors
-
-__all__ = ["sequence_loss"]
+from jaxscope._src import errors
 
 
 def _div_no_nan(num: jax.Array, den: jax.Array) -> jax.Array:

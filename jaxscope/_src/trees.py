@@ -11,9 +11,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from jaxscope import errors
-
-__all__ = ["flatten", "unflatten"]
+from jaxscope._src import errors
 
 _valid_names: set[str] = set()
 

@@ -34,22 +34,10 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
-from jaxscope import context, errors, rng, trees
-from jaxscope.context import Frame, Mode, VariableRecord
-from jaxscope.sharding import initialize, place
-from jaxscope.variables import run_initializer
-
-__all__ = [
-    "scan",
-    "layer_stack",
-    "vmap",
-    "remat",
-    "cond",
-    "while_loop",
-    "stack_layers",
-    "unstack_layers",
-]
-
+from jaxscope._src import context, errors, rng, trees
+from jaxscope._src.context import Frame, Mode, VariableRecord
+from jaxscope._src.sharding import initialize, place
+from jaxscope._src.variables import run_initializer
 
 _BODY_FIELDS = ("trace_state", "replay", "stack", "stream_key", "rng_counts", "current_scope")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from jax.extend.core import get_opaque_trace_state
 
-from jaxscope import errors
+from jaxscope._src import errors
 
 
 class Mode(enum.Enum):

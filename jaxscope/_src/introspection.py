@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jaxscope import errors, trees
-from jaxscope.transform import Transformed, TransformedWithState, variable_records
-
-__all__ = ["Summary", "SummaryRow", "summary", "partition_specs"]
+from jaxscope._src import errors, trees
+from jaxscope._src.transform import Transformed, TransformedWithState, variable_records
 
 _COLUMNS = ("name", "shape", "dtype", "params", "bytes", "sharding", "trainable")
 _RIGHT = {"params", "bytes"}
