@@ -1,6 +1,7 @@
 """Decoding speed of the seq2seq Transformer (model B): tokens per second.
 
-    python -m benchmarks.decode --lengths 16 64 256 --repeats 7
+    python -m benchmarks.decode             # lengths 16, 64, 256: minutes on 2 cores
+    python -m benchmarks.decode --quick     # tiny sizes: a smoke test
 
 For each target length L, the example's greedy and beam-search decoders
 (``examples/seq2seq/models.py``) decode exactly L tokens (``min_len=L``, so
@@ -17,24 +18,21 @@ no sequence ends early) for a batch of random sources, with:
 - ``pure JAX, per-layer caches``: the same, its layers a Python loop and
   each layer's cache an array of its own in the decoding loop's carry.
 
-All three are checked to give the same tokens first. Each call is jitted and
+All are checked to give the same tokens first. Each call is jitted and
 compiled before timing; samples are interleaved round-robin over every
 decoder and length, and the medians reported: wall-clock, and the process's
-CPU time (less sensitive to other load on a shared machine). The per-token
-cost is the time of one decode over L; a cache keeps it nearly flat in L
-(attention over a longer cache is the only growth), re-running the prefix
-makes it grow linearly. Prints a markdown section for ``RESULTS.md``.
+CPU time (less sensitive to other load on a shared machine). The cost per
+token is the time of one decode over L: re-running the prefix makes it grow
+linearly with L; with a cache, only attending to (and, in beam search,
+reordering) a longer cache grows. Targets: ``benchmarks/targets.toml``,
+``[decode]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import math
-import os
-import shlex
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -44,11 +42,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import machine_info
+from benchmarks import harness
 from examples.seq2seq import models
 from examples.seq2seq.models import BOS_ID, EOS_ID, PAD_ID
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_LAYER = "pure JAX, per-layer caches"
 IMPLS = ("jaxscope", "uncached", "pure JAX", PER_LAYER)
 NEG_INF = -1e9
@@ -249,26 +246,10 @@ class HandWritten:
 
 # --- measuring ---------------------------------------------------------------------
 
-
-@dataclasses.dataclass
-class Decoder:
-    """One timed call: a decoder of one implementation at one length."""
-
-    search: str  # "greedy" or "beam"
-    impl: str  # one of IMPLS
-    length: int
-    call: Callable[[], Any]
-    wall: list[float] = dataclasses.field(default_factory=list)
-    cpu: list[float] = dataclasses.field(default_factory=list)
-
-    def sample(self) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
-        jax.block_until_ready(self.call())
-        self.cpu.append(time.process_time() - cpu)
-        self.wall.append(time.perf_counter() - wall)
-
-    def per_token(self, clock: str) -> float:
-        return statistics.median(getattr(self, clock)) / self.length
+REPEATS = 7
+SEARCHES = ("greedy", "beam")
+# --quick: tiny sizes, a smoke test.
+QUICK = dict(lengths=[4, 8], batch=2, src_len=5, width=8, hidden=16, heads=2, vocab=11)
 
 
 def config(length: int, args: argparse.Namespace) -> models.ModelConfig:
@@ -284,9 +265,9 @@ def config(length: int, args: argparse.Namespace) -> models.ModelConfig:
     )
 
 
-def decoders(length: int, args: argparse.Namespace) -> list[Decoder]:
+def decoders(length: int, args: argparse.Namespace) -> dict[tuple, Callable[[], Any]]:
     """Every implementation's greedy and beam decoder at ``length``, compiled
-    and checked to agree on the tokens."""
+    and checked to give jaxscope's tokens: ``{(search, impl, length): call}``."""
     cfg = config(length, args)
     rng = np.random.default_rng(0)
     src = jnp.asarray(rng.integers(3, args.vocab, (args.batch, args.src_len)), jnp.int32)
@@ -294,130 +275,120 @@ def decoders(length: int, args: argparse.Namespace) -> list[Decoder]:
     cached = models.build(cfg)
     params = cached.train.init(0, src, mask, jnp.full((args.batch, 4), BOS_ID))
     hand, per_layer = HandWritten(cfg), HandWritten(cfg, per_layer_caches=True)
-    impls: dict[str, dict[str, Callable]] = {
-        "jaxscope": {
-            "greedy": functools.partial(cached.greedy.apply, min_len=length),
-            "beam": functools.partial(cached.beam.apply, beam_size=args.beam, min_len=length),
-        },
-        "pure JAX": {
-            "greedy": functools.partial(hand.greedy, min_len=length),
-            "beam": functools.partial(hand.beam, beam_size=args.beam, min_len=length),
-        },
-        PER_LAYER: {
-            "greedy": functools.partial(per_layer.greedy, min_len=length),
-            "beam": functools.partial(per_layer.beam, beam_size=args.beam, min_len=length),
-        },
-    }
+    ways = {"jaxscope": cached, "pure JAX": hand, PER_LAYER: per_layer}
     if length <= args.uncached_up_to:
-        uncached = models.build(cfg, cached=False)
-        impls["uncached"] = {
-            "greedy": functools.partial(uncached.greedy.apply, min_len=length),
-            "beam": functools.partial(uncached.beam.apply, beam_size=args.beam, min_len=length),
-        }
-    out = []
-    for search in ("greedy", "beam"):
+        ways["uncached"] = models.build(cfg, cached=False)
+    calls = {}
+    for search in SEARCHES:
+        options = dict(min_len=length, **({"beam_size": args.beam} if search == "beam" else {}))
         tokens = {}
-        for impl, fns in impls.items():
-            compiled = jax.jit(fns[search]).lower(params, src, mask).compile()
+        for impl in IMPLS:
+            if impl not in ways:
+                continue
+            way = getattr(ways[impl], search)
+            fn = functools.partial(getattr(way, "apply", way), **options)
+            compiled = jax.jit(fn).lower(params, src, mask).compile()
             call = functools.partial(compiled, params, src, mask)
             tokens[impl] = np.asarray(call())
-            out.append(Decoder(search, impl, length, call))
+            calls[search, impl, length] = lambda call=call: jax.block_until_ready(call())
         for impl, t in tokens.items():
             if not np.array_equal(t, tokens["jaxscope"]):
                 raise SystemExit(f"{impl} {search} decodes other tokens than jaxscope at {length}")
         assert (tokens["jaxscope"] != EOS_ID).all()  # min_len: exactly `length` tokens
-    return out
+    return calls
 
 
-def measure(args: argparse.Namespace) -> list[Decoder]:
-    everything = [d for length in args.lengths for d in decoders(length, args)]
-    for round_ in range(args.repeats):
-        for d in everything if round_ % 2 else everything[::-1]:
-            d.sample()
-    return everything
-
-
-def report(results: list[Decoder], args: argparse.Namespace, seconds: float, info: dict) -> str:
-    by = {(d.search, d.impl, d.length): d for d in results}
-    impls = [i for i in IMPLS if any(d.impl == i for d in results)]
+def report(per_token: dict[tuple, harness.Samples], args: argparse.Namespace) -> tuple[str, dict]:
+    """The section's body and the judged figures. ``per_token``: the samples
+    of each decoder, divided by its length."""
     short, long_ = min(args.lengths), max(args.lengths)
-    lines = [
-        "## Decoding: seq2seq model B (Transformer) with a key/value cache",
-        "",
-        f"`python -m benchmarks.decode {shlex.join(sys.argv[1:])}` on {info['date']}, "
-        f"commit `{info['git_commit']}`, {seconds:.0f} s. Machine: {info['cpu']}, "
-        f"{info['cores']} cores, JAX {info['versions']['jax']} on {info['device']}; load "
-        f"average {info['load_average_at_start']} at the start, {list(os.getloadavg())} at "
-        "the end (a shared machine).",
-        "",
-        f"Model: width {args.width}, feed-forward {args.hidden}, {args.layers} encoder and "
-        f"{args.layers} decoder layers, {args.heads} heads, vocabulary {args.vocab}; batch "
-        f"{args.batch}, source length {args.src_len}, beam size {args.beam}. Every decode "
-        "emits exactly L tokens per sequence (`min_len=L`). Medians of "
-        f"{args.repeats} interleaved samples per decoder; tokens per second count the "
-        "output tokens (batch x L; beam search's best beam only); the per-token cost is "
-        "one decode's time over L, wall-clock (process CPU time in brackets).",
-        "",
-        "| decoder | L | implementation | tokens/s | ms/token | ms/token, CPU time "
-        "| over pure JAX |",
-        "|---|---:|---|---:|---:|---:|---:|",
-    ]
-    for search in ("greedy", "beam"):
+    goals = harness.targets("decode")
+    rows = []
+    for search in SEARCHES:
         for length in args.lengths:
-            base = by[(search, "pure JAX", length)]
-            for impl in impls:
-                d = by.get((search, impl, length))
-                if d is None:
-                    continue
-                wall, cpu = d.per_token("wall"), d.per_token("cpu")
-                lines.append(
-                    f"| {search} | {length} | {impl} | {args.batch / wall:,.0f} | "
-                    f"{1e3 * wall:.3g} | {1e3 * cpu:.3g} | {wall / base.per_token('wall'):.2f}x |"
-                )
-    lines += ["", "Against the targets (issue 15), wall-clock and process CPU time:", ""]
+            base = per_token[search, "pure JAX", length]
+            for impl in IMPLS:
+                s = per_token.get((search, impl, length))
+                if s is not None:
+                    rows.append(
+                        [
+                            search,
+                            str(length),
+                            impl,
+                            f"{args.batch / s.median:,.0f}",
+                            harness.format_time(s.median),
+                            harness.format_time(s.cpu_median),
+                            f"{s.cpu_median / base.cpu_median:.2f}x",
+                        ]
+                    )
+    figures: dict[str, float] = {}
+    lines = []
+    for search in SEARCHES:
 
-    def both(a: Decoder, b: Decoder, target: float) -> str:
-        wall, cpu = (a.per_token(c) / b.per_token(c) for c in ("wall", "cpu"))
-        return (
-            f"{wall:.2f}x ({verdict(wall, target)}), CPU time {cpu:.2f}x "
-            f"({verdict(cpu, target)}), target at most {target}x"
+        def ratio(a, b, search=search):
+            return per_token[search, *a].cpu_median / per_token[search, *b].cpu_median
+
+        growth = ratio(("jaxscope", long_), ("jaxscope", short))
+        worst = max(ratio(("jaxscope", n), ("pure JAX", n)) for n in args.lengths)
+        figures[f"{search}_per_token_{long_}_over_{short}"] = growth
+        figures[f"{search}_over_pure_jax"] = worst
+        others = ", ".join(
+            f"{impl} {ratio((impl, long_), (impl, short)):.2f}x" for impl in ("pure JAX", PER_LAYER)
         )
-
-    for search in ("greedy", "beam"):
-        ours = {n: by[(search, "jaxscope", n)] for n in args.lengths}
+        goal = goals[f"{search}_per_token_long_over_short"]
         lines.append(
-            f"- {search}: jaxscope's per-token cost at L = {long_} over L = {short}: "
-            f"{both(ours[long_], ours[short], 1.5)}; pure JAX's "
-            f"{by[(search, 'pure JAX', long_)].per_token('wall') / by[(search, 'pure JAX', short)].per_token('wall'):.2f}x, "
-            f"with per-layer caches "
-            f"{by[(search, PER_LAYER, long_)].per_token('wall') / by[(search, PER_LAYER, short)].per_token('wall'):.2f}x."
+            f"- {search}: jaxscope's CPU time per token at L = {long_} over L = {short}: "
+            f"{growth:.2f}x ({others}); target at most {goal}x: {harness.verdict(growth, goal)}"
+        )
+        per_length = ", ".join(
+            f"{ratio(('jaxscope', n), ('pure JAX', n)):.2f}x at L = {n}" for n in args.lengths
+        )
+        goal = goals[f"{search}_over_pure_jax"]
+        lines.append(
+            f"- {search}: jaxscope's CPU time over the hand-written decoder's: {per_length}; "
+            f"target at most {goal}x at every length: {harness.verdict(worst, goal)}"
         )
         for n in args.lengths:
-            lines.append(
-                f"- {search}, L = {n}: jaxscope over the hand-written decoder "
-                f"{both(ours[n], by[(search, 'pure JAX', n)], 1.1)}; over the one with "
-                f"per-layer caches {ours[n].per_token('wall') / by[(search, PER_LAYER, n)].per_token('wall'):.2f}x."
-            )
-        for n in args.lengths:
-            slow = by.get((search, "uncached", n))
-            if slow is not None:
-                ratio = slow.per_token("wall") / ours[n].per_token("wall")
-                lines.append(f"- {search}, L = {n}: the uncached decoder is {ratio:.1f}x slower.")
-    return "\n".join(lines) + "\n"
-
-
-def verdict(value: float, target: float) -> str:
-    return "met" if value <= target else "**missed**"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.decode",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+            if (search, "uncached", n) in per_token:
+                slower = ratio(("uncached", n), ("jaxscope", n))
+                lines.append(f"- {search}, L = {n}: the uncached decoder takes {slower:.1f}x.")
+    body = "\n".join(
+        [
+            f"Model B of `examples/seq2seq`: width {args.width}, feed-forward {args.hidden}, "
+            f"{args.layers} encoder and {args.layers} decoder layers, {args.heads} heads, "
+            f"vocabulary {args.vocab}; batch {args.batch}, source length {args.src_len}, beam "
+            f"size {args.beam}, untrained params. Every decode emits exactly L tokens per "
+            "sequence (`min_len=L`), and every implementation the same tokens. "
+            f"{args.repeats} samples per decoder, interleaved. Tokens per second count "
+            "the output tokens (batch x L; beam search's best beam); the cost per token "
+            "is a decode's median time over L, wall-clock and process CPU time. The "
+            "targets are judged on CPU time: on a shared machine the wall-clock time "
+            "mostly measures the other jobs.",
+            "",
+            harness.table(
+                [
+                    "decoder",
+                    "L",
+                    "implementation",
+                    "tokens/s",
+                    "per token",
+                    "per token, CPU",
+                    "CPU over pure JAX",
+                ],
+                rows,
+            ),
+            "",
+            *lines,
+        ]
     )
+    return body, figures
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs the benchmark; returns what ``--json`` writes."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = harness.parser("decode", __doc__, REPEATS)
     parser.add_argument("--lengths", type=int, nargs="+", default=[16, 64, 256])
-    parser.add_argument("--repeats", type=int, default=7, help="samples per decoder (7)")
     parser.add_argument("--batch", type=int, default=8, help="sequences decoded at once (8)")
     parser.add_argument("--beam", type=int, default=4, help="beam size (4)")
     parser.add_argument("--src-len", type=int, default=20, help="source length (20)")
@@ -433,18 +404,29 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--layers", type=int, default=2)
     model.add_argument("--heads", type=int, default=4)
     model.add_argument("--vocab", type=int, default=40)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> str:
-    args = build_parser().parse_args(argv)
-    info = machine_info(ROOT)
-    start = time.perf_counter()
-    results = measure(args)
-    text = report(results, args, time.perf_counter() - start, info)
-    print(text)
-    return text
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+        args.uncached_up_to = max(QUICK["lengths"])
+    args.repeats = args.repeats or (1 if args.quick else REPEATS)
+    start, info = time.perf_counter(), harness.machine()
+    calls = {key: call for n in args.lengths for key, call in decoders(n, args).items()}
+    samples = harness.interleave(calls, args.repeats, warmup=0)
+    per_token = {
+        key: harness.Samples([t / key[2] for t in s.wall], [t / key[2] for t in s.cpu])
+        for key, s in samples.items()
+    }
+    body, figures = report(per_token, args)
+    raw = {
+        "figures": figures,
+        "per_token_s": {
+            " ".join(map(str, key)): {"wall": s.median, "cpu": s.cpu_median}
+            for key, s in per_token.items()
+        },
+    }
+    return harness.finish("decode", argv, args, info, start, body, raw)
 
 
 if __name__ == "__main__":
-    main()
+    run()
