@@ -18,9 +18,10 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import checkpoint, errors, initializers, nn, sharding, tf1
+from jaxscope import checkpoint, errors, haiku_interop, initializers, nn, sharding, tf1
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
 from jaxscope.flax_interop import flax_module, to_flax
+from jaxscope.haiku_interop import from_haiku
 from jaxscope.introspection import partition_specs, summary
 from jaxscope.lift import (
     cond,
@@ -72,11 +73,13 @@ __all__ = [
     "errors",
     "flatten",
     "flax_module",
+    "from_haiku",
     "get_constraints",
     "get_regularization_loss",
     "get_regularization_losses",
     "get_variable",
     "get_variable_scope",
+    "haiku_interop",
     "initializers",
     "labels",
     "layer_stack",

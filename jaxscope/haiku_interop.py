@@ -1,0 +1,213 @@
+"""Haiku params into jaxscope params trees.
+
+Haiku keeps a model's parameters as ``{module name: {parameter name:
+array}}``, with module names such as ``mlp/~/linear_0`` (``~`` marks a
+module made inside another module). :func:`from_haiku` gives each leaf its
+Haiku name, the module name and the parameter name joined by ``/``
+(``mlp/~/linear_0/w``), and renames it into a jaxscope params tree with the
+rule engine of :func:`jaxscope.load_tf1_checkpoint`:
+
+1. **skip**: names a ``skip`` pattern matches (``re.search``, on the Haiku
+   names) are dropped. None by default.
+2. **name_map** rewrites the rest: ordered ``(pattern, replacement)`` regex
+   rules, each applied as ``re.sub`` to the result of the previous ones; a
+   replacement ``None`` drops the names it matches. The default
+   (``name_map=None``) is :data:`DEFAULT_NAME_MAP`, which drops Haiku's ``~``
+   components and changes nothing else: ``mlp/~/linear_0/w`` becomes
+   ``mlp/linear_0/w``, and the parameter names (``w``, ``b``, ``scale``,
+   ``offset``) stay as Haiku named them, since a jaxscope model may use
+   them as they are. A given ``name_map`` replaces the default, and its
+   rules see the names as Haiku prints them, ``~`` included; start it with
+   ``*DEFAULT_NAME_MAP`` to drop them first.
+3. **like**: checked against the model when given: every model path needs
+   exactly one Haiku parameter of the same shape and dtype kind (cast to
+   the template's dtype); nothing may be left over (unless ``strict=False``).
+
+The input is plain dicts of arrays: neither Haiku nor TensorFlow is needed.
+Haiku's state (``transform_with_state``) converts the same way, alone or
+with the params as a tuple ``(params, state)``, split again by
+``like=(params, state)``. Every error is a typed
+:class:`~jaxscope.errors.HaikuConversionError` naming the Haiku name or
+model path and the fix; nothing from ``re`` escapes raw, and a failed call
+changes none of the caller's trees.
+
+>>> hk_params = {"mlp/~/linear_0": {"w": jnp.ones((3, 8)), "b": jnp.zeros(8)}}
+>>> jax.tree.map(jnp.shape, js.from_haiku(hk_params))
+{'mlp': {'linear_0': {'b': (8,), 'w': (3, 8)}}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxscope import _renaming, errors, trees
+from jaxscope._renaming import LoadReport, NameMap
+from jaxscope.errors import HaikuArgumentError, HaikuMismatchError, HaikuNameMapError
+
+__all__ = ["DEFAULT_NAME_MAP", "LoadReport", "from_haiku"]
+
+DEFAULT_NAME_MAP: tuple[tuple[str, str], ...] = ((r"(?:^|(?<=/))~/", ""),)
+"""The rules :func:`from_haiku` uses when ``name_map`` is None: every ``~``
+component of a Haiku name is dropped (``mlp/~/linear_0/w`` ->
+``mlp/linear_0/w``, ``~/count`` -> ``count``)."""
+
+
+def from_haiku(
+    hk_params: Mapping | tuple[Mapping, ...] | list[Mapping],
+    name_map: NameMap | None = None,
+    *,
+    like: Any = None,
+    skip: Iterable[str] = (),
+    dtype: Any = None,
+    strict: bool = True,
+    return_report: bool = False,
+) -> Any:
+    """Converts Haiku params (or state) into a jaxscope params tree.
+
+    Each leaf of ``hk_params`` becomes the variable at its renamed Haiku
+    name (see the module documentation for the rules): with the default
+    ``name_map``, Haiku's ``params["mlp/~/linear_0"]["w"]`` is jaxscope's
+    ``params["mlp"]["linear_0"]["w"]``.
+
+    Args:
+        hk_params: the dict Haiku's ``init`` returned (``{module: {name:
+            array}}``), or a tuple of such dicts, such as ``(params, state)``.
+        name_map: ordered regex rules ``(pattern, replacement)`` on the Haiku
+            names, as a list of pairs or a dict; each applies in turn as
+            ``re.sub``; a replacement ``None`` drops the matching names.
+            Default: :data:`DEFAULT_NAME_MAP` (drop ``~`` components).
+        like: the model's params tree, ``(params, state)``, or their
+            ``jax.eval_shape``: every path must get exactly one Haiku
+            parameter of the same shape and dtype kind, cast to the
+            template's dtype (and placed with its sharding, when it has
+            one). The result has the template's structure.
+        skip: regex patterns of Haiku names to drop, matched before
+            ``name_map`` (such as the ``hidden`` and ``counter`` state of
+            Haiku's moving averages).
+        dtype: without ``like``, the dtype for floating parameters (default:
+            their own; float64 is float32 unless x64 is enabled).
+        strict: with ``like``, raise on missing model paths and unused Haiku
+            names. ``False`` converts what matches and leaves the template's
+            leaf where nothing does. Shape and dtype-kind mismatches raise
+            either way.
+        return_report: also return the report (the class of
+            :class:`jaxscope.tf1.TF1LoadReport`).
+
+    Returns:
+        The params tree (a tuple of trees if ``like`` is a tuple), or
+        ``(tree, report)`` with ``return_report=True``.
+
+    Raises:
+        HaikuArgumentError: ``hk_params``, ``like`` or ``dtype`` is malformed.
+        HaikuNameMapError: ``name_map`` or ``skip`` is malformed, or the
+            names it makes do not form a params tree.
+        HaikuMismatchError: with ``like``, the Haiku params do not match;
+            the message names the model paths and Haiku names, and suggests
+            a rule.
+
+    >>> def model(x):
+    ...     with js.variable_scope("mlp/linear_0"):
+    ...         w = js.get_variable("w", [x.shape[-1], 2])
+    ...         return x @ w + js.get_variable("b", [2])
+    >>> f = js.transform(model)
+    >>> x = jnp.ones((1, 3))
+    >>> hk_params = {"mlp/~/linear_0": {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}}
+    >>> params = js.from_haiku(hk_params, like=jax.eval_shape(f.init, 0, x))
+    >>> f.apply(params, x).tolist()
+    [[4.0, 4.0]]
+    """
+    # Every argument is checked before a leaf is read.
+    rules = _renaming.compile_rules(
+        DEFAULT_NAME_MAP if name_map is None else name_map, HaikuNameMapError
+    )
+    skip_patterns = _renaming.compile_skip(skip, HaikuNameMapError)
+    dtype = _renaming.dtype_arg(dtype, HaikuArgumentError)
+    templates, single = (
+        _renaming.flat_templates(like, HaikuArgumentError) if like is not None else ([], True)
+    )
+    leaves = _haiku_leaves(hk_params)
+    source = _renaming.Source(
+        entry="Haiku parameter",
+        entries="Haiku parameters",
+        side="Haiku",
+        where="",
+        mismatch_head="The Haiku params do not match the model",
+        name_map_error=HaikuNameMapError,
+        mismatch_error=HaikuMismatchError,
+    )
+    plan = _renaming.plan(leaves, rules, skip_patterns, source)
+    entries = {name: _entry(name, leaves[name]) for name in plan.renamed}
+    if like is None:
+        tree, report = _renaming.load_all(plan, entries, leaves.__getitem__, dtype)
+    else:
+        source = dataclasses.replace(source, hint=_rules_hint(name_map, plan))
+        tree, report = _renaming.load_like(
+            plan, entries, leaves.__getitem__, like, templates, single, strict=strict, source=source
+        )
+    return (tree, report) if return_report else tree
+
+
+def _rules_hint(name_map: NameMap | None, plan: _renaming.Plan) -> str:
+    """How a given ``name_map`` relates to the default, for a mismatch that
+    rules would fix."""
+    default = "js.haiku_interop.DEFAULT_NAME_MAP"
+    if name_map is None:
+        return (
+            f"(name_map=None applies {default}, which drops Haiku's '~' components; a "
+            f"name_map given replaces it: name_map=[*{default}, <your rules>] keeps it.)"
+        )
+    if any("~" in new.split("/") for new in plan.renamed.values()):
+        return (
+            "(Haiku's '~' components stay when name_map is given: begin the rules with "
+            f"{DEFAULT_NAME_MAP[0]!r}, or *{default}, to drop them.)"
+        )
+    return ""
+
+
+def _haiku_leaves(hk_params: Any) -> dict[str, Any]:
+    """Haiku name -> leaf, over one dict or a tuple of them."""
+    dicts = hk_params if isinstance(hk_params, tuple | list) else (hk_params,)
+    if not dicts or not all(isinstance(d, Mapping) for d in dicts):
+        raise HaikuArgumentError(
+            "hk_params must be the dict Haiku's init returned ({module: {name: array}}), or "
+            f"a tuple of such dicts such as (params, state); got {type(hk_params).__name__}. "
+            "Fix: params = hk.transform(f).init(rng, x); js.from_haiku(params, like=...)."
+        )
+    leaves: dict[str, Any] = {}
+    for index, tree in enumerate(dicts):
+        try:
+            flat = trees.flatten(tree)
+        except errors.ScopeError as e:
+            raise HaikuArgumentError(f"The Haiku params cannot be read as names: {e}") from None
+        for name, leaf in flat.items():
+            if name in leaves:
+                raise HaikuArgumentError(
+                    f"Haiku parameter {name} is in two of the dicts given (the second in dict "
+                    f"{index}), so which to convert is unclear. Fix: pass each name once."
+                )
+            leaves[name] = leaf
+    return leaves
+
+
+def _entry(name: str, leaf: Any) -> _renaming.Entry:
+    """What the checks need of a kept leaf; anything but a numeric array is
+    an error, raised before any leaf is converted."""
+    drop = f"skip=({'^' + re.escape(name) + '$'!r},)"
+    if not isinstance(leaf, jax.Array | np.ndarray | np.generic):
+        raise HaikuArgumentError(
+            f"Haiku parameter {name} is a {type(leaf).__name__}, not an array. Fix: pass the "
+            f"arrays Haiku's init (or training) returned, or drop this name with {drop}."
+        )
+    dtype = np.dtype(leaf.dtype)
+    if _renaming.kind(dtype) == "other":
+        raise HaikuArgumentError(
+            f"Haiku parameter {name} holds {dtype} values, which JAX cannot hold. Fix: drop "
+            f"it with {drop}."
+        )
+    return _renaming.Entry(tuple(leaf.shape), dtype, dtype.name)
