@@ -214,7 +214,8 @@ def dtype_arg(dtype: Any, error: type[errors.ScopeError]) -> np.dtype | None:
         return np.dtype(dtype)
     except TypeError:
         raise error(
-            f"dtype must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}."
+            f"dtype must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}. "
+            "Fix: pass a dtype (jnp.float32, jnp.bfloat16, ...), or None to keep each entry's."
         ) from None
 
 

@@ -204,10 +204,13 @@ def _entry(name: str, leaf: Any) -> _renaming.Entry:
             f"Haiku parameter {name} is a {type(leaf).__name__}, not an array. Fix: pass the "
             f"arrays Haiku's init (or training) returned, or drop this name with {drop}."
         )
-    dtype = np.dtype(leaf.dtype)
-    if _renaming.kind(dtype) == "other":
+    try:
+        dtype = np.dtype(leaf.dtype)
+    except TypeError:  # JAX's extended dtypes, such as PRNG keys
+        dtype = None
+    if dtype is None or _renaming.kind(dtype) == "other":
         raise HaikuArgumentError(
-            f"Haiku parameter {name} holds {dtype} values, which JAX cannot hold. Fix: drop "
-            f"it with {drop}."
+            f"Haiku parameter {name} holds {leaf.dtype} values, not numbers, which a params "
+            f"tree cannot take. Fix: drop it with {drop}."
         )
     return _renaming.Entry(tuple(leaf.shape), dtype, dtype.name)

@@ -215,6 +215,7 @@ def _raises(error, *args, **kwargs):
     with pytest.raises(error) as info:
         js.from_haiku(*args, **kwargs)
     assert isinstance(info.value, HaikuConversionError) and isinstance(info.value, ValueError)
+    assert "Fix:" in str(info.value)
     return str(info.value)
 
 
@@ -308,6 +309,7 @@ def test_a_renamed_name_that_is_no_variable_name_raises():
         ("params", ["hk_params must be the dict Haiku's init returned", "got str"]),
         ({"mlp": {"w": "0.5"}}, ["Haiku parameter mlp/w is a str, not an array", "^mlp/w$"]),
         ({"vocab": {"v": np.array(["a"])}}, ["vocab/v holds <U1 values", "skip=('^vocab/v$',)"]),
+        ({"rng": {"key": jax.random.key(0)}}, ["rng/key holds key<fry> values, not numbers"]),
         ((HK_MLP, HK_MLP), ["mlp/~/linear_0/w is in two of the dicts given"]),
         ({1: {"w": jnp.ones(1)}}, ["cannot be read as names", "the key 1 (int)"]),
     ],
