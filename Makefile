@@ -1,5 +1,5 @@
 # Thin wrappers around dev.py, which needs only python3.
-.PHONY: demo test bench lint
+.PHONY: demo test bench lint test-min
 demo:
 	python3 dev.py demo
 test:
@@ -7,4 +7,6 @@ test:
 bench:
 	python3 dev.py bench
 lint:
-	.venv/bin/ruff check jaxscope tests examples benchmarks
+	python3 dev.py lint
+test-min:
+	python3 dev.py test-min

@@ -1,11 +1,15 @@
-"""jaxscope's benchmarks against pure JAX, flax.linen, flax.core and Haiku.
+"""jaxscope's benchmarks: a few plain scripts over one small harness.
 
-    python -m benchmarks --help
+    python -m benchmarks.mlp             # depth-100 MLP against pure JAX, Flax, Haiku
+    python -m benchmarks.seq2seq         # the seq2seq demo's model: train step, trace
+    python -m benchmarks.sweeps          # scaling: nesting, siblings, re-entries, names, ...
+    python -m benchmarks.memory          # peak memory of init, 500M parameters
+    python -m benchmarks.profile_trace   # where the trace time goes
+    python -m benchmarks.checkpoint_io   # js.checkpoint save and restore against orbax
+    python -m benchmarks                 # all of them, one after the other
 
-Layout: :mod:`benchmarks.models` holds each model written several ways,
-:mod:`benchmarks.families` the figures measured on them (one module per
-kind of figure, and the registry of families), :mod:`benchmarks.harness`
-how a figure is measured, :mod:`benchmarks.report` the Markdown and JSON
-output, :mod:`benchmarks.memory_probe` the fresh process that measures peak
-memory. Results: ``benchmarks/RESULTS.md`` and ``benchmarks/results.json``.
+Each script has ``--help`` and ``--quick`` (tiny sizes, a smoke test), and
+writes its own section of ``benchmarks/RESULTS.md``. The shared measuring
+lives in :mod:`benchmarks.harness`; the targets the scripts report against
+in ``benchmarks/targets.toml``.
 """

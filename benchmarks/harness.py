@@ -1,267 +1,424 @@
-"""Measuring: timed samples, medians, ratios, the machine, and program identity.
+"""What every benchmark script shares: timing, the machine, targets, RESULTS.md.
 
-Every figure is a :class:`Measurement`: the samples of repeated runs taken
-after warm-up runs, in one process, reported by their median and by the ratio
-of that median to a reference (the pure-JAX baseline measured in the same
-run, or for memory the parameter bytes).
+- :func:`interleave` times several calls with their samples taken round-robin
+  (load that comes and goes falls on all of them alike), the garbage
+  collector paused during a sample; :func:`fresh` gives a new function
+  object per trace so that no JAX cache answers.
+- :func:`machine` is the header of a result: CPU, cores, versions, commit,
+  load average.
+- :func:`targets` reads ``benchmarks/targets.toml``; :func:`verdict` says
+  whether a figure meets its target.
+- :func:`isolated` runs a measurement in a fresh process, with a timeout.
+- :func:`peak_growth` measures a call's peak resident memory growth.
+- :func:`compare` measures one model written several ways (trace time,
+  eager calls, the compiled train step and whether it is the baseline's XLA
+  program).
+- :func:`parser` and :func:`finish` give every script the same options and
+  write its section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import gc
+import json
 import math
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
-import jax
+BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCHMARKS)
+RESULTS = os.path.join(BENCHMARKS, "RESULTS.md")
+TARGETS = os.path.join(BENCHMARKS, "targets.toml")
 
-__all__ = [
-    "Config",
-    "FamilyResult",
-    "Measurement",
-    "block",
-    "fill_ratios",
-    "format_value",
-    "load_average",
-    "machine_info",
-    "normalized_hlo",
-    "time_interleaved",
-    "time_samples",
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """How one benchmark run measures.
-
-    Attributes:
-        repeats: timed samples per figure; the figure is their median.
-        warmup: untimed runs before the samples (tracing caches, allocators).
-        quick: tiny model sizes, for smoke tests; the numbers mean nothing.
-        min_sample_s: a sample of a fast function loops it until this much
-            time has passed and reports the time per call.
-    """
-
-    repeats: int = 10
-    warmup: int = 1
-    quick: bool = False
-    min_sample_s: float = 0.05
+# The sections of RESULTS.md in order: (script, title). A script writes only
+# its own section; the others stay as they were.
+SECTIONS = (
+    ("mlp", "Depth-100 MLP: jaxscope against pure JAX, Flax and Haiku"),
+    ("seq2seq", "seq2seq model A: compiled train step and trace"),
+    ("sweeps", "Scaling sweeps"),
+    ("memory", "Peak host memory of `init`"),
+    ("profile_trace", "Where the trace time goes"),
+    ("checkpoint_io", "Checkpoint save and restore"),
+)
 
 
-@dataclasses.dataclass
-class Measurement:
-    """One figure for one implementation: samples and what they mean."""
-
-    figure: str
-    impl: str
-    samples: list[float]
-    unit: str = "s"  # "s" or "bytes"
-    number: int = 1  # calls per sample (the sample is the time per call)
-    ratio: float | None = None  # median / the family's reference for this figure
-    cpu_samples: list[float] | None = None  # process CPU seconds per call, all threads
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "figure": self.figure,
-            "impl": self.impl,
-            "unit": self.unit,
-            "median": self.median,
-            "min": min(self.samples),
-            "ratio": self.ratio,
-            "number": self.number,
-            "samples": self.samples,
-            "cpu_samples": self.cpu_samples,
-            "cpu_median": statistics.median(self.cpu_samples) if self.cpu_samples else None,
-        }
-
-
-@dataclasses.dataclass
-class FamilyResult:
-    """What one benchmark family measured, or why it was skipped.
-
-    ``figures`` and ``impls`` are ``(key, label)`` pairs in display order;
-    ``checks`` holds JSON-able facts that are not timings (same program,
-    numeric agreement, overheads); ``notes`` are Markdown blocks printed
-    under the family's table; ``summary`` are one-line findings against the
-    targets, gathered at the top of the report.
-    """
-
-    name: str
-    title: str
-    figures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    impls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    measurements: list[Measurement] = dataclasses.field(default_factory=list)
-    ratio_label: str = "pure JAX"
-    checks: dict[str, Any] = dataclasses.field(default_factory=dict)
-    notes: list[str] = dataclasses.field(default_factory=list)
-    summary: list[str] = dataclasses.field(default_factory=list)
-    skipped: str | None = None
-
-    def get(self, figure: str, impl: str) -> Measurement | None:
-        for m in self.measurements:
-            if m.figure == figure and m.impl == impl:
-                return m
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "skipped": self.skipped,
-            "figures": dict(self.figures),
-            "impls": dict(self.impls),
-            "ratio_to": self.ratio_label,
-            "measurements": [m.to_json() for m in self.measurements],
-            "checks": self.checks,
-            "notes": self.notes,
-            "summary": self.summary,
-        }
+# --- timing ------------------------------------------------------------------------
 
 
 def block(tree: Any) -> Any:
-    """Waits until every array in ``tree`` is computed (JAX dispatches
-    asynchronously, so a timing must wait for the result)."""
+    """Waits for every array in ``tree``: JAX dispatches asynchronously."""
+    import jax
+
     return jax.block_until_ready(tree)
 
 
-def _calls_per_sample(fn: Callable[[], Any], config: Config) -> int:
-    """Runs the warm-up calls; returns how many calls one sample makes."""
-    once = None
-    for _ in range(config.warmup):
-        start = time.perf_counter()
-        fn()
-        once = time.perf_counter() - start
-    if config.min_sample_s <= 0:
-        return 1
-    if once is None:
-        start = time.perf_counter()
-        fn()
-        once = time.perf_counter() - start
-    if once >= config.min_sample_s:
-        return 1
-    return min(1000, math.ceil(config.min_sample_s / max(once, 1e-7)))
+def fresh(fn: Callable) -> Callable:
+    """A new function object calling ``fn``: JAX caches traces by function
+    identity, and a trace-time sample must trace every time."""
+    return lambda *args, **kwargs: fn(*args, **kwargs)
 
 
-def time_interleaved(
-    fns: dict[str, Callable[[], Any]], config: Config
-) -> dict[str, tuple[list[float], int, list[float]]]:
-    """Times several functions with their samples interleaved, so that load
-    that comes and goes on the machine falls on all of them alike.
+@dataclasses.dataclass
+class Samples:
+    """Seconds per call of one timed function: wall-clock and this process's
+    CPU time (all threads; other load on the machine hardly changes it)."""
 
-    Each function gets ``config.warmup`` untimed calls, then
-    ``config.repeats`` samples taken round-robin (starting with a different
-    function each round), with the garbage collector paused during a sample
-    (as ``timeit`` does; a full collection runs first, except with
-    ``--quick``). A sample of a call faster than ``config.min_sample_s``
-    loops it and reports the time per call.
+    wall: list[float]
+    cpu: list[float]
 
-    Returns:
-        ``{name: (wall-clock seconds per call, calls per sample, CPU seconds
-        of this process per call)}``. The figures are wall-clock; the CPU
-        time (all threads) is kept because other processes on a shared
-        machine inflate wall-clock time but hardly the CPU time of Python
-        tracing.
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def interleave(
+    calls: dict[Any, Callable[[], Any]],
+    repeats: int,
+    warmup: int = 1,
+    min_sample_s: float = 0.0,
+) -> dict[Any, Samples]:
+    """Times argument-less calls, their samples interleaved round-robin.
+
+    Each call runs ``warmup`` times untimed, then ``repeats`` samples are
+    taken in rounds, each round starting with a different call. The garbage
+    collector is paused during a sample (as ``timeit`` does). A call faster
+    than ``min_sample_s`` is looped within a sample, which reports the time
+    per call.
     """
-    names = list(fns)
-    number = {name: _calls_per_sample(fns[name], config) for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    cpu_samples: dict[str, list[float]] = {name: [] for name in names}
-    if not config.quick:
-        gc.collect()
-    for round_ in range(config.repeats):
+    names = list(calls)
+    number = {}
+    for name in names:
+        once = min_sample_s
+        for _ in range(warmup):
+            start = time.perf_counter()
+            calls[name]()
+            once = time.perf_counter() - start
+        number[name] = 1 if once >= min_sample_s else math.ceil(min_sample_s / max(once, 1e-7))
+    out = {name: Samples([], []) for name in names}
+    gc.collect()
+    for round_ in range(repeats):
         for i in range(len(names)):
             name = names[(round_ + i) % len(names)]
-            fn, n = fns[name], number[name]
+            call, n = calls[name], min(number[name], 1000)
             gc.disable()
             try:
-                cpu_start = time.process_time()
-                start = time.perf_counter()
+                cpu, wall = time.process_time(), time.perf_counter()
                 for _ in range(n):
-                    fn()
-                samples[name].append((time.perf_counter() - start) / n)
-                cpu_samples[name].append((time.process_time() - cpu_start) / n)
+                    call()
+                out[name].wall.append((time.perf_counter() - wall) / n)
+                out[name].cpu.append((time.process_time() - cpu) / n)
             finally:
                 gc.enable()
-    return {name: (samples[name], number[name], cpu_samples[name]) for name in names}
+    return out
 
 
-def time_samples(fn: Callable[[], Any], config: Config) -> tuple[list[float], int, list[float]]:
-    """:func:`time_interleaved` of one function."""
-    return time_interleaved({"fn": fn}, config)["fn"]
+def isolated(module: str, args: Sequence[str], timeout: float) -> tuple[list[dict], bool]:
+    """Runs ``python -m module *args`` in a fresh process and returns the
+    JSON objects it printed, one a line, and whether it ran out of time
+    (then the lines printed before the timeout)."""
+    command = [sys.executable, "-m", module, *args]
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    )
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        stdout, timed_out = done.stdout, False
+        if done.returncode:
+            raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stderr[-3000:]}")
+    except subprocess.TimeoutExpired as e:
+        stdout, timed_out = e.stdout or "", True
+        if isinstance(stdout, bytes):
+            stdout = stdout.decode()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in lines], timed_out
 
 
-def format_value(value: float, unit: str) -> str:
-    """``0.0123, "s"`` as ``12.3 ms``; bytes as kB, MB or GB."""
-    if unit == "bytes":
-        for scale, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
-            if abs(value) >= scale:
-                return f"{value / scale:.3g} {name}"
-        return f"{value:.0f} B"
-    for scale, name in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {name}"
-    return f"{value * 1e9:.3g} ns"
+# --- one model written several ways ---------------------------------------------
 
 
-def fill_ratios(measurements: list[Measurement], baseline: str) -> None:
-    """Sets each measurement's ratio to its median over the ``baseline``
-    implementation's median for the same figure."""
-    reference = {m.figure: m.median for m in measurements if m.impl == baseline}
-    for m in measurements:
-        base = reference.get(m.figure)
-        m.ratio = m.median / base if base else None
+def _identity(tree: Any) -> Any:
+    return tree
 
+
+@dataclasses.dataclass(frozen=True)
+class Impl:
+    """One implementation of a model.
+
+    Attributes:
+        label: the column header.
+        init: ``init(rng, *inputs) -> params`` in its own layout.
+        apply: ``apply(params, *inputs) -> output``, pure, no rng.
+        to_common: its params to the baseline's layout.
+        from_common: the baseline's params to its layout.
+    """
+
+    label: str
+    init: Callable[..., Any]
+    apply: Callable[..., Any]
+    to_common: Callable[[Any], Any] = _identity
+    from_common: Callable[[Any], Any] = _identity
+
+
+# XLA options that make a compile quicker without changing the optimized HLO
+# (they act on the code generation after it): for --quick runs.
+QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+FIGURES = {
+    "make_jaxpr": "trace: `jax.make_jaxpr(apply)`",
+    "lower": "trace: `jax.jit(apply).lower(...)`",
+    "init": "`init`, eager",
+    "apply": "`apply`, eager",
+    "train_step": "train step, compiled (fwd + bwd + Adam)",
+}
 
 _METADATA = re.compile(r",?\s*metadata=\{[^{}]*\}")
-_MODULE_NAME = re.compile(r"^HloModule \S+", re.MULTILINE)
-# Instruction and computation names: defined as ``%name``, and used as
-# ``%name`` or, in a computation's signature, bare.
-_DEFINED_NAME = re.compile(r"%([A-Za-z_][\w.\-]*)")
-_NAME_TOKEN = re.compile(r"(?<![\w.\-])[A-Za-z_][\w.\-]*")
-# The tables of Python source locations that op metadata points into.
 _STACK_TABLES = re.compile(
     r"^(FileNames|FunctionNames|FileLocations|StackFrames)\n(.+\n)*\n?", re.MULTILINE
 )
+_DEFINED_NAME = re.compile(r"%([A-Za-z_][\w.\-]*)")
+_NAME_TOKEN = re.compile(r"(?<![\w.\-])[A-Za-z_][\w.\-]*")
 
 
 def normalized_hlo(hlo_text: str) -> str:
     """Optimized HLO without what does not change the program: op metadata
-    (source locations and ``jax.named_scope`` names), the tables of source
-    locations, the module's name, and the names of instructions and
-    computations (renumbered in order of appearance: parameter names come
-    from the params tree's paths, which differ between frameworks)."""
+    (source locations, ``jax.named_scope`` names), the tables of source
+    locations, the module's name, and instruction and computation names
+    (renumbered in order of appearance: they come from the params' paths)."""
     text = _STACK_TABLES.sub("", _METADATA.sub("", hlo_text))
-    text = _MODULE_NAME.sub("HloModule m", text)
+    text = re.sub(r"^HloModule \S+", "HloModule m", text, flags=re.MULTILINE)
     defined = set(_DEFINED_NAME.findall(text))
     renamed: dict[str, str] = {}
 
     def rename(match: re.Match) -> str:
         token = match.group(0)
-        if token not in defined:
-            return token
-        return renamed.setdefault(token, f"v{len(renamed)}")
+        return renamed.setdefault(token, f"v{len(renamed)}") if token in defined else token
 
     return _NAME_TOKEN.sub(rename, text)
 
 
-def _version(dist: str) -> str | None:
+def _shapes(tree: Any) -> Any:
+    import jax
+
+    return jax.tree.map(lambda leaf: (tuple(leaf.shape), str(leaf.dtype)), tree)
+
+
+def _max_abs_diff(a: Any, b: Any) -> float:
+    import jax
+    import numpy as np
+
+    diffs = jax.tree.map(lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))), a, b)
+    return max(jax.tree.leaves(diffs), default=0.0)
+
+
+def compare(
+    impls: dict[str, Impl],
+    inputs: tuple,
+    target: Any,
+    loss: Callable[[Any, Any], Any],
+    figures: Sequence[str],
+    repeats: int,
+    warmup: int = 1,
+    min_sample_s: float = 0.05,
+    compiler_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measures every implementation on ``figures`` (keys of
+    :data:`FIGURES`), the samples of the implementations interleaved figure
+    by figure. The first implementation is the baseline: the others run on
+    its params, converted to their layouts, so all compute the same thing.
+    ``compiler_options`` go to every XLA compile (:data:`QUICK_COMPILE` for
+    smoke tests).
+
+    Returns:
+        ``{"samples": {figure: {impl: Samples}}, "same_program": {impl:
+        bool}, "same_tree": {impl: bool}, "max_abs_diff": {impl: float}}``:
+        whether the compiled train step is the baseline's XLA program,
+        whether its own ``init`` makes the baseline's variables (converted),
+        and the largest difference of its output to the baseline's.
+    """
+    import jax
+    import optax
+
+    rng = jax.random.key(0)
+    baseline = next(iter(impls.values()))
+
+    def run_compiled(fn: Callable, *args: Any) -> Any:
+        return jax.jit(fn).lower(*args).compile(compiler_options)(*args)
+
+    common = run_compiled(baseline.init, rng, *inputs)
+    expected = run_compiled(baseline.apply, common, *inputs)
+    optimizer = optax.adam(1e-3)
+    calls: dict[str, dict[str, Callable[[], Any]]] = {figure: {} for figure in figures}
+    hlo, diff, same_tree = {}, {}, {}
+    for name, impl in impls.items():
+        params = impl.from_common(common)
+        own = jax.eval_shape(lambda impl=impl: impl.to_common(impl.init(rng, *inputs)))
+        same_tree[name] = _shapes(own) == _shapes(common)
+        diff[name] = _max_abs_diff(run_compiled(impl.apply, params, *inputs), expected)
+
+        def train_step(params, opt_state, impl=impl):
+            value, grads = jax.value_and_grad(lambda p: loss(impl.apply(p, *inputs), target))(
+                params
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, value
+
+        opt_state = optimizer.init(params)
+        step = jax.jit(train_step).lower(params, opt_state).compile(compiler_options)
+        hlo[name] = normalized_hlo(step.as_text())
+        every = {
+            "make_jaxpr": lambda impl=impl, p=params: jax.make_jaxpr(fresh(impl.apply))(p, *inputs),
+            "lower": lambda impl=impl, p=params: jax.jit(fresh(impl.apply)).lower(p, *inputs),
+            "init": lambda impl=impl: block(impl.init(rng, *inputs)),
+            "apply": lambda impl=impl, p=params: block(impl.apply(p, *inputs)),
+            "train_step": lambda step=step, p=params, s=opt_state: block(step(p, s)),
+        }
+        for figure in figures:
+            calls[figure][name] = every[figure]
+    samples = {
+        figure: interleave(by_impl, repeats, warmup, min_sample_s)
+        for figure, by_impl in calls.items()
+    }
+    first = next(iter(impls))
+    return {
+        "samples": samples,
+        "same_program": {name: text == hlo[first] for name, text in hlo.items()},
+        "same_tree": same_tree,
+        "max_abs_diff": diff,
+    }
+
+
+def compare_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`compare` result as plain figures (for ``--json``): the
+    medians, wall-clock and CPU, and the checks."""
+    return {
+        "medians": {
+            f: {n: {"wall": s.median, "cpu": s.cpu_median} for n, s in by.items()}
+            for f, by in result["samples"].items()
+        },
+        "same_program": result["same_program"],
+        "same_tree": result["same_tree"],
+        "max_abs_diff": result["max_abs_diff"],
+    }
+
+
+def overhead_us(result: dict[str, Any], figure: str, impl: str, n: int, cpu: bool) -> float:
+    """``impl``'s median minus the baseline's on ``figure``, per variable,
+    in µs (CPU time or wall-clock)."""
+    by_impl = result["samples"][figure]
+    base = next(iter(by_impl.values()))
+    pick = (lambda s: s.cpu_median) if cpu else (lambda s: s.median)
+    return 1e6 * (pick(by_impl[impl]) - pick(base)) / n
+
+
+def compare_report(result: dict[str, Any], labels: dict[str, str], n_variables: int) -> str:
+    """Markdown for a :func:`compare` result: the figures with their ratio to
+    the baseline, the overhead per variable of the trace figures, and the
+    program and output checks."""
+    names = list(labels)
+    rows = []
+    for figure, by_impl in result["samples"].items():
+        base = by_impl[names[0]].median
+        rows.append(
+            [FIGURES[figure]]
+            + [f"{format_time(by_impl[n].median)} ({by_impl[n].median / base:.2f}x)" for n in names]
+        )
+    lines = [
+        f"Median per call; in brackets, the ratio to {labels[names[0]]}'s.",
+        "",
+        table(["figure", *labels.values()], rows),
+    ]
+    traces = [f for f in ("make_jaxpr", "lower", "apply") if f in result["samples"]]
+    rows = [
+        [f"{FIGURES[f]}, {clock}"]
+        + [f"{overhead_us(result, f, n, n_variables, clock == 'CPU'):.1f}" for n in names[1:]]
+        for clock in ("CPU", "wall")
+        for f in traces
+    ]
+    lines += [
+        "",
+        f"Overhead per variable over {labels[names[0]]}, in µs: (median minus its median) / "
+        f"{n_variables} variables; process CPU time (hardly changed by other load on the "
+        "machine) and wall-clock.",
+        "",
+        table(["figure", *(labels[n] for n in names[1:])], rows),
+        "",
+        f"Compiled train step is {labels[names[0]]}'s XLA program (optimized HLO, metadata "
+        "stripped, names renumbered): "
+        + ", ".join(
+            f"{labels[n]} {'yes' if result['same_program'][n] else 'no'}" for n in names[1:]
+        )
+        + ". Outputs on the same params (converted to each layout), max |difference|: "
+        + ", ".join(f"{labels[n]} {result['max_abs_diff'][n]:.2g}" for n in names[1:])
+        + "; each `init` makes the same variables: "
+        + ", ".join(f"{labels[n]} {'yes' if result['same_tree'][n] else 'no'}" for n in names[1:])
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+# --- memory ------------------------------------------------------------------------
+
+
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (Linux), in bytes."""
     try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_growth(call: Callable[[], Any]) -> tuple[int, Any]:
+    """The growth of this process's peak resident memory during ``call()``,
+    and what it returned.
+
+    XLA's buffers are invisible to ``tracemalloc``, so this reads the peak
+    resident size (``VmHWM``), reset to the current size first through
+    ``/proc/self/clear_refs``. The kernel updates the peak lazily, so a call
+    that allocates next to nothing can read as a small negative growth:
+    reported as 0. Needs Linux.
+    """
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_bytes("VmRSS")
+    out = call()
+    peak = _status_bytes("VmHWM")
+    if before is None or peak is None:
+        raise OSError("peak_growth needs /proc/self/status (Linux)")
+    return max(0, peak - before), out
+
+
+# --- the machine and the targets ----------------------------------------------------
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other processes skew timings."""
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _cpu_model() -> str:
@@ -275,51 +432,189 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git(root: str, *args: str) -> subprocess.CompletedProcess | None:
+def _git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _git_commit(root: str) -> str | None:
-    out = _git(root, "rev-parse", "--short", "HEAD")
-    return (out.stdout.strip() or None) if out is not None else None
+def machine() -> dict[str, Any]:
+    """The machine and software a run measures, and the load when it starts."""
+    versions = {}
+    for dist in ("jax", "jaxlib", "flax", "dm-haiku", "optax", "orbax-checkpoint", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    import jax
 
+    import jaxscope
 
-def _jaxscope_changes(root: str) -> bool | None:
-    """Whether jaxscope/ has uncommitted changes (the figures then measure
-    more than the commit says)."""
-    out = _git(root, "status", "--porcelain", "--", "jaxscope")
-    if out is None or out.returncode != 0:
-        return None
-    return bool(out.stdout.strip())
-
-
-def load_average() -> list[float] | None:
-    """1, 5 and 15 minute load averages: other processes skew timings."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def machine_info(root: str) -> dict[str, Any]:
-    """The machine and software a run measured: CPU, cores, versions, date,
-    the git commit and the load average when the run started."""
-    device = jax.devices()[0]
+    versions["jaxscope"] = jaxscope.__version__
+    commit = _git("rev-parse", "--short", "HEAD")
+    changed = _git("status", "--porcelain", "--", "jaxscope")
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "platform": platform.platform(),
         "python": platform.python_version(),
-        "device": f"{device.platform} ({device.device_kind})",
-        "versions": {
-            name: _version(name)
-            for name in ("jax", "jaxlib", "flax", "dm-haiku", "optax", "numpy", "jaxscope")
-        },
-        "git_commit": _git_commit(root),
-        "jaxscope_uncommitted_changes": _jaxscope_changes(root),
-        "load_average_at_start": load_average(),
+        "device": jax.devices()[0].platform,
+        "versions": versions,
+        "commit": (commit or "unknown") + (" with changes in jaxscope/" if changed else ""),
+        "load_start": load_average(),
     }
+
+
+def targets(script: str) -> dict[str, Any]:
+    """The targets of ``script`` from ``benchmarks/targets.toml``."""
+    with open(TARGETS, "rb") as f:
+        return tomllib.load(f)[script]
+
+
+def verdict(value: float | None, target: float) -> str:
+    """``met`` when ``value`` is at most ``target``."""
+    if value is None or math.isnan(value):
+        return "not measured"
+    return "met" if value <= target else "**missed**"
+
+
+# --- reporting ----------------------------------------------------------------------
+
+
+def format_time(seconds: float) -> str:
+    """``0.0123`` as ``12.3 ms``."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def format_bytes(n: float) -> str:
+    """``2.01e9`` as ``2.01 GB``."""
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table, the first column left-aligned, the others right."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def parser(script: str, doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The options every script has; ``doc`` is its module docstring."""
+    p = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{script}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    p.add_argument(
+        "--repeats", type=int, default=None, help=f"samples per figure (default {repeats})"
+    )
+    p.add_argument(
+        "--results",
+        default=RESULTS,
+        help="the RESULTS.md whose section this run replaces (default benchmarks/RESULTS.md;"
+        " '-' writes none)",
+    )
+    p.add_argument("--json", help="also write the raw figures to this file")
+    return p
+
+
+def _command(script: str, argv: Sequence[str]) -> str:
+    """The command line as recorded: without the options that only say where
+    the output goes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--results", "--json"):
+            skip = True
+        elif not arg.startswith(("--results=", "--json=")):
+            kept.append(arg)
+    return shlex.join(["python", "-m", f"benchmarks.{script}", *kept])
+
+
+def _placeholder(script: str, title: str) -> str:
+    return f"## {title}\n\nNot run yet: `python -m benchmarks.{script}`.\n"
+
+
+def _split(text: str) -> dict[str, str]:
+    """RESULTS.md's sections by script, from their ``<!-- script -->`` marks."""
+    sections = {}
+    for script, _ in SECTIONS:
+        mark = f"<!-- {script} -->\n"
+        start = text.find(mark)
+        if start >= 0:
+            end = text.find("<!-- ", start + len(mark))
+            sections[script] = text[start + len(mark) : end if end >= 0 else len(text)].strip()
+    return sections
+
+
+HEADER = """\
+# jaxscope benchmarks
+
+Each section is written by its script, `python -m benchmarks.<script>`
+(`--help` says what it measures), with its command, machine and date. Times
+are medians of samples whose order is interleaved round-robin between the
+things compared, taken in one process run with the garbage collector
+paused; ratios compare figures of the same run. The targets are in
+[targets.toml](targets.toml).
+"""
+
+
+def write_section(path: str, script: str, body: str) -> None:
+    """Replaces ``script``'s section of the RESULTS.md at ``path`` (creating
+    the file, with a placeholder for each section not run yet)."""
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    sections = _split(text)
+    sections[script] = body.strip()
+    parts = [HEADER]
+    for name, title in SECTIONS:
+        parts.append(f"<!-- {name} -->\n" + sections.get(name, _placeholder(name, title)).strip())
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n\n".join(parts) + "\n")
+
+
+def finish(
+    script: str,
+    argv: Sequence[str],
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    start: float,
+    body: str,
+    raw: dict[str, Any],
+) -> dict[str, Any]:
+    """Prints the section and writes it to ``args.results`` (and the raw
+    figures to ``args.json``); returns everything as one dict."""
+    info = dict(info, load_end=load_average(), wall_s=round(time.perf_counter() - start, 1))
+    title = dict(SECTIONS)[script]
+    command = _command(script, argv)
+    versions = ", ".join(f"{name} {v}" for name, v in info["versions"].items())
+    section = "\n".join(
+        [
+            f"## {title}",
+            "",
+            f"`{command}`: {info['date']}, commit {info['commit']}, {info['wall_s']} s. "
+            f"{info['cpu']}, {info['cores']} cores, JAX on {info['device']}, "
+            f"Python {info['python']}, {versions}. Load average (1, 5, 15 min) "
+            f"{info['load_start']} at the start, {info['load_end']} at the end"
+            + (" (`--quick`: tiny sizes, the numbers mean nothing)." if args.quick else "."),
+            "",
+            body.strip(),
+        ]
+    )
+    print(section)
+    if args.results != "-":
+        write_section(args.results, script, section)
+    result = {"command": command, "machine": info, "section": section, **raw}
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1, default=str)
+    return result

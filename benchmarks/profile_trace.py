@@ -1,55 +1,52 @@
-"""Where jaxscope's trace time goes, per ``get_variable`` call.
+"""Where jaxscope's trace time goes, in µs per ``get_variable`` call.
 
-    python -m benchmarks.profile_trace --repeats 20 --top 15
+    python -m benchmarks.profile_trace               # depth-100 MLP, 20 traces
+    python -m benchmarks.profile_trace --top 25
+    python -m benchmarks.profile_trace --quick       # depth 3, 1 trace: a smoke test
 
-Traces the jaxscope version of the depth-100 MLP (200 variables) with
-``jax.make_jaxpr`` under cProfile and prints, per ``get_variable`` call, the
-functions that cost the most: their own time (``tottime``) and with callees
-(``cumtime``), in microseconds, with ``file:line``. The first line gives the
-overhead measured without the profiler: jaxscope's trace time minus pure
-JAX's, per variable. The second gives the same scopes and ``get_variable``
-calls traced alone, without the layers' math between them: the same code
-runs slower when it alternates with JAX's own tracing. All times are this
-process's CPU time, so other load on the machine hardly matters. cProfile
-inflates the cost of small functions, so read the table for ranking, the
-first lines for the size.
+Traces the jaxscope version of the depth-100 MLP (200 variables, see
+``benchmarks.mlp``) with ``jax.make_jaxpr`` under cProfile and lists, per
+``get_variable`` call, jaxscope's functions by time with callees and all
+functions by their own time, with ``file:line``. Without the profiler it
+also measures the overhead itself: jaxscope's trace time minus pure JAX's,
+per variable, and the same scopes and ``get_variable`` calls traced alone,
+without the layers' math between them. All times are this process's CPU
+time. cProfile inflates the cost of small functions: read the tables for the
+ranking, the first lines for the size.
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import os
 import pstats
-import statistics
+import sys
 import time
+from typing import Any
 
 import jax
 
 import jaxscope as js
-from benchmarks.models import Impl, identity, mlp
+from benchmarks import harness, mlp
+from benchmarks.harness import Impl
 
-JAXSCOPE_DIR = os.path.dirname(os.path.abspath(mlp.js.__file__))
+JAXSCOPE_DIR = os.path.dirname(os.path.abspath(js.__file__))
+REPEATS = 20
 
 
-def _overhead(pure, scoped, params, x, repeats: int) -> float:
-    """Median CPU time of tracing ``scoped`` minus ``pure``'s, samples
-    interleaved (after one warm-up each)."""
-    samples = {pure.name: [], scoped.name: []}
-    for i in range(repeats + 1):
-        for impl in (pure, scoped) if i % 2 else (scoped, pure):
-            fn = lambda *a, impl=impl: impl.apply(*a)  # noqa: E731  (fresh: no trace cache)
-            start = time.process_time()
-            jax.make_jaxpr(fn)(params, x)
-            if i:
-                samples[impl.name].append(time.process_time() - start)
-    return statistics.median(samples[scoped.name]) - statistics.median(samples[pure.name])
+def _overhead(pure: Impl, scoped: Impl, params: Any, x: jax.Array, repeats: int) -> float:
+    """Median CPU seconds of tracing ``scoped`` minus ``pure``'s."""
+    calls = {
+        name: (lambda impl=impl: jax.make_jaxpr(harness.fresh(impl.apply))(params, x))
+        for name, impl in (("pure", pure), ("scoped", scoped))
+    }
+    samples = harness.interleave(calls, repeats)
+    return samples["scoped"].cpu_median - samples["pure"].cpu_median
 
 
 def _alone(depth: int, width: int) -> tuple[Impl, Impl]:
-    """The jaxscope MLP's scopes and ``get_variable`` calls without the
-    layers' math between them, and a transform that does nothing: the
-    scoping's cost when nothing else is traced."""
+    """The MLP's scopes and ``get_variable`` calls without the layers' math,
+    and a transform that does nothing."""
 
     def scoping(x: jax.Array) -> jax.Array:
         for i in range(depth):
@@ -58,11 +55,8 @@ def _alone(depth: int, width: int) -> tuple[Impl, Impl]:
                 js.get_variable("bias", [width], initializer=js.initializers.zeros)
         return x
 
-    empty = js.transform(lambda x: x)
-    return (
-        Impl("empty", "nothing", empty.init, empty.apply, identity, identity),
-        Impl("alone", "scoping alone", *js.transform(scoping), identity, identity),
-    )
+    empty, alone = js.transform(lambda x: x), js.transform(scoping)
+    return Impl("nothing", empty.init, empty.apply), Impl("alone", alone.init, alone.apply)
 
 
 def _where(key: tuple) -> str:
@@ -74,25 +68,25 @@ def _where(key: tuple) -> str:
     return f"{filename}:{line}({name})"
 
 
-def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
-    """The report as text."""
-    spec = mlp.build(depth=depth)
-    pure, scoped = spec.impls[0], spec.impls[1]
-    x = spec.inputs[0]
+def profile(depth: int, repeats: int, top: int) -> tuple[str, dict[str, float]]:
+    """The report (plain text) and its headline figures, µs per variable."""
+    pure, scoped = mlp.pure_jax(depth, mlp.WIDTH), mlp.jaxscope(depth, mlp.WIDTH)
+    x = jax.numpy.ones((mlp.BATCH, mlp.WIDTH), jax.numpy.float32)
     params = pure.init(jax.random.key(0), x)
-    calls = spec.n_variables * repeats
-    overhead = _overhead(pure, scoped, params, x, repeats)
-    alone = _overhead(*_alone(depth, x.shape[-1]), params, x, repeats)
+    n = 2 * depth
+    overhead = _overhead(pure, scoped, params, x, repeats) / n
+    alone = _overhead(*_alone(depth, mlp.WIDTH), params, x, repeats) / n
 
     profiler = cProfile.Profile(time.process_time)
     for _ in range(repeats):
-        fn = lambda *a: scoped.apply(*a)  # noqa: E731
+        fn = harness.fresh(scoped.apply)
         profiler.enable()
         jax.make_jaxpr(fn)(params, x)
         profiler.disable()
-    stats = pstats.Stats(profiler).stats  # {key: (cc, nc, tottime, cumtime, callers)}
+    stats = pstats.Stats(profiler).stats  # {key: (cc, ncalls, tottime, cumtime, callers)}
+    calls = n * repeats
 
-    def rows(keys, sort_index):
+    def rows(keys: list, sort_index: int) -> list[str]:
         keys = sorted(keys, key=lambda k: -stats[k][sort_index])[:top]
         out = [f"{'calls/var':>9} {'own µs/var':>10} {'cum µs/var':>10}  function"]
         for k in keys:
@@ -104,39 +98,43 @@ def profile(repeats: int = 20, top: int = 15, depth: int = mlp.DEPTH) -> str:
         return out
 
     own = [k for k in stats if k[0].startswith(JAXSCOPE_DIR)]
-    own_total = sum(stats[k][2] for k in own)
+    in_jaxscope = sum(stats[k][2] for k in own) / calls
+    figures = {
+        "overhead_us_per_variable": 1e6 * overhead,
+        "alone_us_per_variable": 1e6 * alone,
+        "jaxscope_own_code_us_per_variable_profiled": 1e6 * in_jaxscope,
+    }
     lines = [
-        f"depth {depth}: {spec.n_variables} variables, {repeats} traces; overhead without "
-        f"the profiler: {1e6 * overhead / spec.n_variables:.1f} µs per get_variable "
-        "(jaxscope make_jaxpr CPU time minus pure JAX's, per variable)",
-        f"the same scopes and get_variable calls alone, without the layers' math traced "
-        f"between them: {1e6 * alone / spec.n_variables:.1f} µs per get_variable",
-        f"time spent in jaxscope's own code under cProfile: {1e6 * own_total / calls:.1f} µs "
-        "per get_variable",
+        f"depth {depth}: {n} variables, {repeats} traces (CPU time)",
+        f"overhead without the profiler: {figures['overhead_us_per_variable']:.1f} µs per "
+        "get_variable (jaxscope's make_jaxpr minus pure JAX's, per variable)",
+        f"the same scopes and get_variable calls alone, without the layers' math: "
+        f"{figures['alone_us_per_variable']:.1f} µs per get_variable",
+        f"in jaxscope's own code under cProfile: {1e6 * in_jaxscope:.1f} µs per get_variable",
         "",
-        "jaxscope functions, by time with callees:",
+        "jaxscope's functions, by time with callees:",
         *rows(own, 3),
         "",
         "all functions, by own time (JAX's tracing included):",
         *rows(list(stats), 2),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines), figures
 
 
-def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.profile_trace",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--repeats", type=int, default=20, help="traces to profile")
-    parser.add_argument("--top", type=int, default=15, help="rows per table")
-    parser.add_argument("--depth", type=int, default=mlp.DEPTH)
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs the profile; returns what ``--json`` writes."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = harness.parser("profile_trace", __doc__, REPEATS)
+    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
+    parser.add_argument("--depth", type=int, default=None, help=f"layers (default {mlp.DEPTH})")
     args = parser.parse_args(argv)
-    text = profile(args.repeats, args.top, args.depth)
-    print(text)
-    return text
+    depth = args.depth or (mlp.QUICK_DEPTH if args.quick else mlp.DEPTH)
+    repeats = args.repeats or (1 if args.quick else REPEATS)
+    start, info = time.perf_counter(), harness.machine()
+    text, figures = profile(depth, repeats, args.top)
+    body = f"The jaxscope MLP traced with `jax.make_jaxpr` under cProfile.\n\n```\n{text}\n```"
+    return harness.finish("profile_trace", argv, args, info, start, body, {"figures": figures})
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -72,9 +72,10 @@ def gan_losses(z: jax.Array, real: jax.Array) -> tuple[jax.Array, jax.Array]:
     fake = generator(z, is_training=True)
     real_logits = discriminator(real, is_training=True)
     fake_logits = discriminator(fake, is_training=True, reuse=True)
-    bce = optax.sigmoid_binary_cross_entropy
-    d_loss = jnp.mean(bce(real_logits, 1.0)) + jnp.mean(bce(fake_logits, 0.0))
-    g_loss = jnp.mean(bce(fake_logits, 1.0))
+    bce = optax.sigmoid_binary_cross_entropy  # labels as arrays: optax 0.2.4 takes no scalar
+    ones, zeros = jnp.ones_like(real_logits), jnp.zeros_like(fake_logits)
+    d_loss = jnp.mean(bce(real_logits, ones)) + jnp.mean(bce(fake_logits, zeros))
+    g_loss = jnp.mean(bce(fake_logits, jnp.ones_like(fake_logits)))
     return d_loss, g_loss
 
 

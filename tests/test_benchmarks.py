@@ -1,198 +1,229 @@
-"""Smoke tests of the benchmarks: tiny sizes, one sample, no timing thresholds.
-
-One ``python -m benchmarks --quick`` run (through its ``main``) feeds the
-checks that every figure is reported; the numbers themselves are not tested.
-"""
+"""Smoke tests of the benchmark scripts: each one's ``--quick`` run on tiny
+sizes reports every figure, judges it against its target in targets.toml and
+writes its section of RESULTS.md. The numbers themselves are not tested (no
+timing thresholds)."""
 
 from __future__ import annotations
 
-import json
+import math
 import sys
+import tomllib
 
-import jax
-import numpy as np
 import pytest
 
-from benchmarks import cli
-from benchmarks.families import memory as memory_family
-from benchmarks.families import model as model_family
-from benchmarks.models import mlp, seq2seq
-from examples.seq2seq import data as data_lib
-from examples.seq2seq import train
+from benchmarks import checkpoint_io, harness, memory, mlp, profile_trace, seq2seq, sweeps
+
+SCRIPTS = {
+    "mlp": mlp,
+    "seq2seq": seq2seq,
+    "sweeps": sweeps,
+    "memory": memory,
+    "profile_trace": profile_trace,
+    "checkpoint_io": checkpoint_io,
+}
+# The targets that --quick does not judge: it skips the layer_stack sizes.
+QUICK_UNJUDGED = {"layer_stack_64_over_4", "layer_stack_512_over_4"}
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="peak memory reads /proc/self/status"
+)
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench")
-    data = cli.main(["--quick", "--repeats", "1", "--warmup", "0", "--out", str(out)])
-    return data, out
+def results_md(tmp_path_factory):
+    """One RESULTS.md that every quick run below writes its section into."""
+    return tmp_path_factory.mktemp("bench") / "RESULTS.md"
 
 
-def _family(data, name):
-    (family,) = [f for f in data["families"] if f["name"] == name]
-    return family
+def _quick(results_md, name: str, *extra: str) -> dict:
+    return SCRIPTS[name].run(["--quick", *extra, "--results", str(results_md)])
 
 
-def _haiku_available() -> bool:
-    try:
-        import haiku  # noqa: F401
-    except ImportError:
-        return False
-    return True
+@pytest.fixture(scope="module")
+def mlp_run(results_md):
+    return _quick(results_md, "mlp")
 
 
-def test_help_names_the_options(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--help"])
-    assert exit_info.value.code == 0
+@pytest.fixture(scope="module")
+def seq2seq_run(results_md):
+    return _quick(results_md, "seq2seq")
+
+
+@pytest.fixture(scope="module")
+def sweeps_run(results_md):
+    return _quick(results_md, "sweeps")
+
+
+@pytest.fixture(scope="module")
+def memory_run(results_md):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory reads /proc/self/status")
+    return _quick(results_md, "memory")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_io_run(results_md):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak memory reads /proc/self/status")
+    return _quick(results_md, "checkpoint_io")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_explains_itself_and_its_options(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        SCRIPTS[name].run(["--help"])
+    assert done.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--repeats", "--warmup", "--quick", "--only", "--out"):
+    assert f"python -m benchmarks.{name}" in text
+    for option in ("--quick", "--repeats", "--results", "--json"):
         assert option in text
 
 
-def test_quick_run_writes_results_md_and_json(quick_run):
-    data, out = quick_run
-    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(data))
-    text = (out / "RESULTS.md").read_text()
-    assert "python -m benchmarks --quick --repeats 1 --warmup 0" in text
-    assert data["machine"]["cpu"] in text
-    assert data["machine"]["versions"]["jax"] in text
-    for family in data["families"]:
-        assert family["title"] in text
-    assert "## Summary against the targets" in text
+def test_mlp_reports_every_figure_of_every_implementation(mlp_run):
+    section = mlp_run["section"]
+    for label in harness.FIGURES.values():
+        assert label in section
+    impls = ["pure JAX", "pure JAX + `jax.named_scope`", "jaxscope", "flax.linen", "Flax NNX"]
+    impls += ["Haiku"] if "haiku" not in mlp_run["skipped"] else []
+    header = next(line for line in section.splitlines() if line.startswith("| figure | pure"))
+    assert [cell.strip() for cell in header.strip("|").split("|")][1:] == impls
+    for figure in mlp.FIGURES:
+        assert set(mlp_run["medians"][figure]) == set(mlp.IMPLS) - set(mlp_run["skipped"])
 
 
-@pytest.mark.parametrize("name", ["mlp", "seq2seq"])
-def test_every_model_figure_is_measured_for_every_implementation(quick_run, name):
-    data, out = quick_run
-    family = _family(data, name)
-    assert family["skipped"] is None
-    impls = ["pure_jax", "jaxscope", "flax_linen", "flax_core"]
-    if _haiku_available():
-        impls.append("haiku")
-    if name == "mlp":
-        impls.append("pure_jax_named")
-    assert list(family["impls"]) == impls
-    found = {(m["figure"], m["impl"]): m for m in family["measurements"]}
-    text = (out / "RESULTS.md").read_text()
-    for figure, label in model_family.FIGURES:
-        assert label in text
-        for impl in impls:
-            m = found[figure, impl]
-            assert len(m["samples"]) == 1 and m["median"] > 0
-            assert m["ratio"] == pytest.approx(m["median"] / found[figure, "pure_jax"]["median"])
+def test_mlp_reports_the_figure_of_each_target(mlp_run):
+    assert set(mlp_run["targets"]) >= set(harness.targets("mlp"))
 
 
-@pytest.mark.parametrize("name", ["mlp", "seq2seq"])
-def test_jaxscope_train_step_is_the_pure_jax_program(quick_run, name):
-    checks = _family(quick_run[0], name)["checks"]
-    assert checks["same_train_step_program_as_baseline"]["jaxscope"] is True
-    assert checks["outputs"]["jaxscope"]["max_abs_diff_vs_baseline"] < 1e-5
-    assert checks["outputs"]["jaxscope"]["same_variable_tree"] is True
+def test_mlp_implementations_compute_pure_jax_function_on_its_params(mlp_run):
+    assert all(diff < 1e-5 for diff in mlp_run["max_abs_diff"].values())
+    assert all(mlp_run["same_tree"].values())
+    assert mlp_run["same_program"]["jaxscope"] and mlp_run["same_program"]["named_scope"]
 
 
-def test_every_seq2seq_implementation_computes_the_baseline_function(quick_run):
-    family = _family(quick_run[0], "seq2seq")
-    checks = family["checks"]
-    assert checks["n_variables"] == 16
-    for impl, agreement in checks["outputs"].items():
-        assert agreement["max_abs_diff_vs_baseline"] < 1e-5, impl
-        assert agreement["same_variable_tree"] is True, impl
-    assert any("XLA program" in note and "jaxscope yes" in note for note in family["notes"])
+def test_mlp_skips_haiku_cleanly_without_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "haiku", None)  # makes `import haiku` fail
+    impls, skipped = mlp.build(2, 4)
+    assert skipped == ["haiku"] and "haiku" not in impls
 
 
-def test_each_model_is_judged_against_its_own_targets(quick_run):
-    mlp_summary = " ".join(_family(quick_run[0], "mlp")["summary"])
-    assert "overhead per variable" in mlp_summary and "eager apply" in mlp_summary
-    (line,) = _family(quick_run[0], "seq2seq")["summary"]
-    assert "compiled train step" in line and "target at most 1.02x" in line
-    assert "overhead per variable" not in line
+def test_seq2seq_is_the_pure_jax_program_and_function(seq2seq_run):
+    assert seq2seq_run["same_program"] == {"pure_jax": True, "jaxscope": True}
+    assert seq2seq_run["max_abs_diff"]["jaxscope"] < 1e-5
+    assert seq2seq_run["same_tree"]["jaxscope"] and seq2seq_run["n_variables"] == 16
+    for figure in seq2seq.FIGURES:
+        assert harness.FIGURES[figure] in seq2seq_run["section"]
 
 
-def test_overhead_per_variable_is_reported_for_each_framework(quick_run):
-    data, out = quick_run
-    overhead = _family(data, "mlp")["checks"]["overhead_us_per_variable"]
-    for figure in ("trace_make_jaxpr", "trace_lower", "apply_eager"):
-        assert {"jaxscope", "flax_core", "flax_linen"} <= set(overhead[figure])
-        assert ("haiku" in overhead[figure]) == _haiku_available()
-    assert "Scoping overhead per variable" in (out / "RESULTS.md").read_text()
+def test_seq2seq_full_size_is_the_demo_model():
+    from examples.seq2seq import train
 
-
-def test_memory_figures_include_eval_shape_and_init(quick_run):
-    family = _family(quick_run[0], "memory")
-    assert family["skipped"] is None
-    figures = {(m["figure"], m["impl"]) for m in family["measurements"]}
-    assert {("eval_shape", "jaxscope"), ("eager", "jaxscope"), ("jit", "jaxscope")} <= figures
-    checks = family["checks"]
-    assert checks["param_bytes"] == 4 * checks["param_count"] > 0
-    assert checks["eval_shape_allocates_no_parameter_memory"] is True
-
-
-def test_layer_stack_sweep_reports_every_depth(quick_run):
-    family = _family(quick_run[0], "layer_stack")
-    assert family["skipped"] is None
-    figures = {m["figure"] for m in family["measurements"]}
-    assert figures == {f"compile_{d}" for d in family["checks"]["depths"]}
-    assert "jaxscope_layer_stack" in family["impls"]
-
-
-def test_seq2seq_is_the_demo_model_at_the_demo_size():
     cfg, batch, src_len = seq2seq.demo_config()
     defaults = train.DEFAULTS["dates", "rnn"]
-    assert (cfg.model, cfg.embed_dim, cfg.hidden) == (
-        "rnn",
+    assert (cfg.embed_dim, cfg.hidden, batch) == (
         defaults["embed_dim"],
         defaults["hidden"],
+        defaults["batch_size"],
     )
-    assert batch == defaults["batch_size"]
-    task = data_lib.get_task("dates")
-    assert (src_len, cfg.max_tgt_len) == (task.max_src_len, task.max_tgt_len)
-    spec = seq2seq.build(quick=False)  # builds without compiling anything
-    src, src_mask, tgt_in = spec.inputs
+    (src, src_mask, tgt_in), target = seq2seq.inputs(cfg, batch, src_len)
     assert src.shape == (batch, src_len) and tgt_in.shape == (batch, cfg.max_tgt_len)
-    assert bool(((src != 0) == src_mask).all()) and bool(src_mask[:, 0].all())
-    params = jax.eval_shape(spec.impls[1].init, jax.random.key(0), *spec.inputs)
-    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == 77_296  # README's count
-    assert spec.n_variables == len(jax.tree.leaves(params)) == 16
+    assert bool(((src != 0) == src_mask).all()) and target["tgt_out"].shape == tgt_in.shape
 
 
-def test_jaxscope_and_pure_jax_agree_given_the_same_params():
-    spec = mlp.build(quick=True)
-    impls = {impl.name: impl for impl in spec.impls}
-    params = impls["pure_jax"].init(jax.random.key(0), *spec.inputs)
-    expected = impls["pure_jax"].apply(params, *spec.inputs)
-    np.testing.assert_allclose(impls["jaxscope"].apply(params, *spec.inputs), expected, rtol=1e-6)
-    got = jax.jit(impls["jaxscope"].apply)(params, *spec.inputs)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    own = impls["jaxscope"].init(jax.random.key(0), *spec.inputs)
-    assert jax.tree.structure(own) == jax.tree.structure(params)
+def test_sweeps_report_every_sweep_and_judge_its_targets(sweeps_run):
+    figures, section = sweeps_run["figures"], sweeps_run["section"]
+    assert list(figures) == list(sweeps.SWEEPS)
+    assert section.count("### ") == len(sweeps.SWEEPS)
+    judged = {key for by_sweep in figures.values() for key in by_sweep}
+    assert set(harness.targets("sweeps")) - QUICK_UNJUDGED <= judged
+    assert "compile time, 2 layers over 1" in section
 
 
-@pytest.mark.parametrize("module", [mlp, seq2seq])
-def test_haiku_is_skipped_cleanly_without_haiku(monkeypatch, module):
-    monkeypatch.setitem(sys.modules, "haiku", None)  # makes `import haiku` fail
-    spec = module.build(quick=True)
-    assert "haiku" not in {impl.name for impl in spec.impls}
-    assert "not importable" in spec.skipped["haiku"]
+def test_layer_stack_sweep_reports_a_point_that_runs_out_of_time(tmp_path):
+    out = _quick(tmp_path / "RESULTS.md", "sweeps", "--only", "layer_stack", "--timeout", "0.01")
+    assert out["section"].count("did not finish in 0 s") == 2 * 4
 
 
-def test_memory_family_runs_where_ru_maxrss_exists():
-    assert (memory_family.unavailable() is None) == (sys.platform in ("linux", "darwin"))
+def test_memory_reports_eval_shape_eager_and_jitted_init(memory_run):
+    assert set(memory_run["growth_bytes"]) == {
+        f"{impl} {mode}" for impl in memory.IMPLS for mode in memory.MODES
+    }
+    assert memory_run["param_bytes"] == 4 * 2 * (256 * 256 + 256)
+    assert memory_run["eval_shape_allocates_no_parameter_memory"] is True
 
 
-def test_profile_trace_reports_jaxscopes_own_functions(capsys):
-    from benchmarks import profile_trace
+def test_checkpoint_io_reports_every_save_and_restore_against_orbax(checkpoint_io_run):
+    medians = checkpoint_io_run["medians"]
+    assert list(medians["save"]) == list(checkpoint_io.WAYS)
+    assert list(medians["restore"]) == list(checkpoint_io.RESTORES)
+    for by_way in medians.values():
+        for figures in by_way.values():
+            assert set(figures) == set(checkpoint_io.FIELDS) and figures["seconds"] > 0
+    assert set(checkpoint_io_run["targets"]) == set(harness.targets("checkpoint_io"))
+    assert checkpoint_io_run["param_bytes"] == 4 * 2 * (64 * 64 + 64)
 
-    text = profile_trace.main(["--repeats", "1", "--top", "40", "--depth", "3"])
-    assert "µs per get_variable" in text and "calls alone" in text
-    assert "jaxscope/_src/variables.py" in text and "(get_variable)" in text
-    assert capsys.readouterr().out.strip() == text
+
+@linux_only
+def test_checkpoint_io_restores_in_a_fresh_process_what_it_saved(tmp_path):
+    directory = str(tmp_path / "ckpt")
+    checkpoint_io.sample("save", "jaxscope", directory, 2, 8)
+    record = checkpoint_io.fresh_sample("restore", checkpoint_io.UNVERIFIED, directory, 2, 8)
+    assert set(record) == set(checkpoint_io.FIELDS) and record["seconds"] > 0
 
 
-def test_deep_scopes_reports_the_time_per_scope_at_each_depth(capsys):
-    from benchmarks import deep_scopes
+def test_profile_lists_jaxscopes_own_functions(results_md):
+    out = _quick(results_md, "profile_trace", "--top", "40")
+    assert "µs per get_variable" in out["section"] and "(get_variable)" in out["section"]
+    assert "jaxscope/" in out["section"]
+    assert set(out["figures"]) >= {"overhead_us_per_variable", "alone_us_per_variable"}
 
-    text = deep_scopes.main(["--depths", "3", "6", "--repeats", "1"])
-    assert "init, eager: depth 3:" in text and "depth 6:" in text and "x depth 3" in text
-    assert "init, traced (make_jaxpr)" in text
-    assert capsys.readouterr().out.strip() == text
+
+@pytest.mark.parametrize("name", ["mlp", "seq2seq", "memory", "checkpoint_io", "sweeps"])
+def test_every_target_of_targets_toml_gets_one_verdict(request, name):
+    section = request.getfixturevalue(f"{name}_run")["section"]
+    verdicts = [line for line in section.splitlines() if "target at most" in line]
+    assert len(verdicts) == len(set(harness.targets(name)) - QUICK_UNJUDGED)
+    assert all(line.endswith(("met", "**missed**", "not measured")) for line in verdicts)
+
+
+def test_every_table_of_targets_toml_belongs_to_a_script():
+    with open(harness.TARGETS, "rb") as f:
+        assert set(tomllib.load(f)) <= set(SCRIPTS)
+
+
+def test_a_figure_meets_its_target_when_at_most_the_target():
+    assert harness.verdict(1.1, 1.1) == "met"
+    assert harness.verdict(0.5, 1.1) == "met"
+    assert harness.verdict(1.1001, 1.1) == "**missed**"
+    assert harness.verdict(None, 1.1) == harness.verdict(math.nan, 1.1) == "not measured"
+
+
+@linux_only
+@pytest.mark.parametrize("target, verdict", [(0.0, "**missed**"), (1e9, "met")])
+def test_verdicts_read_the_targets_from_targets_toml(tmp_path, monkeypatch, target, verdict):
+    keys = harness.targets("checkpoint_io")
+    (tmp_path / "targets.toml").write_text(
+        "[checkpoint_io]\n" + "".join(f"{key} = {target}\n" for key in keys)
+    )
+    monkeypatch.setattr(harness, "TARGETS", str(tmp_path / "targets.toml"))
+    out = checkpoint_io.run(["--quick", "--results", "-"])
+    verdicts = [line for line in out["section"].splitlines() if "target at most" in line]
+    assert len(verdicts) == len(keys)
+    times = [line for line in verdicts if " time over " in line]  # never zero, unlike memory
+    assert len(times) == 2
+    assert all(line.endswith(f"target at most {target}x: {verdict}") for line in times)
+
+
+def test_each_script_replaces_only_its_own_section(results_md, mlp_run, seq2seq_run):
+    text = results_md.read_text()
+    assert mlp_run["section"] in text and seq2seq_run["section"] in text
+    again = _quick(results_md, "profile_trace")
+    text = results_md.read_text()
+    assert again["section"] in text and mlp_run["section"] in text
+    assert text.count("## Where the trace time goes") == 1
+    titles = [line for line in text.splitlines() if line.startswith("## ")]
+    assert titles == [f"## {title}" for _, title in harness.SECTIONS]
+
+
+def test_recorded_command_leaves_out_where_the_output_goes(mlp_run):
+    assert mlp_run["command"] == "python -m benchmarks.mlp --quick"
+    assert "`python -m benchmarks.mlp --quick`" in mlp_run["section"]

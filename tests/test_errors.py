@@ -47,6 +47,7 @@ TF1_BASE = {
     errors.FlaxModuleTypeError: TypeError,
     errors.SelectionError: ValueError,
     errors.MergeConflictError: ValueError,
+    errors.TemplateVariableError: ValueError,
     errors.ScopeNestingError: RuntimeError,
     errors.NoTransformError: RuntimeError,
     errors.StaleScopeError: RuntimeError,

@@ -330,6 +330,11 @@ ENC_W1 = {"enc": {"w": jnp.zeros(1)}}
 
 # --- The catalogue --------------------------------------------------------------------
 
+_SCALE_TEMPLATE = js.make_template(
+    "tmpl", lambda x, name: x * js.get_variable(name, [], initializer=js.initializers.ones)
+)
+
+
 CATALOGUE: dict[str, Misuse] = {
     # Wrong reuse, in every direction.
     "create_twice": case(
@@ -1070,6 +1075,13 @@ CATALOGUE: dict[str, Misuse] = {
         V,
         ("dense/kernel", "both hold", "js.partition"),
         lambda: js.merge(DENSE, {"dense": {"kernel": jnp.ones((3, 2))}}),
+    ),
+    # Templates (js.make_template).
+    "template_later_call_asking_for_a_new_variable": case(
+        errors.TemplateVariableError,
+        V,
+        ("tmpl/b", "first call", "js.make_template"),
+        lambda: js.transform(lambda: [_SCALE_TEMPLATE(1.0, name=n) for n in ("a", "b")]).init(0),
     ),
 }
 

@@ -4,12 +4,16 @@ The implementation lives in ``jaxscope._src``; these lists change only when
 the public API does."""
 
 import importlib
+import pathlib
+import subprocess
+import sys
 import types
 
 import pytest
 
 PUBLIC_JS = [
     "AUTO_REUSE",
+    "Template",
     "Transformed",
     "TransformedWithState",
     "VariableScope",
@@ -32,6 +36,7 @@ PUBLIC_JS = [
     "labels",
     "layer_stack",
     "load_tf1_checkpoint",
+    "make_template",
     "merge",
     "name_scope",
     "next_rng_key",
@@ -108,6 +113,7 @@ PUBLIC_ERRORS = [
     "FlaxModuleTypeError",
     "SelectionError",
     "MergeConflictError",
+    "TemplateVariableError",
     "CheckpointError",
     "CheckpointArgumentError",
     "CheckpointTreeError",
@@ -221,9 +227,10 @@ def test_a_public_namespace_exports_exactly_its_public_names(name):
 def test_internals_are_not_reachable_from_the_public_namespaces():
     import jaxscope as js
 
-    modules = {n for n in dir(js) if isinstance(getattr(js, n), types.ModuleType)}
+    modules = {
+        n for n in dir(js) if not n.startswith("_") and isinstance(getattr(js, n), types.ModuleType)
+    }
     assert modules == {
-        "_src",
         "checkpoint",
         "errors",
         "haiku_interop",
@@ -243,3 +250,41 @@ def test_error_classes_show_where_users_import_them_from():
     for name in PUBLIC_ERRORS:
         error = getattr(js.errors, name)
         assert f"{error.__module__}.{error.__qualname__}" == f"jaxscope.errors.{name}"
+
+
+def _run_python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).parents[1],
+        timeout=120,
+    )
+    return result.stdout.strip()
+
+
+OPTIONAL = ("flax", "optax", "orbax", "rich", "tensorflow", "haiku", "tensorstore")
+
+
+@pytest.mark.parametrize("statement", ["import jaxscope", "import jaxscope.nn"])
+def test_importing_jaxscope_loads_only_jax_numpy_and_the_standard_library(statement):
+    loaded = _run_python(
+        "import sys, jax, jax.numpy, numpy\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        "new = {m.partition('.')[0] for m in set(sys.modules) - before}\n"
+        "print(sorted(new - set(sys.stdlib_module_names) - {'jax', 'jaxlib', 'numpy'}))\n"
+        f"print([m for m in {OPTIONAL!r} if m in sys.modules])"
+    )
+    assert loaded.splitlines() == ["['jaxscope']", "[]"]
+
+
+def test_the_flax_bridges_load_flax_when_first_used():
+    loaded = _run_python(
+        "import sys, jaxscope as js\n"
+        "print('flax' in sys.modules)\n"
+        "from jaxscope import to_nnx\n"
+        "print('flax' in sys.modules, callable(js.flax_module), callable(to_nnx))"
+    )
+    assert loaded.splitlines() == ["False", "True True True"]

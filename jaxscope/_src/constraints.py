@@ -10,13 +10,15 @@ each optimizer step with :func:`apply_constraints`, or chain
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-import optax
 
 from jaxscope._src import errors, trees
 from jaxscope._src import transform as transform_lib
+
+if TYPE_CHECKING:
+    import optax
 
 Constraints = dict  # nested, like params, with callables at constrained paths
 
@@ -75,6 +77,7 @@ def constraint_projection(constraints: Mapping) -> optax.GradientTransformation:
 
     Its ``update`` needs ``params``.
     """
+    import optax  # only here: `import jaxscope` does not load optax
 
     def init_fn(params):
         del params

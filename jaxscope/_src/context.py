@@ -15,11 +15,12 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jax.extend.core import get_opaque_trace_state
 
 from jaxscope._src import errors
+from jaxscope._src.scope_counts import ScopeCounts
 
 
 class Mode(enum.Enum):
@@ -45,105 +46,34 @@ class VariableRecord:
     init_spec: tuple | None = None
 
 
-# A node of ScopeCounts: [count, below], how often one full scope name was
-# opened and the nodes one name component below it (a dict, or None until
-# there is one: most scopes hold no sub-scopes). A list, not an object: every
-# new scope name makes one, on the trace path.
-CountNode = list
-_COUNT, _BELOW = 0, 1
+class LayerValues(Protocol):
+    """A ``js.layer_stack`` whose body is being discovered: what the body
+    sees of a stacked variable found in apply's tree."""
+
+    def layer_value(self, name: str, value: Any) -> Any:
+        """The value the body gets for the stacked ``value`` of ``name``."""
 
 
-class ScopeCounts:
-    """How often each full scope name has been opened in a call: TF1's table
-    for ``default_name`` numbering, as a tree of name components.
+@dataclass(slots=True, eq=False)
+class Body:
+    """The function body a call is tracing: the model function, or the body
+    of a lifted transform (``js.scan``, ``js.layer_stack``, ...), which gets
+    its own ``Body`` while it is traced. The one way lifting reaches
+    ``get_variable`` and ``next_rng_key``."""
 
-    Exiting a scope entered by name forgets every count below it (TF1 sets
-    them to 0) by dropping that sub-tree, whatever its size or depth; a
-    count of 0 and an absent name are the same. While a mark is held, every
-    change is logged, so that the changes since a mark can be undone (a
-    re-entered captured scope restores the table on exit, as TF1 does) and
-    redone (a lifted body traced again)."""
-
-    __slots__ = ("root", "_log", "_marks")
-
-    def __init__(self):
-        self.root: CountNode = [0, None]
-        self._log: list[tuple[CountNode, int, Any]] = []
-        self._marks = 0
-
-    def node(self, name: str, start: CountNode | None = None) -> CountNode:
-        """The node of ``name`` (components joined by ``/``; ``""`` is
-        ``start`` itself) under ``start`` (the root by default), made where
-        missing (with count 0)."""
-        node = self.root if start is None else start
-        if not name:
-            return node
-        for part in name.split("/"):
-            below = node[_BELOW]
-            if below is None:
-                below = node[_BELOW] = {}
-            node = below.get(part)
-            if node is None:
-                node = below[part] = [0, None]
-        return node
-
-    def open(self, name: str, start: CountNode | None = None) -> CountNode:
-        """Counts an opening of ``name`` under ``start``; returns its node."""
-        below = (self.root if start is None else start)[_BELOW]
-        node = below.get(name) if below is not None else None
-        if node is None:
-            if below is None or "/" in name or not name:
-                node = self.node(name, start)
-            else:  # the common case: a new name of one component
-                node = below[name] = [0, None]
-        if self._marks:
-            self._log.append((node, _COUNT, node[_COUNT]))
-        node[_COUNT] += 1
-        return node
-
-    def count(self, name: str, start: CountNode) -> int:
-        """How often ``name`` under ``start`` has been opened (0 if never)."""
-        node = start
-        for part in name.split("/"):
-            below = node[_BELOW]
-            node = below.get(part) if below is not None else None
-            if node is None:
-                return 0
-        return node[_COUNT]
-
-    def forget_below(self, node: CountNode) -> None:
-        """Forgets the counts of every name below ``node``'s."""
-        if node[_BELOW] is not None:
-            if self._marks:
-                self._log.append((node, _BELOW, node[_BELOW]))
-            node[_BELOW] = None
-
-    def mark(self) -> int:
-        """Starts logging changes; :meth:`undo` returns to this point."""
-        self._marks += 1
-        return len(self._log)
-
-    def undo(self, mark: int) -> list:
-        """Undoes the changes made since ``mark``; returns them for :meth:`redo`."""
-        log, changes = self._log, []
-        while len(log) > mark:
-            node, index, old = log.pop()
-            changes.append((node, index, node[index]))
-            node[index] = old
-        return changes
-
-    def redo(self, changes: list) -> None:
-        log = self._log if self._marks else None
-        for node, index, value in reversed(changes):
-            if log is not None:
-                log.append((node, index, node[index]))
-            node[index] = value
-
-    def release(self, marks: int = 1) -> None:
-        """Drops ``marks`` marks; with none left, changes are not logged."""
-        self._marks -= marks
-        if not self._marks:
-            self._log.clear()
+    # JAX's trace when the body started (opaque): a variable created at
+    # another level would be a value of a raw transform opened inside it.
+    trace_state: Any
+    # next_rng_key's base key in this body, and the keys drawn per scope.
+    stream_key: Any = None
+    rng_counts: dict[str, int] = field(default_factory=dict)
+    # While a lifted body is traced again (or initializers run again): the
+    # values to hand out by name, without bookkeeping.
+    replay: dict[str, Any] | None = None
+    # The layer_stack being discovered, if any.
+    stack: LayerValues | None = None
+    # How many lifted bodies are open around this one.
+    depth: int = 0
 
 
 @dataclass(eq=False)
@@ -164,29 +94,22 @@ class Frame:
     scope_counts: ScopeCounts = field(default_factory=ScopeCounts)
     # (name, regularizer) in creation order, evaluated when asked for.
     regularizers: list[tuple[str, Callable]] = field(default_factory=list)
-    rng_counts: dict[str, int] = field(default_factory=dict)
     # Scopes and op-name scopes currently entered, innermost last.
     scope_stack: list = field(default_factory=list)
     op_path: str = ""
     current_scope: Any = None
-    trace_state: Any = None
     variable_key: Any = None
-    stream_key: Any = None
     alive: bool = True
-    # Set inside lifted transforms (jaxscope.lift): values handed out
-    # without bookkeeping while a body is re-traced, the innermost
-    # layer_stack being discovered, and how many lifted bodies are open.
-    replay: dict[str, Any] | None = None
-    stack: Any = None
-    lift_depth: int = 0
+    # The body being traced: the model function's, or a lifted body's.
+    body: Body = field(init=False)
 
     def __post_init__(self):
-        self.trace_state = get_opaque_trace_state()
+        self.body = Body(get_opaque_trace_state())
 
     def in_outer_trace(self) -> bool:
-        """Whether JAX is tracing at the level this call started at, rather
-        than inside a raw transform opened by the model function."""
-        return get_opaque_trace_state() == self.trace_state
+        """Whether JAX is tracing at the level the current body started at,
+        rather than inside a raw transform opened by the model function."""
+        return get_opaque_trace_state() == self.body.trace_state
 
 
 class _Local(threading.local):

@@ -28,6 +28,7 @@ __all__ = [
     "FlaxModuleTypeError",
     "SelectionError",
     "MergeConflictError",
+    "TemplateVariableError",
 ]
 
 
@@ -241,6 +242,27 @@ class MergeConflictError(SelectionError):
 
     Fix: merge disjoint trees (such as the two halves ``js.partition``
     returns), or drop the duplicate from one of them.
+    """
+
+
+class TemplateVariableError(ScopeError, ValueError):
+    """A call of a ``js.make_template`` template after its first one in an
+    ``init`` or ``apply`` call obtains a variable that the first call did not:
+    a template creates all its variables on its first call and reuses them on
+    every later one (TF1 raised ``ValueError`` here too).
+
+    >>> def scale(x, name):
+    ...     return x * js.get_variable(name, [], initializer=js.initializers.ones)
+    >>> scale = js.make_template("scale", scale)
+    >>> def model(x):
+    ...     return scale(x, name="a") + scale(x, name="b")  # b is new on the 2nd call
+    >>> js.transform(model).init(0, 1.0)  # doctest: +SKIP
+    Traceback (most recent call last):
+    TemplateVariableError: Template 'scale' (scope scale) asks for variable scale/b ...
+
+    Fix: make the names the function asks for the same on every call (not
+    depending on its arguments), pass such arguments to ``make_template`` as
+    keywords, or use one template per set of variables.
     """
 
 

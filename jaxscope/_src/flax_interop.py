@@ -81,7 +81,7 @@ class _Initializer:
     def __init__(self, module, streams, specs, frame, mount):
         self.module, self.streams, self.specs = module, streams, specs
         self.frame, self.mount = frame, mount
-        self.per_variable = frame.stack is not None
+        self.per_variable = frame.body.stack is not None
         self.cached: tuple[Any, dict] | None = None
 
     def variables(self, key: jax.Array) -> dict:

@@ -35,28 +35,21 @@ import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
 from jaxscope._src import context, errors, rng, trees
-from jaxscope._src.context import Frame, Mode, VariableRecord
+from jaxscope._src.context import Body, Frame, Mode, VariableRecord
 from jaxscope._src.sharding import initialize, place
 from jaxscope._src.variables import run_initializer
-
-_BODY_FIELDS = ("trace_state", "replay", "stack", "stream_key", "rng_counts", "current_scope")
 
 
 @contextlib.contextmanager
 def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
-    """Sets the frame up for one trace of a lifted body, and restores it."""
-    saved = [getattr(frame, field) for field in _BODY_FIELDS]
-    frame.trace_state = get_opaque_trace_state()
-    frame.replay, frame.stack = replay, stack
-    frame.stream_key = key
-    frame.rng_counts = {}
-    frame.lift_depth += 1
+    """Gives the frame a fresh Body for one trace of a lifted body, and
+    restores the outer one (and the current scope) after it."""
+    outer, scope = frame.body, frame.current_scope
+    frame.body = Body(get_opaque_trace_state(), key, {}, replay, stack, outer.depth + 1)
     try:
         yield
     finally:
-        for field, value in zip(_BODY_FIELDS, saved, strict=True):
-            setattr(frame, field, value)
-        frame.lift_depth -= 1
+        frame.body, frame.current_scope = outer, scope
 
 
 def _abstract(tree: Any) -> Any:
@@ -71,9 +64,9 @@ class _Lifted:
         self.frame = frame
         rng.ensure_keys(frame)
         self.key = rng.draw_key(frame) if frame.rng is not None else None
-        self.discover = discover and frame.replay is None
-        self.replay = {} if self.discover else frame.replay
-        self.body_stack = frame.stack if stack is None else stack
+        self.discover = discover and frame.body.replay is None
+        self.replay = {} if self.discover else frame.body.replay
+        self.body_stack = frame.body.stack if stack is None else stack
         # The default_name counts: a mark before the first discovery trace,
         # the changes the discovery made (redone after the run), and how many
         # marks this call holds.
@@ -187,12 +180,13 @@ def _replaying(frame: Frame, values: dict | None = None):
     """While initializers run again outside the discovery trace: a
     ``get_variable`` an initializer itself makes gets the value already
     made for that name (``values``, else its record's), with no bookkeeping."""
-    saved = frame.replay
-    frame.replay = {} if values is None else values
+    body = frame.body
+    saved = body.replay
+    body.replay = {} if values is None else values
     try:
         yield
     finally:
-        frame.replay = saved
+        body.replay = saved
 
 
 def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
@@ -523,7 +517,7 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
             layer = functools.partial(f, **kwargs) if kwargs else f
             if frame is None:
                 return jax.lax.scan(lambda c, _: (layer(c, *args), None), x, length=num_layers)[0]
-            if frame.lift_depth:
+            if frame.body.depth:
                 raise errors.LiftError(
                     "js.layer_stack cannot be nested inside another lifted transform "
                     "(js.scan, js.vmap, js.remat, js.cond, js.while_loop or another "

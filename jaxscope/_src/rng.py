@@ -84,20 +84,21 @@ def ensure_keys(frame: context.Frame) -> None:
     if frame.rng is not None:
         if frame.variable_key is None:
             frame.variable_key = jax.random.fold_in(frame.rng, _VARIABLES)
-        if frame.stream_key is None:
-            frame.stream_key = jax.random.fold_in(frame.rng, _STREAM)
+        if frame.body.stream_key is None:
+            frame.body.stream_key = jax.random.fold_in(frame.rng, _STREAM)
 
 
 def draw_key(frame: context.Frame) -> jax.Array:
     """The next key of the current scope's stream (see ``next_rng_key``)."""
     scope_name = frame.current_scope.name
-    stream_key = frame.stream_key
+    body = frame.body
+    stream_key = body.stream_key
     if stream_key is None:
         stream_key = jax.random.fold_in(frame.rng, _STREAM)
         if frame.in_outer_trace():  # never cache a value of a raw transform's trace
-            frame.stream_key = stream_key
-    count = frame.rng_counts.get(scope_name, 0)
-    frame.rng_counts[scope_name] = count + 1
+            body.stream_key = stream_key
+    count = body.rng_counts.get(scope_name, 0)
+    body.rng_counts[scope_name] = count + 1
     return jax.random.fold_in(fold_name(stream_key, scope_name), count)
 
 

@@ -9,28 +9,18 @@ re-entered anywhere inside that call.
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from jax.extend import source_info_util
 
-from jaxscope._src import context, errors, trees
-
-
-class _ReuseMode(enum.Enum):
-    AUTO_REUSE = 1
-
-    def __repr__(self) -> str:
-        return "js.AUTO_REUSE"
-
-
-AUTO_REUSE = _ReuseMode.AUTO_REUSE
-"""Reuse mode that creates a variable when missing and reuses it otherwise."""
+from jaxscope._src import context, errors, trees, variables
+from jaxscope._src.scope_counts import CountNode
+from jaxscope._src.scope_settings import AUTO_REUSE, ROOT, Reuse, ScopeSettings
 
 
 class VariableScope:
@@ -51,51 +41,25 @@ class VariableScope:
     (2,)
     """
 
-    __slots__ = (
-        "_frame",
-        "_name",
-        "_original_name_scope",
-        "_reuse",
-        "_initializer",
-        "_regularizer",
-        "_constraint",
-        "_custom_getter",
-        "_dtype",
-        "_dtype_set",
-        "_partitioner",
-        "_counts_node",
-    )
+    __slots__ = ("_frame", "_name", "_original_name_scope", "_settings", "_counts_node")
 
-    def __init__(self, frame: context.Frame, name: str, reuse: Any = False):
+    def __init__(
+        self,
+        frame: context.Frame,
+        name: str,
+        settings: ScopeSettings = ROOT,
+        original_name_scope: str = "",
+    ):
         self._frame = frame
         self._name = name
-        self._original_name_scope = ""
-        self._reuse = reuse
-        self._initializer = None
-        self._regularizer = None
-        self._constraint = None
-        self._custom_getter = None
-        self._dtype = jnp.float32
-        self._dtype_set = False  # the root's float32 default is not "asked for"
-        self._partitioner = None
+        self._original_name_scope = original_name_scope
+        # Read by get_variable (jaxscope._src.variables) and by sub-scopes.
+        self._settings = settings
         # This scope's node in the call's default_name counts, while it is open.
-        self._counts_node = None
+        self._counts_node: CountNode | None = None
 
-    def _copy(self, name: str | None = None) -> VariableScope:
-        new = VariableScope.__new__(VariableScope)
-        new._frame = self._frame
-        new._name = self._name if name is None else name
-        new._original_name_scope = self._original_name_scope
-        new._reuse = self._reuse
-        new._initializer = self._initializer
-        new._regularizer = self._regularizer
-        new._constraint = self._constraint
-        new._custom_getter = self._custom_getter
-        new._dtype = self._dtype
-        new._dtype_set = self._dtype_set
-        new._partitioner = self._partitioner
-        new._counts_node = None
-        return new
+    def _change(self, **settings: Any) -> None:
+        self._settings = dataclasses.replace(self._settings, **settings)
 
     def _check_alive(self) -> context.Frame:
         frame = self._frame
@@ -120,71 +84,75 @@ class VariableScope:
         return self._original_name_scope
 
     @property
-    def reuse(self) -> bool | _ReuseMode:
+    def reuse(self) -> Reuse:
         """``False``, ``True`` or ``js.AUTO_REUSE``."""
-        return self._reuse
+        return self._settings.reuse
 
     @property
     def initializer(self) -> Any:
-        return self._initializer
+        return self._settings.initializer
 
     @property
     def regularizer(self) -> Callable | None:
-        return self._regularizer
+        return self._settings.regularizer
 
     @property
     def constraint(self) -> Callable | None:
-        return self._constraint
+        return self._settings.constraint
 
     @property
     def custom_getter(self) -> Callable | None:
-        return self._custom_getter
+        return self._settings.custom_getter
 
     @property
     def dtype(self) -> Any:
-        return self._dtype
+        return self._settings.dtype
 
     @property
     def partitioner(self) -> Callable | None:
-        return self._partitioner
+        return self._settings.partitioner
 
     def reuse_variables(self) -> None:
         """Turns reuse on for the rest of this scope (it cannot be turned
         off again, as in TF1)."""
-        self._reuse = True
+        self._change(reuse=True)
 
     def set_initializer(self, initializer: Any) -> None:
-        self._initializer = initializer
+        self._change(initializer=initializer)
 
     def set_regularizer(self, regularizer: Callable | None) -> None:
-        self._regularizer = regularizer
+        self._change(regularizer=regularizer)
 
     def set_constraint(self, constraint: Callable | None) -> None:
-        self._constraint = constraint
+        self._change(constraint=constraint)
 
     def set_custom_getter(self, custom_getter: Callable | None) -> None:
         _check_custom_getter(custom_getter, self._name)
-        self._custom_getter = custom_getter
+        self._change(custom_getter=custom_getter)
 
     def set_dtype(self, dtype: Any) -> None:
-        self._dtype = dtype
-        self._dtype_set = True
+        self._change(dtype=dtype, dtype_set=True)
 
     def set_partitioner(self, partitioner: Callable | None) -> None:
-        self._partitioner = partitioner
+        self._change(partitioner=partitioner)
 
     def get_variable(
         self, name: str, shape=None, dtype=None, initializer=None, **kwargs
     ) -> jax.Array:
         """``js.get_variable`` in this scope; see :func:`jaxscope.get_variable`."""
-        from jaxscope._src import variables
-
         return variables.get_variable_in(
-            self._check_alive(), self, name, shape, dtype, initializer, **kwargs
+            self._check_alive(),
+            self._name,
+            self._settings,
+            name,
+            shape,
+            dtype,
+            initializer,
+            **kwargs,
         )
 
     def __repr__(self) -> str:
-        return f"VariableScope(name={self._name!r}, reuse={self._reuse!r})"
+        return f"VariableScope(name={self._name!r}, reuse={self._settings.reuse!r})"
 
 
 def get_variable_scope() -> VariableScope:
@@ -250,8 +218,7 @@ class _Entry:
         if scope is not None:
             frame.current_scope = self.old_scope
             if self.counts is not None:  # TF1 restores the table as it was on entry
-                frame.scope_counts.undo(self.counts)
-                frame.scope_counts.release()
+                frame.scope_counts.restore(self.counts)
             else:  # TF1 resets the counts of every name below
                 frame.scope_counts.forget_below(scope._counts_node)
         named = self.named
@@ -403,7 +370,7 @@ class variable_scope(_ScopeManager):
         "_name_or_scope",
         "_default_name",
         "_reuse",
-        "_overrides",
+        "_changes",
         "_custom_getter",
         "_auxiliary",
     )
@@ -413,7 +380,7 @@ class variable_scope(_ScopeManager):
         name_or_scope: str | VariableScope | None = None,
         default_name: str | None = None,
         *,
-        reuse: bool | _ReuseMode | None = None,
+        reuse: Reuse | None = None,
         initializer: Any = None,
         regularizer: Callable | None = None,
         constraint: Callable | None = None,
@@ -462,18 +429,14 @@ class variable_scope(_ScopeManager):
         self._name_or_scope = name_or_scope
         self._default_name = default_name
         self._reuse = reuse
-        # (slot, value) for each setting given, applied on entering.
-        self._overrides = ()
-        if initializer is not None or regularizer is not None or constraint is not None:
-            self._overrides = (
-                ("_initializer", initializer),
-                ("_regularizer", regularizer),
-                ("_constraint", constraint),
-            )
-        if partitioner is not None:
-            self._overrides += (("_partitioner", partitioner),)
-        if dtype is not None:
-            self._overrides += (("_dtype", dtype), ("_dtype_set", True))
+        # The settings given, as keywords for dataclasses.replace on entering.
+        self._changes = _given_settings(
+            initializer=initializer,
+            regularizer=regularizer,
+            constraint=constraint,
+            partitioner=partitioner,
+            dtype=dtype,
+        )
         self._custom_getter = custom_getter
         self._auxiliary = auxiliary_name_scope
 
@@ -488,10 +451,10 @@ class variable_scope(_ScopeManager):
         captured = isinstance(target, VariableScope)
         if captured:
             target._check_alive()
-            scope = target._copy()
-            if self._reuse:
-                scope._reuse = self._reuse
             full = target._name
+            scope = VariableScope(
+                frame, full, self._scope_settings(target._settings), target._original_name_scope
+            )
             op_name = full.rpartition("/")[2]
             scope._counts_node = counts.open(full)
         else:
@@ -499,25 +462,19 @@ class variable_scope(_ScopeManager):
             if parent_node is None:  # the root, or a scope got by get_variable_scope
                 parent_node = parent._counts_node = counts.node(parent._name)
             if target is None:
-                target = self._unique_name(counts, parent_node)
+                target = counts.unique_name(self._default_name, parent_node)
             full = f"{parent._name}/{target}" if parent._name else target
-            scope = parent._copy(full)
-            scope._reuse = self._reuse or parent._reuse
+            scope = VariableScope(frame, full, self._scope_settings(parent._settings))
             op_name = target
             scope._counts_node = counts.open(target, parent_node)
-        for slot, value in self._overrides:
-            if value is not None:
-                setattr(scope, slot, value)
-        if self._custom_getter is not None:
-            scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
 
         entry = _Entry(self, scope, parent)
         if captured:
             entry.counts = counts.mark()  # after the count, as TF1 snapshots it
         if self._auxiliary and op_name:
             entry.open_op_scope(frame, op_name)
-        if not captured:
-            scope._original_name_scope = frame.op_path + "/" if frame.op_path else ""
+        if not captured and frame.op_path:
+            scope._original_name_scope = frame.op_path + "/"
         frame.current_scope = scope
         frame.scope_stack.append(entry)
         return scope
@@ -530,13 +487,24 @@ class variable_scope(_ScopeManager):
             target = target.name
         return f"js.variable_scope({target if target is not None else self._default_name!r})"
 
-    def _unique_name(self, counts: context.ScopeCounts, parent: context.CountNode) -> str:
-        """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
-        smallest ``i >= 1`` whose full name has not been opened."""
-        prefix = self._default_name
-        if not counts.count(prefix, parent):
-            return prefix
-        i = 1
-        while counts.count(f"{prefix}_{i}", parent):
-            i += 1
-        return f"{prefix}_{i}"
+    def _scope_settings(self, inherited: ScopeSettings) -> ScopeSettings:
+        """The entered scope's settings: ``inherited`` (the parent's, or the
+        captured scope's own) with this call's arguments in their place; a
+        custom getter composes with the inherited one."""
+        reuse = self._reuse or inherited.reuse
+        if not self._changes and self._custom_getter is None and reuse is inherited.reuse:
+            return inherited  # nothing given: share the inherited settings
+        changes = self._changes
+        if self._custom_getter is not None:
+            getter = _compose_getters(self._custom_getter, inherited.custom_getter)
+            changes = {**changes, "custom_getter": getter}
+        return dataclasses.replace(inherited, reuse=reuse, **changes)
+
+
+def _given_settings(**settings: Any) -> dict[str, Any]:
+    """The settings given to ``variable_scope`` (those not None), as
+    keywords of ``ScopeSettings``; a given dtype counts as set."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    if "dtype" in given:
+        given["dtype_set"] = True
+    return given

@@ -13,7 +13,7 @@ import inspect
 import operator
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,7 @@ from jaxscope._src import context, errors, rng, trees
 from jaxscope._src import initializers as inits
 from jaxscope._src import sharding as sharding_lib
 from jaxscope._src.context import Mode, VariableRecord
-from jaxscope._src.scopes import AUTO_REUSE, VariableScope
+from jaxscope._src.scope_settings import AUTO_REUSE, Reuse, ScopeSettings
 
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)
@@ -113,6 +113,24 @@ class VariableAggregation(enum.Enum):
     ONLY_FIRST_REPLICA = 3
 
 
+class VariableRequest(NamedTuple):
+    """One ``get_variable`` call resolved against its scope: the full name,
+    and the scope's settings for what the call did not give. ``shape`` and
+    ``trainable`` are as given (a custom getter receives them so)."""
+
+    name: str
+    shape: Any
+    dtype: Any  # the explicit dtype, else the scope's (when a scope set one)
+    initializer: Any
+    regularizer: Callable | None
+    reuse: Reuse
+    trainable: Any
+    constraint: Callable | None
+    sharding: Any
+    partitioner: Callable | None
+    cast: bool  # an explicit dtype casts a concrete initializer
+
+
 def get_variable(
     name: str,
     shape: Any = None,
@@ -164,9 +182,11 @@ def get_variable(
     frame = context.current_or_none()
     if frame is None:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
+    scope = frame.current_scope
     return get_variable_in(
         frame,
-        frame.current_scope,
+        scope.name,
+        scope._settings,
         name,
         shape,
         dtype,
@@ -180,7 +200,8 @@ def get_variable(
 
 def get_variable_in(
     frame: context.Frame,
-    scope: VariableScope,
+    scope_name: str,
+    settings: ScopeSettings,
     name: str,
     shape: Any = None,
     dtype: Any = None,
@@ -190,72 +211,34 @@ def get_variable_in(
     constraint: Callable | None = None,
     sharding: Any = None,
 ) -> jax.Array:
-    """``get_variable`` against an explicit frame and scope."""
-    trees.check_name(name, scope=scope._name)
-    full = f"{scope._name}/{name}" if scope._name else name
-    if initializer is None:
-        initializer = scope._initializer
-    cast = dtype is not None  # an explicit dtype casts a concrete initializer
-    if not cast and scope._dtype_set:
-        dtype = scope._dtype
-    if regularizer is None:
-        regularizer = scope._regularizer
-    if constraint is None:
-        constraint = scope._constraint
-    getter = scope._custom_getter
-    if getter is None:  # the common case, without building a kwargs dict
-        return _true_getter(
-            frame,
-            full,
-            shape,
-            dtype,
-            initializer,
-            regularizer,
-            scope._reuse,
-            trainable,
-            constraint,
-            sharding,
-            scope._partitioner,
-            cast,
-            2,  # this function, and get_variable or VariableScope.get_variable
-        )
-    return _call_custom_getter(
-        frame,
-        getter,
-        full,
+    """``get_variable`` against an explicit frame, scope name and settings:
+    resolves the request, then obtains it (through the scope's custom
+    getter, if it has one)."""
+    trees.check_name(name, scope=scope_name)
+    cast = dtype is not None
+    request = VariableRequest(
+        f"{scope_name}/{name}" if scope_name else name,
         shape,
-        dtype,
-        initializer,
-        regularizer,
-        scope._reuse,
+        dtype if cast or not settings.dtype_set else settings.dtype,
+        settings.initializer if initializer is None else initializer,
+        settings.regularizer if regularizer is None else regularizer,
+        settings.reuse,
         trainable,
-        constraint,
+        settings.constraint if constraint is None else constraint,
         sharding,
-        scope._partitioner,
+        settings.partitioner,
         cast,
     )
+    if settings.custom_getter is None:
+        return _obtain(frame, request)
+    return _call_custom_getter(frame, settings.custom_getter, request)
 
 
-def _call_custom_getter(
-    frame,
-    getter,
-    name,
-    shape,
-    dtype,
-    initializer,
-    regularizer,
-    reuse,
-    trainable,
-    constraint,
-    sharding,
-    partitioner,
-    cast,
-) -> Any:
+def _call_custom_getter(frame: context.Frame, getter: Callable, request: VariableRequest) -> Any:
     """Calls ``getter`` as TF1 calls a custom getter: entirely by keyword,
     with TF1's keywords (those meaning nothing here as TF1's defaults) and
     ``sharding``; ``constraint`` and ``sharding`` only where the getter
     takes them or ``**kwargs``, as TF1 does for ``constraint``."""
-    given_dtype = dtype
 
     def true_getter(
         name,
@@ -280,34 +263,38 @@ def _call_custom_getter(
         del collections, caching_device, validate_shape, use_resource
         del synchronization, aggregation
         trees.check_name(name, "custom-getter variable")
-        return _true_getter(
-            frame,
+        passed_on = VariableRequest(
             name,
             shape,
             dtype,
             initializer,
             regularizer,
-            default_reuse if reuse is None else reuse,
+            request.reuse if reuse is None else reuse,
             True if trainable is None else trainable,
             constraint,
             sharding,
             partitioner,
-            cast or dtype is not given_dtype,  # a getter asking for a dtype casts too
+            request.cast or dtype is not request.dtype,  # a getter asking for a dtype casts too
         )
+        return _obtain(frame, passed_on)
 
-    default_reuse = reuse
+    return getter(**_getter_kwargs(getter, true_getter, request))
+
+
+def _getter_kwargs(getter: Callable, true_getter: Callable, request: VariableRequest) -> dict:
+    """The keywords TF1 passes a custom getter, in TF1's order."""
     kwargs = {
         "getter": true_getter,
-        "name": name,
-        "shape": shape,
-        "dtype": dtype,
-        "initializer": initializer,
-        "regularizer": regularizer,
-        "reuse": reuse,
-        "trainable": trainable,
+        "name": request.name,
+        "shape": request.shape,
+        "dtype": request.dtype,
+        "initializer": request.initializer,
+        "regularizer": request.regularizer,
+        "reuse": request.reuse,
+        "trainable": request.trainable,
         "collections": None,
         "caching_device": None,
-        "partitioner": partitioner,
+        "partitioner": request.partitioner,
         "validate_shape": True,
         "use_resource": None,
         "synchronization": VariableSynchronization.AUTO,
@@ -315,10 +302,10 @@ def _call_custom_getter(
     }
     takes_constraint, takes_sharding = _optional_keywords(getter)
     if takes_constraint:
-        kwargs["constraint"] = constraint
+        kwargs["constraint"] = request.constraint
     if takes_sharding:
-        kwargs["sharding"] = sharding
-    return getter(**kwargs)
+        kwargs["sharding"] = request.sharding
+    return kwargs
 
 
 _getter_keywords: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -347,49 +334,57 @@ def _optional_keywords(getter: Callable) -> tuple[bool, bool]:
     return found
 
 
-def _true_getter(
-    frame: context.Frame,
-    name: str,
-    shape: Any = None,
-    dtype: Any = None,
-    initializer: Any = None,
-    regularizer: Callable | None = None,
-    reuse: Any = False,
-    trainable: bool = True,
-    constraint: Callable | None = None,
-    sharding: Any = None,
-    partitioner: Callable | None = None,
-    cast: bool = False,
-    _known_callers: int = 1,
-) -> jax.Array:
-    # ``dtype`` is the explicit dtype, else the scope's (when a scope set
-    # one): reuse checks it, as TF1 does; a concrete initializer keeps its own
-    # dtype unless ``cast`` (an explicit dtype). ``_known_callers``: how many
-    # frames above this one are jaxscope's, so that finding the user's line
-    # materializes only the frames beyond them.
-    # This is the trace path of every variable: keep it to dict lookups and
-    # comparisons (see benchmarks/profile_trace.py).
-    if frame.replay is not None:
-        return _replayed(frame, name)
+def _obtain(frame: context.Frame, request: VariableRequest) -> jax.Array:
+    """Looks the variable up or creates it, checked as TF1 checks it, and
+    records it: the same checks in init and apply.
+
+    This is the trace path of every variable: keep it to dict lookups and
+    comparisons (see benchmarks/profile_trace.py).
+    """
+    replay = frame.body.replay
+    if replay is not None:
+        return _replayed(frame, replay, request.name)
+    name = request.name
+    trainable = request.trainable
     if trainable is not True:
         trainable = bool(trainable)
-    if shape is not None:
-        shape = _as_shape(name, shape)
+    shape = None if request.shape is None else _as_shape(name, request.shape)
     record = frame.records.get(name)
     if record is not None:
-        if not reuse:
-            raise errors.VariableExistsError(
-                f"Variable {name} already exists, created at {record.origin}. "
-                "Fix: set reuse=True or reuse=js.AUTO_REUSE in the variable scope "
-                "(or call scope.reuse_variables()) to share it, or use another name."
-            )
-        _check_stored(name, record.value, shape, dtype)
-        if sharding is not None or partitioner is not None:
-            _check_reused_sharding(name, record, sharding, partitioner)
-        return record.value
+        return _reused(record, request, shape)
+    lookup = _plan(frame, request, trainable)
+    _claim(frame, name)  # a failure below leaves the name free again
+    try:
+        if lookup is not None:
+            return _looked_up(frame, request, shape, *lookup)
+        return _created(frame, request, shape, trainable)
+    except BaseException:
+        _unclaim(frame, name)
+        raise
 
-    concrete = initializer is not None and not callable(initializer)
-    if reuse is True:
+
+def _reused(record: VariableRecord, request: VariableRequest, shape: Any) -> jax.Array:
+    """A name obtained earlier in this call: a reuse, checked against it."""
+    name = request.name
+    if not request.reuse:
+        raise errors.VariableExistsError(
+            f"Variable {name} already exists, created at {record.origin}. "
+            "Fix: set reuse=True or reuse=js.AUTO_REUSE in the variable scope "
+            "(or call scope.reuse_variables()) to share it, or use another name."
+        )
+    _check_stored(name, record.value, shape, request.dtype)
+    if request.sharding is not None or request.partitioner is not None:
+        _check_reused_sharding(name, record, request.sharding, request.partitioner)
+    return record.value
+
+
+def _plan(frame: context.Frame, request: VariableRequest, trainable: bool) -> tuple | None:
+    """How a name new to this call is obtained, decided before it is
+    claimed: ``None`` to create it, else ``(found, dtype)`` to look it up in
+    apply's tree asking for ``dtype`` (``found`` now for ``reuse=True``, so
+    that a missing name is reported before a conflicting one)."""
+    name = request.name
+    if request.reuse is True:
         if frame.mode is Mode.INIT:
             raise errors.VariableMissingError(
                 f"Variable {name} does not exist, or was not created by "
@@ -397,118 +392,145 @@ def _true_getter(
                 "created. Fix: create it first in a scope with reuse=None, or use "
                 "reuse=js.AUTO_REUSE."
             )
-        found = _lookup(frame, name, trainable=None)  # missing before conflicting
-        lookup, lookup_dtype = True, dtype
-    else:
-        # A creation: checked identically in init and apply.
-        if not frame.in_outer_trace():
-            raise errors.RawTransformError(
-                f"Variable {name} is created inside a raw JAX transform (jax.jit, "
-                "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
-                "opened inside the model function; its value would leak as a tracer. "
-                "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
-                "js.while_loop, js.cond, js.layer_stack), or create the variable "
-                "before entering the transform."
-            )
-        if not trainable and not frame.allow_state:
-            raise errors.StateInStatelessTransformError(
-                f"Variable {name} has trainable=False, so it lives in `state`, which "
-                "js.transform does not return. Fix: use js.transform_with_state, "
-                "whose init returns (params, state) and apply returns (out, new_state)."
-            )
-        lookup = reuse is AUTO_REUSE and frame.mode is Mode.APPLY
-        if lookup:
-            # Found in apply's tree, as a reuse, asking for the dtype init's
-            # creation would have given it.
-            found = None
-            lookup_dtype = (
-                _concrete_dtype(initializer, dtype if cast else None) if concrete else dtype
-            )
-    _claim(frame, name)  # a failure below leaves the name free again
-    try:
-        if lookup:
-            # A lookup in apply's tree: either tree, stored shape and dtype
-            # accepted unless asked for.
-            if found is None:
-                found = _lookup(frame, name, trainable=None)
-            value, in_params = found
-            _check_stored(name, value, shape, lookup_dtype)
-            if sharding is None and partitioner is not None:
-                sharding = _partition(name, partitioner, tuple(value.shape), value.dtype)
-            return _record(
-                frame,
-                name,
-                value,
-                in_params,
-                regularizer,
-                constraint,
-                sharding_lib.as_spec(name, sharding),
-                None,
-                _known_callers,
-            )
-        if concrete:
-            initial = _concrete_array(name, initializer, dtype if cast else None)
-            init_spec = (
-                _ConcreteInit(name, initializer, dtype if cast else None),
-                initial.shape,
-                initial.dtype,
-                False,
-            )
-            if shape is not None and initial.shape != shape:
-                raise errors.InitializerError(
-                    f"Variable {name}: the initializer value has shape "
-                    f"{initial.shape} but shape {shape} was given. Fix: make them "
-                    "agree, or omit shape."
-                )
-            shape, want_dtype = initial.shape, initial.dtype
-        else:
-            if shape is None:
-                raise errors.InitializerError(
-                    f"Variable {name} has no shape: give shape=... or a concrete "
-                    "initializer value (an array, scalar or nested list)."
-                )
-            want_dtype = _FLOAT32 if dtype is None else _valid_dtype(name, dtype)
-        if sharding is not None:
-            sharding = sharding_lib.as_spec(name, sharding)
-        elif partitioner is not None:
-            sharding = _partition(name, partitioner, shape, want_dtype)
-        if sharding is not None:
-            sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
+        return _lookup(frame, name, trainable=None), request.dtype
+    _check_creation(frame, name, trainable)
+    if request.reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
+        # Found in apply's tree, as a reuse, asking for the dtype init's
+        # creation would have given it.
+        return None, _creation_dtype(request)
+    return None
 
-        if frame.mode is Mode.INIT:
-            if not concrete:
-                init_fn = inits.default_for(want_dtype) if initializer is None else initializer
-                init_spec = (init_fn, shape, want_dtype, True)
-                key = rng.variable_key(frame, name)
-                value = sharding_lib.initialize(
-                    lambda k: run_initializer(name, init_fn, k, shape, want_dtype), key, sharding
-                )
-            else:
-                value = sharding_lib.place(initial, sharding)
-        else:
-            init_spec = None
-            value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
-            if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
-                value = _lookup(frame, name, trainable=trainable)[0]
-            elif frame.stack is not None:  # discovering a layer_stack body
-                value = frame.stack.layer_value(name, value)
-            _check_stored(name, value, shape, want_dtype)
-            if sharding is not None:  # read with its spec: gradients keep the layout
-                value = sharding_lib.place(value, sharding)
-        return _record(
-            frame,
-            name,
-            value,
-            trainable,
-            regularizer,
-            constraint,
-            sharding,
-            init_spec,
-            _known_callers,
+
+def _check_creation(frame: context.Frame, name: str, trainable: bool) -> None:
+    """A creation: checked identically in init and apply."""
+    if not frame.in_outer_trace():
+        raise errors.RawTransformError(
+            f"Variable {name} is created inside a raw JAX transform (jax.jit, "
+            "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
+            "opened inside the model function; its value would leak as a tracer. "
+            "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
+            "js.while_loop, js.cond, js.layer_stack), or create the variable "
+            "before entering the transform."
         )
-    except BaseException:
-        _unclaim(frame, name)
-        raise
+    if not trainable and not frame.allow_state:
+        raise errors.StateInStatelessTransformError(
+            f"Variable {name} has trainable=False, so it lives in `state`, which "
+            "js.transform does not return. Fix: use js.transform_with_state, "
+            "whose init returns (params, state) and apply returns (out, new_state)."
+        )
+
+
+def _creation_dtype(request: VariableRequest) -> Any:
+    """The dtype a creation would give the variable, where known before it
+    (a concrete initializer's), else the dtype asked for."""
+    initializer = request.initializer
+    if initializer is not None and not callable(initializer):
+        return _concrete_dtype(initializer, request.dtype if request.cast else None)
+    return request.dtype
+
+
+def _looked_up(
+    frame: context.Frame, request: VariableRequest, shape: Any, found: tuple | None, dtype: Any
+) -> jax.Array:
+    """A reuse found in apply's tree: either tree; the stored shape and
+    dtype are accepted unless asked for."""
+    name = request.name
+    value, in_params = _lookup(frame, name, trainable=None) if found is None else found
+    _check_stored(name, value, shape, dtype)
+    sharding = request.sharding
+    if sharding is None and request.partitioner is not None:
+        sharding = _partition(name, request.partitioner, tuple(value.shape), value.dtype)
+    return _record(frame, request, value, in_params, sharding_lib.as_spec(name, sharding), None)
+
+
+def _created(
+    frame: context.Frame, request: VariableRequest, shape: Any, trainable: bool
+) -> jax.Array:
+    """A creation: in init the initial value, in apply the value in the
+    tree its trainable flag names; both checked identically."""
+    name = request.name
+    initial = None
+    if request.initializer is not None and not callable(request.initializer):
+        initial = _concrete_initial(request, shape)
+        shape, dtype = initial.shape, initial.dtype
+    elif shape is None:
+        raise errors.InitializerError(
+            f"Variable {name} has no shape: give shape=... or a concrete "
+            "initializer value (an array, scalar or nested list)."
+        )
+    else:
+        dtype = _FLOAT32 if request.dtype is None else _valid_dtype(name, request.dtype)
+    sharding = _creation_sharding(request, shape, dtype)
+    if frame.mode is Mode.INIT:
+        value, init_spec = _initialized(frame, request, initial, shape, dtype, sharding)
+    else:
+        value, init_spec = _stored(frame, name, trainable, shape, dtype, sharding), None
+    return _record(frame, request, value, trainable, sharding, init_spec)
+
+
+def _concrete_initial(request: VariableRequest, shape: Any) -> jax.Array:
+    """A concrete initializer's value, whose shape must agree with one given."""
+    initial = _concrete_array(
+        request.name, request.initializer, request.dtype if request.cast else None
+    )
+    if shape is not None and initial.shape != shape:
+        raise errors.InitializerError(
+            f"Variable {request.name}: the initializer value has shape "
+            f"{initial.shape} but shape {shape} was given. Fix: make them "
+            "agree, or omit shape."
+        )
+    return initial
+
+
+def _creation_sharding(request: VariableRequest, shape: tuple, dtype: Any) -> Any:
+    """The spec asked for, else the scope's partitioner's; checked against
+    the active mesh."""
+    name, sharding = request.name, request.sharding
+    if sharding is not None:
+        sharding = sharding_lib.as_spec(name, sharding)
+    elif request.partitioner is not None:
+        sharding = _partition(name, request.partitioner, shape, dtype)
+    if sharding is not None:
+        sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
+    return sharding
+
+
+def _initialized(
+    frame: context.Frame,
+    request: VariableRequest,
+    initial: jax.Array | None,
+    shape: tuple,
+    dtype: Any,
+    sharding: Any,
+) -> tuple[jax.Array, tuple]:
+    """init's value of a new variable, placed with its sharding, and the
+    ``init_spec`` that makes it again (see ``VariableRecord``)."""
+    name = request.name
+    if initial is not None:
+        init_fn = _ConcreteInit(name, request.initializer, request.dtype if request.cast else None)
+        return sharding_lib.place(initial, sharding), (init_fn, shape, dtype, False)
+    init_fn = inits.default_for(dtype) if request.initializer is None else request.initializer
+    key = rng.variable_key(frame, name)
+    value = sharding_lib.initialize(
+        lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
+    )
+    return value, (init_fn, shape, dtype, True)
+
+
+def _stored(
+    frame: context.Frame, name: str, trainable: bool, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array:
+    """apply's value of a variable this call creates: from the tree its
+    trainable flag names, checked against the shape and dtype asked for."""
+    value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
+    if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
+        value = _lookup(frame, name, trainable=trainable)[0]
+    elif frame.body.stack is not None:  # discovering a layer_stack body
+        value = frame.body.stack.layer_value(name, value)
+    _check_stored(name, value, shape, dtype)
+    if sharding is not None:  # read with its spec: gradients keep the layout
+        value = sharding_lib.place(value, sharding)
+    return value
 
 
 def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
@@ -702,8 +724,8 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
             value = trees.lookup(tree, name, trees.MISSING)
             if value is not trees.MISSING:
                 _check_leaf(name, value)
-                if frame.stack is not None:  # discovering a layer_stack body
-                    value = frame.stack.layer_value(name, value)
+                if frame.body.stack is not None:  # discovering a layer_stack body
+                    value = frame.body.stack.layer_value(name, value)
                 return value, is_param
     elsewhere = trees.MISSING
     if trainable is not None:
@@ -768,10 +790,10 @@ def _check_stored(name: str, value: Any, shape, dtype) -> None:
             )
 
 
-def _replayed(frame: context.Frame, name: str) -> jax.Array:
+def _replayed(frame: context.Frame, replay: dict, name: str) -> jax.Array:
     """A lifted body being re-traced gets the values found while its
     variables were discovered; every check already ran then."""
-    value = frame.replay.get(name)
+    value = replay.get(name)
     if value is None:
         record = frame.records.get(name)
         if record is None:
@@ -786,23 +808,32 @@ def _replayed(frame: context.Frame, name: str) -> jax.Array:
 
 
 def _record(
-    frame, name, value, trainable, regularizer, constraint, sharding, init_spec, known_callers
-):
+    frame: context.Frame,
+    request: VariableRequest,
+    value: jax.Array,
+    trainable: bool,
+    sharding: Any,
+    init_spec: tuple | None,
+) -> jax.Array:
+    """Enters the variable in the call's records (and its regularizer)."""
+    name = request.name
     frame.records[name] = VariableRecord(
         name,
         value,
         tuple(value.shape),
         value.dtype,
         trainable,
-        # Frames: user_location, _record, _true_getter, its known callers.
-        context.user_location(3 + known_callers),
+        # Frames from here: _record, _created or _looked_up, _obtain, and
+        # get_variable_in or a custom getter's true_getter; the user's
+        # code is further out.
+        context.user_location(5),
         value,
-        constraint,
+        request.constraint,
         sharding,
         init_spec,
     )
-    if regularizer is not None:
-        frame.regularizers.append((name, regularizer))
+    if request.regularizer is not None:
+        frame.regularizers.append((name, request.regularizer))
     return value
 
 
@@ -825,7 +856,7 @@ def assign(name: str, value: Any) -> jax.Array:
     """
     frame = context.current(f"js.assign({name!r})")
     trees.check_name(name, scope=frame.current_scope.name)
-    if frame.lift_depth:
+    if frame.body.depth:
         raise errors.AssignError(
             f"js.assign({name!r}) inside a lifted transform (js.scan, js.layer_stack, "
             "js.vmap, ...) is not supported: the new value would be a value of the "
@@ -870,48 +901,3 @@ def assign(name: str, value: Any) -> jax.Array:
         )
     record.value = value
     return value
-
-
-def _scope_prefix(scope: str | VariableScope | None) -> str | None:
-    if scope is None:
-        return None
-    name = scope.name if isinstance(scope, VariableScope) else scope
-    return name.strip("/")
-
-
-def _under(name: str, prefix: str | None) -> bool:
-    return not prefix or name == prefix or name.startswith(prefix + "/")
-
-
-def get_regularization_losses(scope: str | VariableScope | None = None) -> list[jax.Array]:
-    """The regularization losses of this call, in creation order.
-
-    Each variable contributes ``regularizer(value)`` once per call, when it is
-    first obtained. ``scope`` keeps the variables under that scope path,
-    compared by whole components (``"enc"`` does not match ``"encoder/w"``).
-    """
-    frame = context.current("js.get_regularization_losses")
-    prefix = _scope_prefix(scope)
-    losses = []
-    for name, regularizer in frame.regularizers:
-        if _under(name, prefix):
-            loss = regularizer(frame.records[name].initial_value)
-            if loss is not None:
-                losses.append(loss)
-    return losses
-
-
-def get_regularization_loss(scope: str | VariableScope | None = None) -> jax.Array:
-    """The sum of :func:`get_regularization_losses` (0.0 when there are none).
-
-    >>> def model():
-    ...     w = js.get_variable("w", [2], initializer=js.initializers.ones,
-    ...                         regularizer=lambda v: 0.5 * jnp.sum(v**2))
-    ...     return js.get_regularization_loss()
-    >>> float(js.transform(model).apply({"w": jnp.ones(2)}))
-    1.0
-    """
-    losses = get_regularization_losses(scope)
-    if not losses:
-        return jnp.zeros((), jnp.float32)
-    return sum(losses[1:], losses[0])

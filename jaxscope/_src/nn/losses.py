@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxscope._src import errors
 
@@ -86,6 +85,8 @@ def sequence_loss(
     flat_logits = logits.reshape(-1, logits.shape[-1])
     flat_targets = targets.reshape(-1)
     if softmax_loss_function is None:
+        import optax  # only here: `import jaxscope` does not load optax
+
         crossent = optax.softmax_cross_entropy_with_integer_labels(flat_logits, flat_targets)
     else:
         crossent = softmax_loss_function(labels=flat_targets, logits=flat_logits)
