@@ -25,11 +25,13 @@ PUBLIC_JS = [
     "errors",
     "flatten",
     "flax_module",
+    "from_haiku",
     "get_constraints",
     "get_regularization_loss",
     "get_regularization_losses",
     "get_variable",
     "get_variable_scope",
+    "haiku_interop",
     "initializers",
     "labels",
     "layer_stack",
@@ -129,6 +131,10 @@ PUBLIC_ERRORS = [
     "TF1UnsupportedEntryError",
     "TF1CheckpointMismatchError",
     "TF1DependencyError",
+    "HaikuConversionError",
+    "HaikuArgumentError",
+    "HaikuNameMapError",
+    "HaikuMismatchError",
 ]
 
 PUBLIC_INITIALIZERS = [
@@ -189,6 +195,16 @@ PUBLIC_TF1 = [
     "rename",
 ]
 
+PUBLIC_HAIKU_INTEROP = [
+    "DEFAULT_NAME_MAP",
+    "HaikuArgumentError",
+    "HaikuConversionError",
+    "HaikuMismatchError",
+    "HaikuNameMapError",
+    "LoadReport",
+    "from_haiku",
+]
+
 NAMESPACES = {
     "jaxscope": PUBLIC_JS,
     "jaxscope.nn": PUBLIC_NN,
@@ -197,6 +213,7 @@ NAMESPACES = {
     "jaxscope.checkpoint": PUBLIC_CHECKPOINT,
     "jaxscope.sharding": PUBLIC_SHARDING,
     "jaxscope.tf1": PUBLIC_TF1,
+    "jaxscope.haiku_interop": PUBLIC_HAIKU_INTEROP,
 }
 
 
@@ -213,7 +230,15 @@ def test_internals_are_not_reachable_from_the_public_namespaces():
     modules = {
         n for n in dir(js) if not n.startswith("_") and isinstance(getattr(js, n), types.ModuleType)
     }
-    assert modules == {"checkpoint", "errors", "initializers", "nn", "sharding", "tf1"}
+    assert modules == {
+        "checkpoint",
+        "errors",
+        "haiku_interop",
+        "initializers",
+        "nn",
+        "sharding",
+        "tf1",
+    }
     for internal in ("as_spec", "check", "place", "initialize"):
         assert not hasattr(js.sharding, internal), internal
     assert not hasattr(js.errors, "describe_cause")
