@@ -18,7 +18,7 @@ variables live in a nested dict keyed by the scoped names.
 (2, 10)
 """
 
-from jaxscope import checkpoint, errors, initializers, nn, sharding, tf1
+from jaxscope import checkpoint, errors, initializers, nn, precision, sharding, tf1
 from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
 from jaxscope.flax_interop import flax_module, to_flax
 from jaxscope.introspection import partition_specs, summary
@@ -88,6 +88,7 @@ __all__ = [
     "nnx_module",
     "partition",
     "partition_specs",
+    "precision",
     "remat",
     "scan",
     "select",
