@@ -179,26 +179,49 @@ class Policy:
         param_dtype, compute_dtype = self.param_dtype, self.compute_dtype
 
         def policy_getter(getter, name, *args, **kwargs):
-            trainable = kwargs.get("trainable", True)
-            if not trainable or not _asks_for_floating(
-                kwargs.get("dtype"), kwargs.get("initializer")
-            ):
-                return getter(name, *args, **kwargs)
-            value = getter(name, *args, **{**kwargs, "dtype": param_dtype})
-            return value.astype(compute_dtype)
+            return _store_and_cast(getter, name, args, kwargs, param_dtype, compute_dtype)
 
         return policy_getter
 
 
+# TF1's positional order of a getter's arguments after ``name``.
+_GETTER_ARGS = (
+    "shape",
+    "dtype",
+    "initializer",
+    "regularizer",
+    "reuse",
+    "trainable",
+    "collections",
+    "caching_device",
+    "partitioner",
+    "validate_shape",
+    "use_resource",
+    "constraint",
+    "synchronization",
+    "aggregation",
+)
+
+
+def _store_and_cast(
+    getter: Callable, name: str, args: tuple, kwargs: dict, store: np.dtype, hand: Any
+) -> jax.Array:
+    """A floating trainable variable obtained through ``getter`` stored in
+    ``store`` and handed out in ``hand`` (``None``: the dtype asked for);
+    any other variable as asked."""
+    kwargs = {**kwargs, **dict(zip(_GETTER_ARGS[: len(args)], args, strict=True))}
+    asked = kwargs.get("dtype")
+    if not kwargs.get("trainable", True) or not _asks_for_floating(
+        asked, kwargs.get("initializer")
+    ):
+        return getter(name, **kwargs)
+    value = getter(name, **{**kwargs, "dtype": store})
+    hand = asked if hand is None else hand
+    return value if hand is None or value.dtype == jnp.dtype(hand) else value.astype(hand)
+
+
 def float32_variable_storage_getter(
-    getter: Callable[..., jax.Array],
-    name: str,
-    shape: Any = None,
-    dtype: Any = None,
-    initializer: Any = None,
-    regularizer: Any = None,
-    trainable: bool = True,
-    **kwargs: Any,
+    getter: Callable[..., jax.Array], name: str, *args: Any, **kwargs: Any
 ) -> jax.Array:
     """TF1's mixed-precision custom getter: trainable variables are stored in
     float32 and handed to the model in the dtype it asked for.
@@ -224,20 +247,7 @@ def float32_variable_storage_getter(
     >>> params["fp32_vars"]["dense"]["kernel"].dtype, f.apply(params, jnp.ones((2, 3))).dtype
     (dtype('float32'), dtype('float16'))
     """
-    floating = _asks_for_floating(dtype, initializer)
-    storage_dtype = jnp.float32 if trainable and floating else dtype
-    variable = getter(
-        name,
-        shape,
-        dtype=storage_dtype,
-        initializer=initializer,
-        regularizer=regularizer,
-        trainable=trainable,
-        **kwargs,
-    )
-    if trainable and floating and dtype is not None and variable.dtype != jnp.dtype(dtype):
-        variable = variable.astype(dtype)
-    return variable
+    return _store_and_cast(getter, name, args, kwargs, np.dtype(np.float32), None)
 
 
 def all_finite(tree: Any) -> jax.Array:
@@ -272,9 +282,26 @@ def select_tree(pred: jax.Array, on_true: T, on_false: T) -> T:
     return jax.tree.map(functools.partial(jax.lax.select, pred), on_true, on_false)
 
 
+class _Scaling:
+    """``scale`` and ``unscale`` by a loss scale's ``loss_scale``."""
+
+    loss_scale: Any
+
+    def scale(self, tree: T) -> T:
+        """``tree`` times the loss scale, in float32 at least: a float16 loss
+        is promoted, so that the scaled loss cannot overflow."""
+        factor = jnp.asarray(self.loss_scale, jnp.float32)
+        return jax.tree.map(lambda x: x * factor, tree)
+
+    def unscale(self, tree: T) -> T:
+        """``tree`` divided by the loss scale, each leaf in its own dtype."""
+        inverse = 1.0 / jnp.asarray(self.loss_scale, jnp.float32)
+        return jax.tree.map(lambda x: (x * inverse).astype(x.dtype), tree)
+
+
 @functools.partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=["loss_scale"])
 @dataclasses.dataclass(frozen=True)
-class StaticLossScale:
+class StaticLossScale(_Scaling):
     """Scales the loss by a fixed ``loss_scale`` and the gradients back.
 
     >>> loss_scale = js.precision.StaticLossScale(2.0**10)
@@ -289,16 +316,6 @@ class StaticLossScale:
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_scale", float(self.loss_scale))
 
-    def scale(self, tree: T) -> T:
-        """``tree`` times the loss scale (a float16 loss becomes float32, so
-        that the scaled loss cannot overflow)."""
-        return jax.tree.map(lambda x: x * jnp.float32(self.loss_scale), tree)
-
-    def unscale(self, tree: T) -> T:
-        """``tree`` divided by the loss scale, each leaf in its own dtype."""
-        inverse = 1.0 / self.loss_scale
-        return jax.tree.map(lambda x: (x * jnp.float32(inverse)).astype(x.dtype), tree)
-
     def adjust(self, grads_finite: jax.Array) -> StaticLossScale:
         """The same scale: a static scale never changes."""
         del grads_finite
@@ -311,7 +328,7 @@ class StaticLossScale:
     meta_fields=["period", "factor", "min_loss_scale"],
 )
 @dataclasses.dataclass(frozen=True)
-class DynamicLossScale:
+class DynamicLossScale(_Scaling):
     """A loss scale that grows while the gradients stay finite and shrinks
     when they overflow (``jmp.DynamicLossScale``'s rule, as TF's and
     PyTorch's dynamic loss scaling):
@@ -365,16 +382,6 @@ class DynamicLossScale:
                 f"js.precision.DynamicLossScale: factor must be greater than 1, got "
                 f"{self.factor!r}. Fix: e.g. factor=2."
             )
-
-    def scale(self, tree: T) -> T:
-        """``tree`` times the loss scale (a float16 loss becomes float32, so
-        that the scaled loss cannot overflow)."""
-        return jax.tree.map(lambda x: x * self.loss_scale, tree)
-
-    def unscale(self, tree: T) -> T:
-        """``tree`` divided by the loss scale, each leaf in its own dtype."""
-        inverse = 1.0 / self.loss_scale
-        return jax.tree.map(lambda x: (x * inverse).astype(x.dtype), tree)
 
     def adjust(self, grads_finite: jax.Array) -> DynamicLossScale:
         """The scale for the next step, after one whose gradients were finite

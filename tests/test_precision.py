@@ -15,6 +15,7 @@ import pytest
 
 import jaxscope as js
 
+from .conftest import run_both
 from .test_nn_precision import dot_operand_dtypes
 from .tf1_graph import legacy_tf, randn, run_graph
 
@@ -171,6 +172,28 @@ def test_policy_leaves_state_and_integer_variables_as_asked():
     assert dtypes(state) == {"float32", "int32"}  # moving statistics updated as stored
     assert int(state["m"]["count"]) == 1
     assert y.dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize(
+    ("getter", "dtype"),
+    [(BF16.getter, None), (js.precision.float32_variable_storage_getter, jnp.bfloat16)],
+    ids=["policy", "float32_storage"],
+)
+def test_getters_compose_with_an_inner_getter_calling_them_positionally(getter, dtype):
+    def doubling(getter, name, shape=None, dtype=None, initializer=None, regularizer=None,
+                 reuse=None, trainable=True, **kwargs):  # fmt: skip
+        # TF1's positional order, as a TF1 getter may call the next one.
+        return 2 * getter(name, shape, dtype, initializer, regularizer, reuse, trainable, **kwargs)
+
+    def fn():
+        with js.variable_scope("outer", custom_getter=getter, dtype=dtype):
+            with js.variable_scope("inner", custom_getter=doubling):
+                return js.get_variable("w", [2], initializer=js.initializers.ones)
+
+    runs = run_both(fn)
+    assert runs.params["outer"]["inner"]["w"].dtype == jnp.float32
+    assert runs.out_jit.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(runs.out_jit, [2, 2])
 
 
 def test_params_cast_to_bfloat16_by_hand_are_a_dtype_error_naming_the_variable():
