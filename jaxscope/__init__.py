@@ -19,10 +19,10 @@ variables live in a nested dict keyed by the scoped names.
 """
 
 from jaxscope import checkpoint, errors, initializers, nn, precision, sharding, tf1
-from jaxscope.constraints import apply_constraints, constraint_projection, get_constraints
-from jaxscope.flax_interop import flax_module, to_flax
-from jaxscope.introspection import partition_specs, summary
-from jaxscope.lift import (
+from jaxscope._src.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope._src.flax_interop import flax_module, to_flax
+from jaxscope._src.introspection import partition_specs, summary
+from jaxscope._src.lift import (
     cond,
     layer_stack,
     remat,
@@ -32,25 +32,25 @@ from jaxscope.lift import (
     vmap,
     while_loop,
 )
-from jaxscope.nnx_interop import nnx_module, to_nnx
-from jaxscope.rng import next_rng_key
-from jaxscope.scopes import (
+from jaxscope._src.nnx_interop import nnx_module, to_nnx
+from jaxscope._src.rng import next_rng_key
+from jaxscope._src.scopes import (
     AUTO_REUSE,
     VariableScope,
     get_variable_scope,
     name_scope,
     variable_scope,
 )
-from jaxscope.selection import labels, merge, partition, select
-from jaxscope.tf1 import load_tf1_checkpoint
-from jaxscope.transform import (
+from jaxscope._src.selection import labels, merge, partition, select
+from jaxscope._src.tf1 import load_tf1_checkpoint
+from jaxscope._src.transform import (
     Transformed,
     TransformedWithState,
     transform,
     transform_with_state,
 )
-from jaxscope.trees import flatten, unflatten
-from jaxscope.variables import (
+from jaxscope._src.trees import flatten, unflatten
+from jaxscope._src.variables import (
     assign,
     get_regularization_loss,
     get_regularization_losses,

@@ -17,17 +17,20 @@ vector) raises ``js.errors.InitializerError``; inside ``get_variable`` the
 error names the variable.
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-from jax.nn import initializers as jinit
-
-from jaxscope import errors
+from jaxscope._src.initializers import (
+    Initializer,
+    constant,
+    default_for,
+    glorot_normal,
+    glorot_uniform,
+    ones,
+    orthogonal,
+    random_normal,
+    random_uniform,
+    truncated_normal,
+    variance_scaling,
+    zeros,
+)
 
 __all__ = [
     "Initializer",
@@ -43,156 +46,3 @@ __all__ = [
     "orthogonal",
     "default_for",
 ]
-
-Initializer = Callable[[Any, tuple[int, ...], Any], jax.Array]
-
-zeros: Initializer = jinit.zeros
-"""Initializes to 0 (TF1 ``tf.zeros_initializer()``)."""
-
-ones: Initializer = jinit.ones
-"""Initializes to 1 (TF1 ``tf.ones_initializer()``)."""
-
-
-def constant(value: Any) -> Initializer:
-    """TF1 ``tf.constant_initializer(value)``.
-
-    A scalar fills the variable; an array-like of the variable's shape is
-    used as is, and one with the same number of elements is reshaped (as in
-    TF1).
-    """
-    value = np.asarray(value)
-
-    def init(key, shape, dtype=jnp.float32):
-        del key
-        shape = tuple(shape)
-        if value.ndim == 0:
-            return jnp.full(shape, value, dtype)
-        if value.size != int(np.prod(shape)):
-            raise errors.InitializerError(
-                f"constant initializer of shape {value.shape} ({value.size} "
-                f"elements) cannot fill a variable of shape {shape}."
-            )
-        return jnp.asarray(value.reshape(shape), dtype)
-
-    return init
-
-
-def _check_floating(what: str, shape: Any, dtype: Any) -> None:
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        raise errors.InitializerError(
-            f"{what} fills floating-point variables, but dtype {jnp.dtype(dtype)} was "
-            f"asked for (shape {tuple(shape)}). Fix: use js.initializers.zeros or "
-            "constant(...) for integer variables, or a floating dtype."
-        )
-
-
-def random_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
-    """TF1 ``tf.random_normal_initializer(mean, stddev)``."""
-    base = jinit.normal(stddev)
-
-    def init(key, shape, dtype=jnp.float32):
-        _check_floating("random_normal", shape, dtype)
-        return base(key, shape, dtype) + jnp.asarray(mean, dtype)
-
-    return init
-
-
-def truncated_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
-    """TF1 ``tf.truncated_normal_initializer(mean, stddev)``: a normal cut at
-    two standard deviations from the mean."""
-    base = jinit.truncated_normal(stddev)
-
-    def init(key, shape, dtype=jnp.float32):
-        _check_floating("truncated_normal", shape, dtype)
-        return base(key, shape, dtype) + jnp.asarray(mean, dtype)
-
-    return init
-
-
-def random_uniform(minval: float = 0.0, maxval: float | None = None) -> Initializer:
-    """TF1 ``tf.random_uniform_initializer(minval, maxval)``: uniform in
-    ``[minval, maxval)``; ``maxval`` defaults to 1."""
-    maxval = 1.0 if maxval is None else maxval
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, minval, maxval)
-
-    return init
-
-
-def variance_scaling(
-    scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
-) -> Initializer:
-    """TF1 ``tf.variance_scaling_initializer(scale, mode, distribution)``.
-
-    ``mode`` is ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``; ``distribution``
-    is ``"truncated_normal"`` (TF1's ``"normal"`` means the same),
-    ``"untruncated_normal"`` or ``"uniform"``.
-    """
-    if mode not in ("fan_in", "fan_out", "fan_avg"):
-        raise errors.ArgumentError(
-            f"variance_scaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}."
-        )
-    # TF1's "normal" is truncated; its "untruncated_normal" is jax's "normal".
-    distribution = {"normal": "truncated_normal", "untruncated_normal": "normal"}.get(
-        distribution, distribution
-    )
-    if distribution not in ("truncated_normal", "normal", "uniform"):
-        raise errors.ArgumentError(
-            "variance_scaling: distribution must be 'truncated_normal' (or 'normal'), "
-            f"'untruncated_normal' or 'uniform', got {distribution!r}."
-        )
-    matrix = jinit.variance_scaling(scale, mode, distribution)
-    # TF1 takes a vector's fans to be its length and a scalar's to be 1;
-    # empty in/out axes make jax count every element as receptive field.
-    vector = jinit.variance_scaling(scale, mode, distribution, in_axis=(), out_axis=())
-
-    def init(key, shape, dtype=jnp.float32):
-        _check_floating("variance_scaling (glorot_*)", shape, dtype)
-        if 0 in shape:  # no values, and fans of zero: TF1 creates it
-            return jnp.zeros(shape, dtype)
-        return (matrix if len(shape) >= 2 else vector)(key, shape, dtype)
-
-    return init
-
-
-def glorot_uniform() -> Initializer:
-    """TF1 ``tf.glorot_uniform_initializer()``, the default for floating
-    variables."""
-    return variance_scaling(1.0, "fan_avg", "uniform")
-
-
-def glorot_normal() -> Initializer:
-    """TF1 ``tf.glorot_normal_initializer()`` (truncated normal)."""
-    return variance_scaling(1.0, "fan_avg", "truncated_normal")
-
-
-def orthogonal(gain: float = 1.0) -> Initializer:
-    """TF1 ``tf.orthogonal_initializer(gain)``; needs at least two dims.
-
-    Low-precision dtypes are computed in float32 and cast (JAX's QR has no
-    float16 kernel)."""
-    base = jinit.orthogonal(gain)
-
-    def init(key, shape, dtype=jnp.float32):
-        if len(shape) < 2:
-            raise errors.InitializerError(
-                f"orthogonal needs a shape of at least two dims, got {tuple(shape)} (as "
-                "in TF1). Fix: use another initializer for vectors and scalars."
-            )
-        _check_floating("orthogonal", shape, dtype)
-        if jnp.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating):
-            return base(key, shape, jnp.float32).astype(dtype)
-        return base(key, shape, dtype)
-
-    return init
-
-
-_glorot_uniform = glorot_uniform()
-
-
-def default_for(dtype: Any) -> Initializer:
-    """TF1's default: Glorot-uniform for floating dtypes, zeros otherwise."""
-    if jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.complexfloating):
-        return _glorot_uniform
-    return zeros

@@ -185,7 +185,7 @@ def test_profile_trace_reports_jaxscopes_own_functions(capsys):
 
     text = profile_trace.main(["--repeats", "1", "--top", "40", "--depth", "3"])
     assert "µs per get_variable" in text and "calls alone" in text
-    assert "jaxscope/variables.py" in text and "(get_variable)" in text
+    assert "jaxscope/_src/variables.py" in text and "(get_variable)" in text
     assert capsys.readouterr().out.strip() == text
 
 

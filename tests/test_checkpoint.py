@@ -632,7 +632,7 @@ def test_a_rename_refused_by_the_file_system_is_a_write_error(tmp_path, monkeypa
 
 
 def test_a_large_restore_reads_in_batches_and_checks_every_one(tmp_path, monkeypatch):
-    from jaxscope import checkpoint as checkpoint_module
+    from jaxscope._src import checkpoint as checkpoint_module
 
     monkeypatch.setattr(checkpoint_module, "_BATCH_BYTES", 1024)  # 3 batches of 2 leaves
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxscope as js
-from jaxscope import context
+from jaxscope._src import context
 
 
 class _Abort(BaseException):

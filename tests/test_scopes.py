@@ -16,6 +16,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 import jaxscope as js
+from jaxscope._src import scopes as scopes_lib
 
 from .conftest import run_both
 
@@ -1411,7 +1412,7 @@ def _named_scopes_opened(monkeypatch, call):
         opened.append(name)
         return real(name)
 
-    monkeypatch.setattr(js.scopes.jax, "named_scope", recording)
+    monkeypatch.setattr(scopes_lib.jax, "named_scope", recording)
     call()
     return opened
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import jaxscope as js
+from jaxscope._src import context
 
 from .conftest import run_both
 
@@ -156,7 +157,7 @@ def test_a_model_returning_a_generator_is_refused_at_init_and_apply():
         f.init(0, 1.0)
     with pytest.raises(js.errors.ArgumentTypeError, match="returning a generator"):
         f.apply({"w": jnp.ones(())}, 1.0)
-    assert js.scopes.context.current_or_none() is None
+    assert context.current_or_none() is None
 
 
 def test_transform_with_state_returns_transformed_with_state():

@@ -19,6 +19,7 @@ import optax
 import pytest
 
 import jaxscope as js
+from jaxscope._src import variables as variables_lib
 
 from .conftest import run_both
 
@@ -1034,8 +1035,8 @@ def test_custom_getter_is_called_entirely_by_keyword_with_tf1s_keywords():
     # The keywords meaning nothing here come as TF1's defaults.
     assert kwargs["collections"] is None and kwargs["caching_device"] is None
     assert kwargs["validate_shape"] is True and kwargs["use_resource"] is None
-    assert kwargs["synchronization"] is js.variables.VariableSynchronization.AUTO
-    assert kwargs["aggregation"] is js.variables.VariableAggregation.NONE
+    assert kwargs["synchronization"] is variables_lib.VariableSynchronization.AUTO
+    assert kwargs["aggregation"] is variables_lib.VariableAggregation.NONE
 
 
 def test_a_getter_passing_every_keyword_on_works():

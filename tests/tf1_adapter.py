@@ -26,6 +26,7 @@ import pytest
 from jax.sharding import PartitionSpec
 
 import jaxscope as js
+from jaxscope._src import context
 
 from .conftest import BothRuns, run_both
 
@@ -119,7 +120,7 @@ class TF1:
 def _js_name_of(value) -> str | None:
     # The one place the adapter reads the call's records: which variable this
     # exact object is (jaxscope returns a reused variable as the same object).
-    for name, record in js.context.current().records.items():
+    for name, record in context.current().records.items():
         if record.value is value:
             return name
     return None

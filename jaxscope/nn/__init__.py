@@ -32,17 +32,17 @@ layer                          variables (under the layer's scope)
 =============================  =============================================
 """
 
-from jaxscope.nn.attention import bahdanau_attention, luong_attention, masked_softmax
-from jaxscope.nn.batch_norm import batch_norm
-from jaxscope.nn.conv import conv1d, conv2d, conv2d_transpose
-from jaxscope.nn.dropout import dropout, tf1_dropout
-from jaxscope.nn.embedding import embedding, embedding_attend
-from jaxscope.nn.linear import dense
-from jaxscope.nn.losses import sequence_loss
-from jaxscope.nn.multi_head import causal_mask, multi_head_attention
-from jaxscope.nn.normalization import layer_norm
-from jaxscope.nn.recurrent import LSTMState, gru_cell, lstm_cell
-from jaxscope.nn.rnn import bidirectional_dynamic_rnn, dynamic_rnn, multi_rnn_cell
+from jaxscope._src.nn.attention import bahdanau_attention, luong_attention, masked_softmax
+from jaxscope._src.nn.batch_norm import batch_norm
+from jaxscope._src.nn.conv import conv1d, conv2d, conv2d_transpose
+from jaxscope._src.nn.dropout import dropout, tf1_dropout
+from jaxscope._src.nn.embedding import embedding, embedding_attend
+from jaxscope._src.nn.linear import dense
+from jaxscope._src.nn.losses import sequence_loss
+from jaxscope._src.nn.multi_head import causal_mask, multi_head_attention
+from jaxscope._src.nn.normalization import layer_norm
+from jaxscope._src.nn.recurrent import LSTMState, gru_cell, lstm_cell
+from jaxscope._src.nn.rnn import bidirectional_dynamic_rnn, dynamic_rnn, multi_rnn_cell
 
 __all__ = [
     "LSTMState",

@@ -1,0 +1,2 @@
+"""jaxscope's implementation. Import the public names from ``jaxscope`` (and
+``jaxscope.nn``, ``jaxscope.errors``, ...): modules here may change at any time."""

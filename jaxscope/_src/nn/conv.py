@@ -1,0 +1,251 @@
+"""Convolutions: TF1's ``tf.layers.conv1d``, ``conv2d`` and ``conv2d_transpose``.
+
+The kernels are stored as TF1 stores them, so TF1 checkpoints load by name
+and need no transposing: ``[width, in, filters]`` for ``conv1d``,
+``[height, width, in, filters]`` (HWIO) for ``conv2d``, and
+``[height, width, filters, in]`` for ``conv2d_transpose`` (the kernel of the
+convolution it is the gradient of). Padding is TF1's: ``"valid"`` (none) or
+``"same"`` (an output of ``ceil(size / stride)``, with the odd padding
+element at the end), in either case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+from jaxscope._src import errors, initializers
+from jaxscope._src.nn.scope import layer_scope
+from jaxscope._src.variables import get_variable
+
+_SPATIAL = {1: "W", 2: "HW"}
+
+
+def _tuple(value: int | Sequence[int], rank: int, what: str, layer: str) -> tuple[int, ...]:
+    values = (value,) * rank if isinstance(value, int) else tuple(value)
+    if len(values) != rank or not all(isinstance(v, int) and v >= 1 for v in values):
+        raise errors.ArgumentError(
+            f"{layer}: {what} must be a positive int or {rank} of them, got {value!r}."
+        )
+    return values
+
+
+def _dimension_numbers(rank: int, data_format: str, layer: str) -> tuple[str, str, str]:
+    spatial = _SPATIAL[rank]
+    if data_format == "channels_last":
+        layout = f"N{spatial}C"
+    elif data_format == "channels_first":
+        layout = f"NC{spatial}"
+    else:
+        raise errors.ArgumentError(
+            f"{layer}: data_format must be 'channels_last' or 'channels_first', got "
+            f"{data_format!r}."
+        )
+    return layout, f"{spatial}IO", layout
+
+
+def _convolution(
+    x: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    padding: str,
+    data_format: str,
+    dilation_rate: int | Sequence[int],
+    activation: Callable[[jax.Array], jax.Array] | None,
+    use_bias: bool,
+    kernel_initializer: Any,
+    bias_initializer: Any,
+    name: str | None,
+    reuse: Any,
+    *,
+    rank: int,
+    layer: str,
+    transpose: bool = False,
+) -> jax.Array:
+    if x.ndim != rank + 2:
+        raise errors.ArgumentError(
+            f"js.nn.{layer}: expected inputs of rank {rank + 2} (batch, {rank} spatial "
+            f"dims, channels), got shape {x.shape}."
+        )
+    kernel_size = _tuple(kernel_size, rank, "kernel_size", layer)
+    strides = _tuple(strides, rank, "strides", layer)
+    dilation_rate = _tuple(dilation_rate, rank, "dilation_rate", layer)
+    if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
+        raise errors.ArgumentError(
+            f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}."
+        )
+    numbers = _dimension_numbers(rank, data_format, f"js.nn.{layer}")
+    channel_axis = -1 if data_format == "channels_last" else 1
+    channels = x.shape[channel_axis]
+    shape = [*kernel_size, filters, channels] if transpose else [*kernel_size, channels, filters]
+    with layer_scope(name, layer, reuse):
+        kernel = get_variable("kernel", shape, initializer=kernel_initializer)
+        bias = get_variable("bias", [filters], initializer=bias_initializer) if use_bias else None
+    x = x.astype(kernel.dtype)  # computes in the params' dtype
+    if transpose:
+        y = jax.lax.conv_transpose(
+            x,
+            kernel,
+            strides,
+            padding.upper(),
+            rhs_dilation=dilation_rate,
+            dimension_numbers=numbers,
+            transpose_kernel=True,
+        )
+    else:
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            strides,
+            padding.upper(),
+            rhs_dilation=dilation_rate,
+            dimension_numbers=numbers,
+        )
+    if bias is not None:
+        y = y + (bias if channel_axis == -1 else bias.reshape(-1, *([1] * rank)))
+    return y if activation is None else activation(y)
+
+
+def conv1d(
+    x: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    data_format: str = "channels_last",
+    dilation_rate: int | Sequence[int] = 1,
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = None,
+    bias_initializer: Any = initializers.zeros,
+    *,
+    name: str | None = None,
+    reuse: Any = None,
+) -> jax.Array:
+    """TF1's ``tf.layers.conv1d``: a 1-D convolution over ``[batch, width,
+    channels]`` (``[batch, channels, width]`` with ``channels_first``).
+
+    Variables (TF1's names): ``<name>/kernel`` ``[kernel_size, in, filters]``
+    and ``<name>/bias`` ``[filters]``; the default name is a uniquified
+    ``conv1d``. Arguments are :func:`conv2d`'s, with one spatial dimension.
+
+    >>> f = js.transform(lambda x: js.nn.conv1d(x, 4, 3, padding="same"))
+    >>> params = f.init(0, jnp.ones((2, 10, 3)))
+    >>> jax.tree.map(jnp.shape, params)
+    {'conv1d': {'bias': (4,), 'kernel': (3, 3, 4)}}
+    >>> f.apply(params, jnp.ones((2, 10, 3))).shape
+    (2, 10, 4)
+    """
+    return _convolution(
+        x, filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
+        use_bias, kernel_initializer, bias_initializer, name, reuse, rank=1, layer="conv1d",
+    )  # fmt: skip
+
+
+def conv2d(
+    x: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int] = (1, 1),
+    padding: str = "valid",
+    data_format: str = "channels_last",
+    dilation_rate: int | Sequence[int] = (1, 1),
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = None,
+    bias_initializer: Any = initializers.zeros,
+    *,
+    name: str | None = None,
+    reuse: Any = None,
+) -> jax.Array:
+    """TF1's ``tf.layers.conv2d``: a 2-D convolution over ``[batch, height,
+    width, channels]`` (``channels_last``, TF1's default) or ``[batch,
+    channels, height, width]`` (``channels_first``).
+
+    Variables (TF1's names and layout): ``<name>/kernel`` ``[kh, kw, in,
+    filters]`` (HWIO, in either data format) and ``<name>/bias``
+    ``[filters]``. Unnamed layers are uniquified as in TF1: ``conv2d``,
+    ``conv2d_1``, …
+
+    Args:
+        x: the inputs, rank 4.
+        filters: the number of output channels.
+        kernel_size: an int or ``(kh, kw)``.
+        strides: an int or ``(sh, sw)``.
+        padding: ``"valid"`` (TF1's default) or ``"same"``, in any case.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        dilation_rate: an int or ``(dh, dw)`` (atrous convolution).
+        activation: applied to the result when given.
+        use_bias: whether to add ``bias``.
+        kernel_initializer: defaults to the scope's initializer, else
+            Glorot-uniform over the kernel's fans (as TF1).
+        bias_initializer: zeros by default (as TF1).
+        name: the variable scope; ``None`` gives a uniquified ``conv2d``.
+        reuse: ``True`` / ``js.AUTO_REUSE`` to share an earlier call's.
+
+    Returns:
+        The convolution, ``ceil(size / stride)`` per spatial dimension with
+        ``"same"``, ``ceil((size - (k - 1) * dilation) / stride)`` with
+        ``"valid"``.
+
+    >>> def model(images):
+    ...     h = js.nn.conv2d(images, 8, 3, strides=2, padding="same", activation=jax.nn.relu)
+    ...     return js.nn.conv2d(h, 4, (3, 3))
+    >>> f = js.transform(model)
+    >>> params = f.init(0, jnp.ones((2, 16, 16, 3)))
+    >>> js.flatten(jax.tree.map(jnp.shape, params))
+    {'conv2d/bias': (8,), 'conv2d/kernel': (3, 3, 3, 8), 'conv2d_1/bias': (4,), 'conv2d_1/kernel': (3, 3, 8, 4)}
+    >>> f.apply(params, jnp.ones((2, 16, 16, 3))).shape
+    (2, 6, 6, 4)
+    """
+    return _convolution(
+        x, filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
+        use_bias, kernel_initializer, bias_initializer, name, reuse, rank=2, layer="conv2d",
+    )  # fmt: skip
+
+
+def conv2d_transpose(
+    x: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int] = (1, 1),
+    padding: str = "valid",
+    data_format: str = "channels_last",
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = None,
+    bias_initializer: Any = initializers.zeros,
+    *,
+    name: str | None = None,
+    reuse: Any = None,
+) -> jax.Array:
+    """TF1's ``tf.layers.conv2d_transpose`` (a "deconvolution"): the gradient
+    of a :func:`conv2d` with respect to its input, which upsamples by the
+    strides.
+
+    Variables (TF1's names and layout): ``<name>/kernel`` ``[kh, kw,
+    filters, in]`` (output channels before input channels, as TF1 stores
+    it) and ``<name>/bias`` ``[filters]``; the default name is a
+    uniquified ``conv2d_transpose``.
+
+    Args: as :func:`conv2d` (TF1's layer has no dilation).
+
+    Returns:
+        ``size * stride`` per spatial dimension with ``"same"``,
+        ``size * stride + max(k - stride, 0)`` with ``"valid"``, as in TF1.
+
+    >>> f = js.transform(lambda z: js.nn.conv2d_transpose(z, 3, 4, strides=2, padding="same"))
+    >>> params = f.init(0, jnp.ones((2, 8, 8, 16)))
+    >>> params["conv2d_transpose"]["kernel"].shape
+    (4, 4, 3, 16)
+    >>> f.apply(params, jnp.ones((2, 8, 8, 16))).shape
+    (2, 16, 16, 3)
+    """
+    return _convolution(
+        x, filters, kernel_size, strides, padding, data_format, 1, activation, use_bias,
+        kernel_initializer, bias_initializer, name, reuse, rank=2, layer="conv2d_transpose",
+        transpose=True,
+    )  # fmt: skip

@@ -1,0 +1,542 @@
+"""Variable scopes and op-name scopes, with TF1's semantics.
+
+A :class:`VariableScope` carries a name prefix, a reuse flag and defaults for
+``get_variable`` (initializer, regularizer, constraint, dtype, partitioner,
+custom getter). ``variable_scope`` opens one; sub-scopes inherit everything.
+A scope object belongs to one ``init``/``apply`` call and can be captured and
+re-entered anywhere inside that call.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.extend import source_info_util
+
+from jaxscope._src import context, errors, trees
+
+
+class _ReuseMode(enum.Enum):
+    AUTO_REUSE = 1
+
+    def __repr__(self) -> str:
+        return "js.AUTO_REUSE"
+
+
+AUTO_REUSE = _ReuseMode.AUTO_REUSE
+"""Reuse mode that creates a variable when missing and reuses it otherwise."""
+
+
+class VariableScope:
+    """A variable scope: a name prefix, a reuse flag and variable defaults.
+
+    Obtained from ``with js.variable_scope(...) as scope`` or
+    ``js.get_variable_scope()``. Its ``set_*`` methods change the defaults of
+    this scope for the rest of its life; ``reuse_variables()`` turns reuse on.
+    ``scope.get_variable(...)`` uses this scope's name, reuse flag and
+    defaults wherever it is called, without opening the scope.
+
+    >>> def model():
+    ...     with js.variable_scope("enc") as enc:
+    ...         js.get_variable("w", [2])
+    ...     with js.variable_scope(enc, reuse=True):
+    ...         return js.get_variable("w", [2])
+    >>> js.transform(model).init(0)["enc"]["w"].shape
+    (2,)
+    """
+
+    __slots__ = (
+        "_frame",
+        "_name",
+        "_original_name_scope",
+        "_reuse",
+        "_initializer",
+        "_regularizer",
+        "_constraint",
+        "_custom_getter",
+        "_dtype",
+        "_dtype_set",
+        "_partitioner",
+        "_counts_node",
+    )
+
+    def __init__(self, frame: context.Frame, name: str, reuse: Any = False):
+        self._frame = frame
+        self._name = name
+        self._original_name_scope = ""
+        self._reuse = reuse
+        self._initializer = None
+        self._regularizer = None
+        self._constraint = None
+        self._custom_getter = None
+        self._dtype = jnp.float32
+        self._dtype_set = False  # the root's float32 default is not "asked for"
+        self._partitioner = None
+        # This scope's node in the call's default_name counts, while it is open.
+        self._counts_node = None
+
+    def _copy(self, name: str | None = None) -> VariableScope:
+        new = VariableScope.__new__(VariableScope)
+        new._frame = self._frame
+        new._name = self._name if name is None else name
+        new._original_name_scope = self._original_name_scope
+        new._reuse = self._reuse
+        new._initializer = self._initializer
+        new._regularizer = self._regularizer
+        new._constraint = self._constraint
+        new._custom_getter = self._custom_getter
+        new._dtype = self._dtype
+        new._dtype_set = self._dtype_set
+        new._partitioner = self._partitioner
+        new._counts_node = None
+        return new
+
+    def _check_alive(self) -> context.Frame:
+        frame = self._frame
+        if not frame.alive or context.current_or_none() is not frame:
+            raise errors.StaleScopeError(
+                f"VariableScope '{self._name}' belongs to a transform call that "
+                "has ended (or to another call). Scopes live for one init or "
+                "apply call. Fix: capture the scope inside the model function "
+                "and use it there."
+            )
+        return frame
+
+    @property
+    def name(self) -> str:
+        """The full name, ``""`` for the root scope."""
+        return self._name
+
+    @property
+    def original_name_scope(self) -> str:
+        """The op-name scope opened when this scope was first entered,
+        with a trailing ``/`` (``""`` at the root)."""
+        return self._original_name_scope
+
+    @property
+    def reuse(self) -> bool | _ReuseMode:
+        """``False``, ``True`` or ``js.AUTO_REUSE``."""
+        return self._reuse
+
+    @property
+    def initializer(self) -> Any:
+        return self._initializer
+
+    @property
+    def regularizer(self) -> Callable | None:
+        return self._regularizer
+
+    @property
+    def constraint(self) -> Callable | None:
+        return self._constraint
+
+    @property
+    def custom_getter(self) -> Callable | None:
+        return self._custom_getter
+
+    @property
+    def dtype(self) -> Any:
+        return self._dtype
+
+    @property
+    def partitioner(self) -> Callable | None:
+        return self._partitioner
+
+    def reuse_variables(self) -> None:
+        """Turns reuse on for the rest of this scope (it cannot be turned
+        off again, as in TF1)."""
+        self._reuse = True
+
+    def set_initializer(self, initializer: Any) -> None:
+        self._initializer = initializer
+
+    def set_regularizer(self, regularizer: Callable | None) -> None:
+        self._regularizer = regularizer
+
+    def set_constraint(self, constraint: Callable | None) -> None:
+        self._constraint = constraint
+
+    def set_custom_getter(self, custom_getter: Callable | None) -> None:
+        _check_custom_getter(custom_getter, self._name)
+        self._custom_getter = custom_getter
+
+    def set_dtype(self, dtype: Any) -> None:
+        self._dtype = dtype
+        self._dtype_set = True
+
+    def set_partitioner(self, partitioner: Callable | None) -> None:
+        self._partitioner = partitioner
+
+    def get_variable(
+        self, name: str, shape=None, dtype=None, initializer=None, **kwargs
+    ) -> jax.Array:
+        """``js.get_variable`` in this scope; see :func:`jaxscope.get_variable`."""
+        from jaxscope._src import variables
+
+        return variables.get_variable_in(
+            self._check_alive(), self, name, shape, dtype, initializer, **kwargs
+        )
+
+    def __repr__(self) -> str:
+        return f"VariableScope(name={self._name!r}, reuse={self._reuse!r})"
+
+
+def get_variable_scope() -> VariableScope:
+    """The current variable scope (the root scope, named ``""``, at the top)."""
+    return context.current("js.get_variable_scope").current_scope
+
+
+def _check_custom_getter(custom_getter: Any, scope: Any) -> None:
+    if custom_getter is not None and not callable(custom_getter):
+        raise errors.ScopeArgumentError(
+            f"js.variable_scope({scope!r}): custom_getter must be callable, got "
+            f"{custom_getter!r}. Fix: pass a function getter(getter, name, *args, "
+            "**kwargs) that returns getter(name, *args, **kwargs), or None."
+        )
+
+
+def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable | None:
+    """TF1's order: the inner getter receives a getter that calls the outer."""
+    if inner is None or outer is None:
+        return inner or outer
+
+    def composed(getter, name, **kwargs):
+        return inner(functools.partial(outer, getter), name, **kwargs)
+
+    return composed
+
+
+class _Entry:
+    """One entry of a ``variable_scope`` or ``name_scope`` object, kept on the
+    call's scope stack: what its exit restores. The object itself keeps no
+    per-entry state, so it can be entered again while open (recursion) or
+    from several threads."""
+
+    __slots__ = ("owner", "named", "old_op_path", "scope", "old_scope", "counts")
+
+    def __init__(self, owner: Any, scope: Any = None, old_scope: Any = None):
+        self.owner = owner
+        self.named = None  # the JAX name-stack context, when an op-name scope is open
+        self.scope = scope  # the VariableScope, for a variable_scope entry
+        self.old_scope = old_scope
+        self.counts = None  # the counts mark to return to (a captured scope)
+
+    def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
+        """Opens the op-name scope ``name``, nested in the current one, or
+        absolute where ``name`` ends with ``/`` (as in TF1)."""
+        if name[-1] == "/":
+            name = name[:-1]
+            self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
+            path = name
+        else:
+            self.named = jax.named_scope(name)
+            path = name
+            if frame is not None and frame.op_path:
+                path = f"{frame.op_path}/{name}"
+        self.named.__enter__()
+        if frame is not None:
+            self.old_op_path = frame.op_path
+            frame.op_path = path
+
+    def close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Restores what entering changed, innermost state first."""
+        scope = self.scope
+        if scope is not None:
+            frame.current_scope = self.old_scope
+            if self.counts is not None:  # TF1 restores the table as it was on entry
+                frame.scope_counts.undo(self.counts)
+                frame.scope_counts.release()
+            else:  # TF1 resets the counts of every name below
+                frame.scope_counts.forget_below(scope._counts_node)
+        named = self.named
+        if named is not None:
+            if frame is not None:
+                frame.op_path = self.old_op_path
+            self.named = None
+            named.__exit__(exc_type, exc, tb)
+
+    def close_op_scope(self, exc: tuple = (None, None, None)) -> None:
+        """Exits the op-name scope (also of an entry its call left open)."""
+        if self.named is not None:
+            named, self.named = self.named, None
+            named.__exit__(*exc)
+
+    def describe(self) -> str:
+        return self.owner._describe(self)
+
+
+class _Frameless(threading.local):
+    """Entries of ``name_scope`` objects opened outside any transform call."""
+
+    def __init__(self):
+        self.entries: list[_Entry] = []
+
+
+_frameless = _Frameless()
+
+
+class _ScopeManager:
+    """Enter and exit shared by ``variable_scope`` and ``name_scope``."""
+
+    __slots__ = ()
+
+    def _push(self, frame: context.Frame | None, entry: _Entry) -> None:
+        (frame.scope_stack if frame is not None else _frameless.entries).append(entry)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        frames = context.local.frames  # inline context.current_or_none(): every exit runs it
+        frame = frames[-1] if frames else None
+        stack = frame.scope_stack if frame is not None else _frameless.entries
+        if stack and stack[-1].owner is self:  # the usual case: exited in order
+            stack.pop().close(frame, exc_type, exc, tb)
+            return
+        index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].owner is self), None)
+        if exc_type is not None:
+            # An exception is unwinding: close what this entry holds open, and
+            # never mask the exception.
+            if index is not None:
+                while len(stack) > index:
+                    stack.pop().close(frame, exc_type, exc, tb)
+            return
+        # Refused exits change nothing: the scopes can still exit in order.
+        if index is None:
+            raise errors.ScopeNestingError(
+                f"{self._describe(None)} was exited but is not open (exited twice, "
+                "never entered, or entered in another transform call). Fix: use "
+                "`with` blocks."
+            )
+        raise errors.ScopeNestingError(
+            f"{self._describe(stack[index])} was exited out of order: "
+            f"{stack[-1].describe()}, entered inside it, is still open. Fix: use "
+            "`with` blocks, or exit scopes in the reverse order of entering them."
+        )
+
+
+class name_scope(_ScopeManager):
+    """Names the operations created inside it (via ``jax.named_scope``).
+
+    The name shows in jaxprs, HLO metadata and profiler traces; variable names
+    are unchanged. Unlike TF1's graph op names, names are not uniquified:
+    entering ``"bar"`` twice names ops ``bar/...`` both times. A name ending
+    in ``/``, such as a scope's ``original_name_scope``, re-enters that
+    op-name scope absolutely, as in TF1. One object may be entered again
+    while it is open: each entry is a fresh one.
+
+    >>> with js.name_scope("bar"):
+    ...     y = jnp.ones(2) + 1.0
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str):
+        trees.check_name(
+            name[:-1] if isinstance(name, str) and name[-1:] == "/" else name, "name scope"
+        )
+        self._name = name
+
+    def _describe(self, entry: _Entry | None) -> str:
+        return f"js.name_scope({self._name!r})"
+
+    def __enter__(self) -> str:
+        frame = context.current_or_none()
+        entry = _Entry(self)
+        entry.open_op_scope(frame, self._name)
+        self._push(frame, entry)
+        if frame is None:
+            return self._name if self._name.endswith("/") else self._name + "/"
+        return frame.op_path + "/"
+
+
+class variable_scope(_ScopeManager):
+    """Opens a variable scope: a context manager yielding a ``VariableScope``.
+
+    Args:
+        name_or_scope: a name (appended to the current scope's, like a
+            directory) or a captured ``VariableScope`` to re-enter (its own
+            name and settings, wherever it is entered).
+        default_name: used when ``name_or_scope`` is None, uniquified as TF1
+            does (``layer``, ``layer_1``, …).
+        reuse: ``None`` inherits; ``True`` reuses here and below;
+            ``js.AUTO_REUSE`` creates when missing; ``False`` is ``None``.
+        initializer, regularizer, constraint, custom_getter, dtype,
+            partitioner: defaults for ``get_variable`` here and below.
+            ``custom_getter`` is called as TF1 calls it, entirely by keyword
+            (``getter=``, ``name=``, ``shape=``, ``dtype=``, ...), and the
+            ``getter`` it receives takes TF1's positional order ``(name,
+            shape, dtype, initializer, regularizer, reuse, trainable, ...)``,
+            so getters written for TF1 work unchanged.
+        auxiliary_name_scope: whether to also open an op-name scope named by
+            the scope's last name component (a bool).
+
+    One ``variable_scope`` object may be entered again while it is open (by
+    recursion, or from several threads): each entry is a fresh one, relative
+    to the scope current at that entry.
+
+    >>> def model(x):
+    ...     with js.variable_scope("dense", initializer=js.initializers.zeros):
+    ...         w = js.get_variable("w", [x.shape[-1], 2])
+    ...     return x @ w
+    >>> js.transform(model).init(0, jnp.ones((1, 3)))["dense"]["w"].shape
+    (3, 2)
+
+    A custom getter, here one storing float32 variables for a float16 model:
+
+    >>> def float32_storage(getter, name, *args, dtype=None, trainable=True, **kwargs):
+    ...     value = getter(name, *args, dtype=jnp.float32, trainable=trainable, **kwargs)
+    ...     return value.astype(dtype) if trainable else value
+    >>> def half(x):
+    ...     with js.variable_scope("fp16", dtype=jnp.float16, custom_getter=float32_storage):
+    ...         return x @ js.get_variable("w", [x.shape[-1], 2])
+    >>> f = js.transform(half)
+    >>> params = f.init(0, jnp.ones((1, 3), jnp.float16))
+    >>> params["fp16"]["w"].dtype, f.apply(params, jnp.ones((1, 3), jnp.float16)).dtype
+    (dtype('float32'), dtype('float16'))
+    """
+
+    __slots__ = (
+        "_name_or_scope",
+        "_default_name",
+        "_reuse",
+        "_overrides",
+        "_custom_getter",
+        "_auxiliary",
+    )
+
+    def __init__(
+        self,
+        name_or_scope: str | VariableScope | None = None,
+        default_name: str | None = None,
+        *,
+        reuse: bool | _ReuseMode | None = None,
+        initializer: Any = None,
+        regularizer: Callable | None = None,
+        constraint: Callable | None = None,
+        custom_getter: Callable | None = None,
+        dtype: Any = None,
+        partitioner: Callable | None = None,
+        auxiliary_name_scope: bool = True,
+    ):
+        if reuse is False:
+            reuse = None  # as in TF1, False cannot turn reuse off
+        elif reuse is not None and reuse is not True and reuse is not AUTO_REUSE:
+            raise errors.ScopeArgumentError(
+                f"js.variable_scope({name_or_scope!r}): reuse must be True, False, None "
+                f"or js.AUTO_REUSE, got {reuse!r}. Fix: pass one of those."
+            )
+        if name_or_scope is None:
+            if default_name is None:
+                raise errors.ArgumentTypeError(
+                    "js.variable_scope needs a name_or_scope or a default_name. "
+                    "Fix: js.variable_scope('layer') or "
+                    "js.variable_scope(None, default_name='layer')."
+                )
+            if reuse:
+                raise errors.ScopeArgumentError(
+                    f"js.variable_scope(default_name={default_name!r}) cannot "
+                    f"use reuse={reuse!r}: a uniquified name is always new. Fix: "
+                    "reuse by name (js.variable_scope('layer', reuse=True)) or "
+                    "by a captured scope object."
+                )
+            trees.check_name(default_name, "scope")
+        elif isinstance(name_or_scope, str):
+            trees.check_name(name_or_scope, "scope")
+        elif not isinstance(name_or_scope, VariableScope):
+            raise errors.ArgumentTypeError(
+                "name_or_scope must be a str or a VariableScope, got "
+                f"{type(name_or_scope).__name__}. Fix: js.variable_scope('name'), or "
+                "re-enter a scope captured with `with js.variable_scope(...) as scope`."
+            )
+        if auxiliary_name_scope is not True and auxiliary_name_scope is not False:
+            raise errors.ArgumentTypeError(
+                f"js.variable_scope({name_or_scope!r}): auxiliary_name_scope must be "
+                f"True or False, got {auxiliary_name_scope!r}. Fix: pass a bool."
+            )
+        if custom_getter is not None:
+            _check_custom_getter(custom_getter, name_or_scope)
+        self._name_or_scope = name_or_scope
+        self._default_name = default_name
+        self._reuse = reuse
+        # (slot, value) for each setting given, applied on entering.
+        self._overrides = ()
+        if initializer is not None or regularizer is not None or constraint is not None:
+            self._overrides = (
+                ("_initializer", initializer),
+                ("_regularizer", regularizer),
+                ("_constraint", constraint),
+            )
+        if partitioner is not None:
+            self._overrides += (("_partitioner", partitioner),)
+        if dtype is not None:
+            self._overrides += (("_dtype", dtype), ("_dtype_set", True))
+        self._custom_getter = custom_getter
+        self._auxiliary = auxiliary_name_scope
+
+    def __enter__(self) -> VariableScope:
+        frames = context.local.frames  # inline context.current_or_none(): every entry runs it
+        if not frames:
+            context.current("js.variable_scope")  # raises
+        frame = frames[-1]
+        parent = frame.current_scope
+        counts = frame.scope_counts
+        target = self._name_or_scope
+        captured = isinstance(target, VariableScope)
+        if captured:
+            target._check_alive()
+            scope = target._copy()
+            if self._reuse:
+                scope._reuse = self._reuse
+            full = target._name
+            op_name = full.rpartition("/")[2]
+            scope._counts_node = counts.open(full)
+        else:
+            parent_node = parent._counts_node
+            if parent_node is None:  # the root, or a scope got by get_variable_scope
+                parent_node = parent._counts_node = counts.node(parent._name)
+            if target is None:
+                target = self._unique_name(counts, parent_node)
+            full = f"{parent._name}/{target}" if parent._name else target
+            scope = parent._copy(full)
+            scope._reuse = self._reuse or parent._reuse
+            op_name = target
+            scope._counts_node = counts.open(target, parent_node)
+        for slot, value in self._overrides:
+            if value is not None:
+                setattr(scope, slot, value)
+        if self._custom_getter is not None:
+            scope._custom_getter = _compose_getters(self._custom_getter, scope._custom_getter)
+
+        entry = _Entry(self, scope, parent)
+        if captured:
+            entry.counts = counts.mark()  # after the count, as TF1 snapshots it
+        if self._auxiliary and op_name:
+            entry.open_op_scope(frame, op_name)
+        if not captured:
+            scope._original_name_scope = frame.op_path + "/" if frame.op_path else ""
+        frame.current_scope = scope
+        frame.scope_stack.append(entry)
+        return scope
+
+    def _describe(self, entry: _Entry | None) -> str:
+        if entry is not None:
+            return f"js.variable_scope({entry.scope.name!r})"
+        target = self._name_or_scope
+        if isinstance(target, VariableScope):
+            target = target.name
+        return f"js.variable_scope({target if target is not None else self._default_name!r})"
+
+    def _unique_name(self, counts: context.ScopeCounts, parent: context.CountNode) -> str:
+        """TF1's numbering: ``p`` if unused here, else ``p_i`` for the
+        smallest ``i >= 1`` whose full name has not been opened."""
+        prefix = self._default_name
+        if not counts.count(prefix, parent):
+            return prefix
+        i = 1
+        while counts.count(f"{prefix}_{i}", parent):
+            i += 1
+        return f"{prefix}_{i}"

@@ -1,0 +1,233 @@
+"""Variable names and the nested dicts they index.
+
+A full name ``"encoder/lstm/w"`` is the path ``tree["encoder"]["lstm"]["w"]``.
+This module validates names, walks trees by name and converts between nested
+trees and flat ``{"a/b/v": leaf}`` dicts (TF1's naming).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from jaxscope._src import errors
+
+_valid_names: set[str] = set()
+
+
+def check_name(name: str, what: str = "variable", scope: str = "") -> None:
+    """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path
+    (``ArgumentTypeError`` if it is not a str, as TF1 raises ``TypeError``);
+    ``scope`` is the scope it is relative to, for the message."""
+    try:
+        if name in _valid_names:
+            return
+    except TypeError:  # unhashable: not a str either
+        pass
+    if not isinstance(name, str):
+        raise errors.ArgumentTypeError(
+            f"Invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it "
+            f"must be a str, got {type(name).__name__}. Fix: use non-empty components "
+            "joined by '/', such as 'encoder/lstm/kernel'."
+        )
+    problem = None
+    if not name:
+        problem = "is empty"
+    elif ":" in name:
+        problem = "contains ':' (TF1's ':0' output suffix is not part of a name)"
+    elif name.startswith("/") or name.endswith("/"):
+        problem = "starts or ends with '/'"
+    elif "//" in name:
+        problem = "has an empty component ('//')"
+    if problem is not None:
+        where = f" (full name {scope}/{name})" if scope else ""
+        raise errors.InvalidNameError(
+            f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
+            "components joined by '/', such as 'encoder/lstm/kernel'."
+        )
+    if len(_valid_names) < 100_000:
+        _valid_names.add(name)
+
+
+def join(scope_name: str, name: str) -> str:
+    return f"{scope_name}/{name}" if scope_name else name
+
+
+MISSING = object()
+"""A ``default`` for :func:`lookup` that no tree can hold."""
+
+
+def lookup(tree: Mapping | None, name: str, default: Any = None) -> Any:
+    """The leaf at ``name`` in ``tree``, or ``default`` if the path is absent.
+
+    Raises ``InvalidParamsError`` if the path runs into a leaf before its end
+    or ends on a sub-tree.
+    """
+    node = tree
+    for part in name.split("/"):
+        if type(node) is not dict and not isinstance(node, Mapping):
+            if node is None:
+                return default
+            _raise_leaf_on_path(tree, name)
+        node = node.get(part, MISSING)
+        if node is MISSING:
+            return default
+    leaf_type = type(node)
+    if leaf_type is dict or (leaf_type not in _leaf_types and _is_mapping(node)):
+        raise errors.InvalidParamsError(
+            f"Expected variable {name} to be an array, but the tree holds a "
+            f"sub-tree there with keys {sorted(map(str, node))[:8]}. Fix: pass the "
+            "params tree that init returned, or rename the variable."
+        )
+    return node
+
+
+# Types seen not to be Mappings: an array leaf skips the abstract-class check.
+_leaf_types: set[type] = set()
+
+
+def _is_mapping(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return True
+    _leaf_types.add(type(node))
+    return False
+
+
+def _raise_leaf_on_path(tree: Mapping, name: str) -> None:
+    parts = name.split("/")
+    node = tree
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            raise errors.InvalidParamsError(
+                f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
+                f"up variable {name}, but found a leaf of type "
+                f"{type(node).__name__}. Fix: pass the params tree that init "
+                "returned."
+            )
+        node = node[part]
+
+
+def flatten(tree: Mapping) -> dict[str, Any]:
+    """Flattens a nested params tree to ``{"a/b/v": leaf}`` (TF1 names).
+
+    Every ``Mapping`` is a sub-tree (a ``dict``, a ``FrozenDict``, a
+    ``MappingProxyType``); empty sub-trees hold no names. Two paths that give
+    one name (a key ``"a/b"`` beside ``{"a": {"b": ...}}``) are a
+    ``NameConflictError``, never a dropped leaf.
+
+    >>> js.flatten({"dense": {"w": 1, "b": 2}})
+    {'dense/w': 1, 'dense/b': 2}
+    """
+    flat: dict[str, Any] = {}
+    stack = [("", iter(tree.items()))]  # depth-first, in key order, without recursion
+    while stack:
+        prefix, items = stack[-1]
+        for key, child in items:
+            if not isinstance(key, str):
+                raise errors.ArgumentTypeError(
+                    f"Cannot flatten: the tree has the key {key!r} ({type(key).__name__})"
+                    f"{f' under {prefix}' if prefix else ''}, but names are made of str "
+                    "keys. Fix: use str keys."
+                )
+            name = f"{prefix}/{key}" if prefix else key
+            if isinstance(child, Mapping):
+                stack.append((name, iter(child.items())))
+                break
+            if name in flat:
+                raise errors.NameConflictError(
+                    f"Cannot flatten: the tree holds two leaves named {name} (a key with "
+                    "'/' in it beside nested keys of the same path). Fix: keep one of "
+                    "them, or nest the key with '/' (js.unflatten does)."
+                )
+            flat[name] = child
+        else:
+            stack.pop()
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict:
+    """Inverse of :func:`flatten`: ``{"a/b/v": leaf}`` to a nested tree.
+
+    >>> js.unflatten({"dense/w": 1, "dense/b": 2})
+    {'dense': {'w': 1, 'b': 2}}
+    """
+    tree: dict = {}
+    subtrees: set[int] = set()  # ids of the dicts this call made
+    for name, leaf in flat.items():
+        check_name(name)
+        node = tree
+        *scopes, last = name.split("/")
+        for depth, part in enumerate(scopes):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+                subtrees.add(id(child))
+            elif id(child) not in subtrees:
+                prefix = "/".join(scopes[: depth + 1])
+                raise errors.NameConflictError(
+                    f"Cannot unflatten: {prefix} is a variable and also a scope holding "
+                    f"{name}; a nested tree cannot hold both. Fix: rename one of them."
+                )
+            node = child
+        if last in node:
+            raise errors.NameConflictError(
+                f"Cannot unflatten: {name} is a variable and also a scope holding "
+                f"variables; a nested tree cannot hold both. Fix: rename one of them."
+            )
+        node[last] = leaf
+    return tree
+
+
+def flat_keys(trees: list[Mapping | None], n: int = 3) -> list[str]:
+    """Up to ``n`` keys with ``/`` in them, anywhere in ``trees``: the mark of
+    a flat tree (from :func:`flatten`, or an ``.npz`` file) given where a
+    nested one belongs."""
+    found: list[str] = []
+    stack = [tree for tree in trees if isinstance(tree, Mapping)]
+    while stack and len(found) < n:
+        node = stack.pop()
+        for key, child in node.items():
+            if isinstance(key, str) and "/" in key:
+                found.append(key)
+            elif isinstance(child, Mapping):
+                stack.append(child)
+    return found[:n]
+
+
+def nearest_names(name: str, trees: list[Mapping | None], n: int = 3) -> list[str]:
+    """Names in ``trees`` closest to ``name``, for error messages."""
+    names: list[str] = []
+    stack = [("", tree) for tree in trees if isinstance(tree, Mapping)]
+    while stack:  # never raises: it runs while an error is being reported
+        prefix, node = stack.pop()
+        for key, child in node.items():
+            path = f"{prefix}/{key}" if prefix else str(key)
+            if isinstance(child, Mapping):
+                stack.append((path, child))
+            else:
+                names.append(path)
+    return difflib.get_close_matches(name, names, n=n, cutoff=0.4) or sorted(names)[:n]
+
+
+def set_path(tree: dict, name: str, value: Any) -> None:
+    """Insert ``value`` at ``name`` in the nested dict ``tree`` (in place)."""
+    parts = name.split("/")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def replace_paths(tree: Mapping, updates: Mapping[str, Any]) -> dict:
+    """A copy of ``tree`` with the leaves at the given names replaced; only the
+    dicts along the updated paths are copied."""
+    out = dict(tree)
+    for name, value in updates.items():
+        parts = name.split("/")
+        node = out
+        for part in parts[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[parts[-1]] = value
+    return out

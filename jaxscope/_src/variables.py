@@ -1,0 +1,917 @@
+"""``get_variable``: creation, reuse and lookup of named variables.
+
+During ``init`` creating a variable inserts its initial value into the call's
+records; during ``apply`` it looks the value up in the given tree. Both modes
+share one code path for every check (reuse flags, names, shapes, dtypes), so
+a program raises the same errors in both.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import operator
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxscope._src import context, errors, rng, trees
+from jaxscope._src import initializers as inits
+from jaxscope._src import sharding as sharding_lib
+from jaxscope._src.context import Mode, VariableRecord
+from jaxscope._src.scopes import AUTO_REUSE, VariableScope
+
+_dtype_cache: dict[Any, np.dtype] = {}
+_FLOAT32 = np.dtype(np.float32)
+# Types seen to be arrays (jax.Array, tracers, numpy), so that the common
+# leaf skips the isinstance checks, which cost about a microsecond each.
+_ARRAY_TYPES: set[type] = set()
+
+
+def canonical_dtype(dtype: Any) -> np.dtype:
+    """The dtype JAX stores for ``dtype`` (float64 is float32 without x64)."""
+    try:
+        return _dtype_cache[dtype]
+    except (KeyError, TypeError):
+        canonical = jax.dtypes.canonicalize_dtype(jnp.dtype(dtype))
+        try:
+            _dtype_cache[dtype] = canonical
+        except TypeError:
+            pass
+        return canonical
+
+
+def _concrete_array(name: str, value: Any, dtype: Any) -> jax.Array:
+    """A concrete initializer as an array: Python floats are float32 and ints
+    int32 (as in TF1), arrays keep their dtype, an explicit dtype casts."""
+    try:
+        if dtype is not None:
+            return jnp.asarray(value, canonical_dtype(dtype))
+        if hasattr(value, "dtype"):
+            return jnp.asarray(value)
+        array = np.asarray(value)
+        if array.dtype.kind == "f":
+            array = array.astype(np.float32)
+        elif array.dtype.kind in "iu":
+            array = array.astype(np.int32)
+        return jnp.asarray(array)
+    except (TypeError, ValueError) as e:
+        # TF1 raises TypeError for a value of the wrong type (a dict) and
+        # ValueError for a ragged nested list; so do we.
+        error = errors.ArgumentTypeError if isinstance(e, TypeError) else errors.InitializerError
+        raise error(
+            f"Variable {name}: its initializer value cannot be made an array ({e}). "
+            "Fix: pass a rectangular array, scalar or nested list, or an initializer "
+            "function init(key, shape, dtype)."
+        ) from e
+
+
+def _concrete_dtype(value: Any, dtype: Any) -> np.dtype:
+    """The dtype :func:`_concrete_array` gives ``value``, without making it."""
+    if dtype is not None:
+        return canonical_dtype(dtype)
+    if hasattr(value, "dtype"):
+        return canonical_dtype(value.dtype)
+    kind = np.asarray(value).dtype.kind
+    return _FLOAT32 if kind == "f" else np.dtype(np.int32) if kind in "iu" else np.dtype(bool)
+
+
+class _ConcreteInit:
+    """A concrete initializer value as an initializer (it ignores the key)."""
+
+    def __init__(self, name: str, value: Any, dtype: Any):
+        self.name, self.value, self.dtype = name, value, dtype
+
+    def __call__(self, key, shape, dtype) -> jax.Array:
+        del key, shape, dtype
+        return _concrete_array(self.name, self.value, self.dtype)
+
+
+class VariableSynchronization(enum.Enum):
+    """TF1's ``tf.VariableSynchronization``, for custom getters written for
+    TF1: they receive ``synchronization=VariableSynchronization.AUTO`` (TF1's
+    default); jaxscope ignores the value they pass on."""
+
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation(enum.Enum):
+    """TF1's ``tf.VariableAggregation``, for custom getters written for TF1:
+    they receive ``aggregation=VariableAggregation.NONE`` (TF1's default);
+    jaxscope ignores the value they pass on."""
+
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
+
+
+def get_variable(
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    *,
+    regularizer: Callable | None = None,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+) -> jax.Array:
+    """Creates or reuses the variable ``name`` in the current scope.
+
+    Its full name is the current scope's name, ``/``, and ``name`` (which may
+    itself contain ``/``); it is the variable's path in the params tree. With
+    the scope's ``reuse`` False the name must be new in this call; with
+    ``reuse=True`` it must exist; with ``js.AUTO_REUSE`` it is created when
+    missing. A reused variable is returned as the very same array object.
+
+    Args:
+        name: the variable's name relative to the current scope.
+        shape: its shape; may be omitted with a concrete initializer, or on
+            reuse (any stored shape is accepted).
+        dtype: its dtype; defaults to the scope's, else float32.
+        initializer: ``init(key, shape, dtype)`` or a concrete value (array,
+            scalar, nested list) that also defines the shape. Defaults to
+            the scope's initializer, else Glorot-uniform for floats and zeros
+            for integers and bools.
+        regularizer: ``regularizer(value) -> scalar | None``, collected by
+            :func:`get_regularization_losses`.
+        trainable: ``False`` puts the variable in ``state`` (needs
+            ``js.transform_with_state``).
+        constraint: ``constraint(value) -> value``, recorded for
+            :func:`jaxscope.apply_constraints`.
+        sharding: a ``PartitionSpec`` or a tuple of mesh axis names.
+
+    Returns:
+        The variable's value, a ``jax.Array`` (a tracer under ``jit``).
+
+    >>> def model(x):
+    ...     with js.variable_scope("dense"):
+    ...         w = js.get_variable("w", [x.shape[-1], 4])
+    ...         b = js.get_variable("b", [4], initializer=js.initializers.zeros)
+    ...     return x @ w + b
+    >>> params = js.transform(model).init(0, jnp.ones((1, 3)))
+    >>> jax.tree.map(jnp.shape, params)
+    {'dense': {'b': (4,), 'w': (3, 4)}}
+    """
+    frame = context.current_or_none()
+    if frame is None:
+        context.current(f"js.get_variable({name!r})")  # raises NoTransformError
+    return get_variable_in(
+        frame,
+        frame.current_scope,
+        name,
+        shape,
+        dtype,
+        initializer,
+        regularizer,
+        trainable,
+        constraint,
+        sharding,
+    )
+
+
+def get_variable_in(
+    frame: context.Frame,
+    scope: VariableScope,
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    regularizer: Callable | None = None,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+) -> jax.Array:
+    """``get_variable`` against an explicit frame and scope."""
+    trees.check_name(name, scope=scope._name)
+    full = f"{scope._name}/{name}" if scope._name else name
+    if initializer is None:
+        initializer = scope._initializer
+    cast = dtype is not None  # an explicit dtype casts a concrete initializer
+    if not cast and scope._dtype_set:
+        dtype = scope._dtype
+    if regularizer is None:
+        regularizer = scope._regularizer
+    if constraint is None:
+        constraint = scope._constraint
+    getter = scope._custom_getter
+    if getter is None:  # the common case, without building a kwargs dict
+        return _true_getter(
+            frame,
+            full,
+            shape,
+            dtype,
+            initializer,
+            regularizer,
+            scope._reuse,
+            trainable,
+            constraint,
+            sharding,
+            scope._partitioner,
+            cast,
+            2,  # this function, and get_variable or VariableScope.get_variable
+        )
+    return _call_custom_getter(
+        frame,
+        getter,
+        full,
+        shape,
+        dtype,
+        initializer,
+        regularizer,
+        scope._reuse,
+        trainable,
+        constraint,
+        sharding,
+        scope._partitioner,
+        cast,
+    )
+
+
+def _call_custom_getter(
+    frame,
+    getter,
+    name,
+    shape,
+    dtype,
+    initializer,
+    regularizer,
+    reuse,
+    trainable,
+    constraint,
+    sharding,
+    partitioner,
+    cast,
+) -> Any:
+    """Calls ``getter`` as TF1 calls a custom getter: entirely by keyword,
+    with TF1's keywords (those meaning nothing here as TF1's defaults) and
+    ``sharding``; ``constraint`` and ``sharding`` only where the getter
+    takes them or ``**kwargs``, as TF1 does for ``constraint``."""
+    given_dtype = dtype
+
+    def true_getter(
+        name,
+        shape=None,
+        dtype=None,
+        initializer=None,
+        regularizer=None,
+        reuse=None,
+        trainable=None,
+        collections=None,
+        caching_device=None,
+        partitioner=None,
+        validate_shape=True,
+        use_resource=None,
+        constraint=None,
+        synchronization=VariableSynchronization.AUTO,
+        aggregation=VariableAggregation.NONE,
+        *,
+        sharding=None,
+    ):
+        """TF1's ``_true_getter``: the same positional order and keywords."""
+        del collections, caching_device, validate_shape, use_resource
+        del synchronization, aggregation
+        trees.check_name(name, "custom-getter variable")
+        return _true_getter(
+            frame,
+            name,
+            shape,
+            dtype,
+            initializer,
+            regularizer,
+            default_reuse if reuse is None else reuse,
+            True if trainable is None else trainable,
+            constraint,
+            sharding,
+            partitioner,
+            cast or dtype is not given_dtype,  # a getter asking for a dtype casts too
+        )
+
+    default_reuse = reuse
+    kwargs = {
+        "getter": true_getter,
+        "name": name,
+        "shape": shape,
+        "dtype": dtype,
+        "initializer": initializer,
+        "regularizer": regularizer,
+        "reuse": reuse,
+        "trainable": trainable,
+        "collections": None,
+        "caching_device": None,
+        "partitioner": partitioner,
+        "validate_shape": True,
+        "use_resource": None,
+        "synchronization": VariableSynchronization.AUTO,
+        "aggregation": VariableAggregation.NONE,
+    }
+    takes_constraint, takes_sharding = _optional_keywords(getter)
+    if takes_constraint:
+        kwargs["constraint"] = constraint
+    if takes_sharding:
+        kwargs["sharding"] = sharding
+    return getter(**kwargs)
+
+
+_getter_keywords: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _optional_keywords(getter: Callable) -> tuple[bool, bool]:
+    """Whether ``getter`` takes ``constraint`` and ``sharding`` (by name or
+    through ``**kwargs``)."""
+    try:
+        return _getter_keywords[getter]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(getter).parameters
+    except (TypeError, ValueError):  # no signature (a builtin): pass everything
+        found = (True, True)
+    else:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            found = (True, True)
+        else:
+            found = ("constraint" in params, "sharding" in params)
+    try:
+        _getter_keywords[getter] = found
+    except TypeError:  # not weakly referenceable: compute again next time
+        pass
+    return found
+
+
+def _true_getter(
+    frame: context.Frame,
+    name: str,
+    shape: Any = None,
+    dtype: Any = None,
+    initializer: Any = None,
+    regularizer: Callable | None = None,
+    reuse: Any = False,
+    trainable: bool = True,
+    constraint: Callable | None = None,
+    sharding: Any = None,
+    partitioner: Callable | None = None,
+    cast: bool = False,
+    _known_callers: int = 1,
+) -> jax.Array:
+    # ``dtype`` is the explicit dtype, else the scope's (when a scope set
+    # one): reuse checks it, as TF1 does; a concrete initializer keeps its own
+    # dtype unless ``cast`` (an explicit dtype). ``_known_callers``: how many
+    # frames above this one are jaxscope's, so that finding the user's line
+    # materializes only the frames beyond them.
+    # This is the trace path of every variable: keep it to dict lookups and
+    # comparisons (see benchmarks/profile_trace.py).
+    if frame.replay is not None:
+        return _replayed(frame, name)
+    if trainable is not True:
+        trainable = bool(trainable)
+    if shape is not None:
+        shape = _as_shape(name, shape)
+    record = frame.records.get(name)
+    if record is not None:
+        if not reuse:
+            raise errors.VariableExistsError(
+                f"Variable {name} already exists, created at {record.origin}. "
+                "Fix: set reuse=True or reuse=js.AUTO_REUSE in the variable scope "
+                "(or call scope.reuse_variables()) to share it, or use another name."
+            )
+        _check_stored(name, record.value, shape, dtype)
+        if sharding is not None or partitioner is not None:
+            _check_reused_sharding(name, record, sharding, partitioner)
+        return record.value
+
+    concrete = initializer is not None and not callable(initializer)
+    if reuse is True:
+        if frame.mode is Mode.INIT:
+            raise errors.VariableMissingError(
+                f"Variable {name} does not exist, or was not created by "
+                "get_variable(): it is asked for with reuse=True before being "
+                "created. Fix: create it first in a scope with reuse=None, or use "
+                "reuse=js.AUTO_REUSE."
+            )
+        found = _lookup(frame, name, trainable=None)  # missing before conflicting
+        lookup, lookup_dtype = True, dtype
+    else:
+        # A creation: checked identically in init and apply.
+        if not frame.in_outer_trace():
+            raise errors.RawTransformError(
+                f"Variable {name} is created inside a raw JAX transform (jax.jit, "
+                "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
+                "opened inside the model function; its value would leak as a tracer. "
+                "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
+                "js.while_loop, js.cond, js.layer_stack), or create the variable "
+                "before entering the transform."
+            )
+        if not trainable and not frame.allow_state:
+            raise errors.StateInStatelessTransformError(
+                f"Variable {name} has trainable=False, so it lives in `state`, which "
+                "js.transform does not return. Fix: use js.transform_with_state, "
+                "whose init returns (params, state) and apply returns (out, new_state)."
+            )
+        lookup = reuse is AUTO_REUSE and frame.mode is Mode.APPLY
+        if lookup:
+            # Found in apply's tree, as a reuse, asking for the dtype init's
+            # creation would have given it.
+            found = None
+            lookup_dtype = (
+                _concrete_dtype(initializer, dtype if cast else None) if concrete else dtype
+            )
+    _claim(frame, name)  # a failure below leaves the name free again
+    try:
+        if lookup:
+            # A lookup in apply's tree: either tree, stored shape and dtype
+            # accepted unless asked for.
+            if found is None:
+                found = _lookup(frame, name, trainable=None)
+            value, in_params = found
+            _check_stored(name, value, shape, lookup_dtype)
+            if sharding is None and partitioner is not None:
+                sharding = _partition(name, partitioner, tuple(value.shape), value.dtype)
+            return _record(
+                frame,
+                name,
+                value,
+                in_params,
+                regularizer,
+                constraint,
+                sharding_lib.as_spec(name, sharding),
+                None,
+                _known_callers,
+            )
+        if concrete:
+            initial = _concrete_array(name, initializer, dtype if cast else None)
+            init_spec = (
+                _ConcreteInit(name, initializer, dtype if cast else None),
+                initial.shape,
+                initial.dtype,
+                False,
+            )
+            if shape is not None and initial.shape != shape:
+                raise errors.InitializerError(
+                    f"Variable {name}: the initializer value has shape "
+                    f"{initial.shape} but shape {shape} was given. Fix: make them "
+                    "agree, or omit shape."
+                )
+            shape, want_dtype = initial.shape, initial.dtype
+        else:
+            if shape is None:
+                raise errors.InitializerError(
+                    f"Variable {name} has no shape: give shape=... or a concrete "
+                    "initializer value (an array, scalar or nested list)."
+                )
+            want_dtype = _FLOAT32 if dtype is None else _valid_dtype(name, dtype)
+        if sharding is not None:
+            sharding = sharding_lib.as_spec(name, sharding)
+        elif partitioner is not None:
+            sharding = _partition(name, partitioner, shape, want_dtype)
+        if sharding is not None:
+            sharding_lib.check(name, sharding, shape, sharding_lib.active_mesh())
+
+        if frame.mode is Mode.INIT:
+            if not concrete:
+                init_fn = inits.default_for(want_dtype) if initializer is None else initializer
+                init_spec = (init_fn, shape, want_dtype, True)
+                key = rng.variable_key(frame, name)
+                value = sharding_lib.initialize(
+                    lambda k: run_initializer(name, init_fn, k, shape, want_dtype), key, sharding
+                )
+            else:
+                value = sharding_lib.place(initial, sharding)
+        else:
+            init_spec = None
+            value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
+            if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
+                value = _lookup(frame, name, trainable=trainable)[0]
+            elif frame.stack is not None:  # discovering a layer_stack body
+                value = frame.stack.layer_value(name, value)
+            _check_stored(name, value, shape, want_dtype)
+            if sharding is not None:  # read with its spec: gradients keep the layout
+                value = sharding_lib.place(value, sharding)
+        return _record(
+            frame,
+            name,
+            value,
+            trainable,
+            regularizer,
+            constraint,
+            sharding,
+            init_spec,
+            _known_callers,
+        )
+    except BaseException:
+        _unclaim(frame, name)
+        raise
+
+
+def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
+    """The scope's partitioner's spec; never asked for a scalar (as in TF1)."""
+    if not shape:
+        return None
+    return sharding_lib.as_spec(name, partitioner(name, shape, dtype))
+
+
+def _check_reused_sharding(name: str, record: VariableRecord, sharding: Any, partitioner) -> None:
+    """A reuse asking for a sharding (explicit, or from the scope's
+    partitioner) must ask for the stored one; asking for none accepts it."""
+    if sharding is not None:
+        asked = sharding_lib.as_spec(name, sharding)
+    else:
+        asked = _partition(name, partitioner, record.shape, record.dtype)
+    if asked is not None and not sharding_lib.same_spec(asked, record.sharding):
+        raise errors.ShardingError(
+            f"Trying to share variable {name}, but specified sharding {asked} and found "
+            f"sharding {record.sharding}. Fix: ask for sharding {record.sharding} (or "
+            "none) on reuse, or give the variable that sharding where it is created."
+        )
+
+
+def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
+    if type(shape) is tuple or type(shape) is list:  # fast path: plain ints
+        for d in shape:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return tuple(shape)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    dims = None
+    if not isinstance(shape, str):
+        try:
+            dims = tuple(operator.index(d) for d in shape)
+        except jax.errors.TracerIntegerConversionError:
+            raise errors.ArgumentTypeError(
+                f"Variable {name}: shape {list(shape)!r} holds a value traced by JAX "
+                "(an int argument of a jitted or eval_shape'd function), but shapes must "
+                "be static Python ints. Fix: mark that argument static "
+                "(jax.jit(f.init, static_argnums=...) or static_argnames=...), or take "
+                "the size from an array's .shape."
+            ) from None
+        except TypeError:
+            pass
+    if dims is None:
+        raise errors.ArgumentTypeError(
+            f"Variable {name}: shape must be a sequence of non-negative ints, got "
+            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+        )
+    if any(d < 0 for d in dims):
+        raise errors.InitializerError(
+            f"Variable {name}: shape must be a sequence of non-negative ints, got "
+            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+        )
+    return dims
+
+
+def _valid_dtype(name: str, dtype: Any) -> np.dtype:
+    try:
+        return canonical_dtype(dtype)
+    except TypeError:
+        raise errors.ArgumentTypeError(
+            f"Variable {name}: {dtype!r} is not a dtype. Fix: e.g. dtype=jnp.float32."
+        ) from None
+
+
+def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax.Array:
+    """``init_fn(key, shape, dtype)``, checked to return that shape and dtype.
+
+    An initializer that refuses the shape or dtype (``orthogonal`` on a
+    vector, a float-only distribution on ints) is an ``InitializerError``
+    naming the variable."""
+    try:
+        value = init_fn(key, shape, dtype)
+    except (errors.InitializerError, TypeError, ValueError, ArithmeticError) as e:
+        if isinstance(e, errors.InitializerError):  # says what and the fix
+            raise errors.InitializerError(f"The initializer of variable {name} failed: {e}") from e
+        if isinstance(e, errors.ScopeError):
+            raise  # e.g. an initializer's own get_variable call failed
+        hint = (
+            "; note that js.initializers.glorot_uniform, random_normal, ... are "
+            "factories: call them, initializer=js.initializers.glorot_uniform()"
+            if isinstance(e, TypeError)
+            else ""
+        )
+        raise errors.InitializerError(
+            f"The initializer of variable {name} failed for shape {shape} and dtype "
+            f"{dtype}: {e}. Fix: pass an initializer init(key, shape, dtype) that "
+            f"supports them{hint}."
+        ) from e
+    if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
+        got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
+        raise errors.InitializerError(
+            f"The initializer of variable {name} returned {got}, but shape {shape} "
+            f"and dtype {dtype} were asked for. Fix: the initializer must follow "
+            "JAX's convention init(key, shape, dtype) and return that shape and "
+            "dtype (see js.initializers)."
+        )
+    return jnp.asarray(value)
+
+
+def _claim(frame: context.Frame, name: str) -> None:
+    """Enters ``name`` in the call's tree of names (its leaf holds the full
+    name), or raises ``NameConflictError`` if it would be both a variable and
+    a scope. One walk down the name's components: linear in its length."""
+    parts = _components.get(name)
+    if parts is None:
+        parts = tuple(name.split("/"))
+        if len(_components) < 100_000:
+            _components[name] = parts
+    node = frame.names
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif type(child) is str:
+            _raise_conflict(frame, name)
+        node = child
+    if parts[-1] in node:
+        _raise_conflict(frame, name)
+    node[parts[-1]] = name
+
+
+# A name's components, cached: the same names come back in every call.
+_components: dict[str, tuple[str, ...]] = {}
+
+
+def _unclaim(frame: context.Frame, name: str) -> None:
+    """Takes back a :func:`_claim` whose ``get_variable`` failed: no leaf or
+    sub-tree of the failed name remains."""
+    path = [frame.names]
+    *scopes, leaf = name.split("/")
+    for part in scopes:
+        path.append(path[-1][part])
+    del path[-1][leaf]
+    for node, part in zip(reversed(path[:-1]), reversed(scopes), strict=True):
+        if node[part]:
+            break
+        del node[part]
+
+
+def _raise_conflict(frame: context.Frame, name: str) -> None:
+    node, walked = frame.names, []
+    for part in name.split("/"):
+        node = node[part]
+        walked.append(part)
+        if type(node) is str:
+            break
+    prefix = "/".join(walked)
+    if type(node) is not str:
+        below = sorted(_names_below(node))[:3]
+        raise errors.NameConflictError(
+            f"Variable {name} cannot be created: {name} is already a scope holding "
+            f"variables ({', '.join(below)}), and a nested params tree cannot "
+            "hold a variable and a sub-tree at one path. Fix: rename one of them."
+        )
+    record = frame.records.get(prefix)
+    if prefix == name:  # claimed, not yet recorded: its initializer asks for it
+        raise errors.VariableExistsError(
+            f"Variable {name} is obtained while it is being created: its initializer "
+            "calls get_variable for it. Fix: have the initializer obtain another name."
+        )
+    where = f"created at {record.origin}" if record is not None else "being created"
+    raise errors.NameConflictError(
+        f"Variable {name} cannot be created: {prefix} is already a variable, {where}, "
+        "and a nested params tree cannot hold a variable and a sub-tree at one path. "
+        "Fix: rename one of them."
+    )
+
+
+def _names_below(node: dict) -> list[str]:
+    names, stack = [], [node]
+    while stack:
+        for child in stack.pop().values():
+            if type(child) is str:
+                names.append(child)
+            else:
+                stack.append(child)
+    return names
+
+
+def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[Any, bool]:
+    """Finds ``name`` in apply's trees; returns ``(value, is_trainable)``.
+
+    ``trainable=None`` (a reuse) accepts either tree."""
+    for tree, is_param in ((frame.params, True), (frame.state, False)):
+        if trainable is None or trainable is is_param:
+            value = trees.lookup(tree, name, trees.MISSING)
+            if value is not trees.MISSING:
+                _check_leaf(name, value)
+                if frame.stack is not None:  # discovering a layer_stack body
+                    value = frame.stack.layer_value(name, value)
+                return value, is_param
+    elsewhere = trees.MISSING
+    if trainable is not None:
+        elsewhere = trees.lookup(frame.state if trainable else frame.params, name, trees.MISSING)
+    if elsewhere is not trees.MISSING:
+        here, there = ("params", "state") if trainable else ("state", "params")
+        raise errors.VariableMissingError(
+            f"Variable {name} is asked for with trainable={trainable}, so it should "
+            f"be in {here}, but it is in {there}. Fix: pass the trees in the order "
+            "apply(params, state, ...), or ask with the trainable flag it was "
+            "created with."
+        )
+    given = [frame.params, frame.state]
+    flat = trees.flat_keys(given)
+    if flat:
+        raise errors.VariableMissingError(
+            f"Variable {name} is not in the tree given to apply, which is flat: it has "
+            f"keys with '/' in them ({', '.join(map(repr, flat))}), as js.flatten or "
+            "an .npz file gives, where apply wants the nested tree init returns. Fix: "
+            "pass js.unflatten(params) (and js.unflatten(state))."
+        )
+    near = trees.nearest_names(name, given)
+    raise errors.VariableMissingError(
+        f"Variable {name} is not in the tree given to apply. Nearest names "
+        f"present: {', '.join(near) if near else '(the tree is empty)'}. Fix: pass "
+        "the params that init returned for this model, or check the variable's "
+        "scope."
+    )
+
+
+def _check_leaf(name: str, value: Any) -> Any:
+    if type(value) in _ARRAY_TYPES:
+        return value
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        _ARRAY_TYPES.add(type(value))
+    else:
+        hint = " (jax.eval_shape's results only describe arrays)"
+        raise errors.InvalidParamsError(
+            f"Variable {name} in the tree given to apply is a "
+            f"{type(value).__name__}, not an array. Fix: pass the params tree "
+            "that init returned (arrays at every leaf)"
+            f"{hint if isinstance(value, jax.ShapeDtypeStruct) else ''}."
+        )
+    return value
+
+
+def _check_stored(name: str, value: Any, shape, dtype) -> None:
+    if shape is not None and value.shape != shape:
+        raise errors.ShapeMismatchError(
+            f"Trying to share variable {name}, but specified shape {shape} and "
+            f"found shape {tuple(value.shape)}. Fix: ask for shape "
+            f"{tuple(value.shape)} (or omit shape on reuse), or pass params made "
+            "for this model."
+        )
+    if dtype is not None and value.dtype != dtype:
+        want = canonical_dtype(dtype)
+        if value.dtype != want:
+            raise errors.DtypeMismatchError(
+                f"Trying to share variable {name}, but specified dtype {want} and "
+                f"found dtype {value.dtype}. Fix: ask for dtype {value.dtype} (or "
+                "omit dtype on reuse), or cast the params tree to the model's dtype."
+            )
+
+
+def _replayed(frame: context.Frame, name: str) -> jax.Array:
+    """A lifted body being re-traced gets the values found while its
+    variables were discovered; every check already ran then."""
+    value = frame.replay.get(name)
+    if value is None:
+        record = frame.records.get(name)
+        if record is None:
+            raise errors.LiftError(
+                f"Variable {name} is obtained inside a lifted transform's body, "
+                "but it was not obtained when the body was first traced: the body "
+                "must obtain the same variables every time it is traced. Fix: do "
+                "not make get_variable calls depend on traced values."
+            )
+        value = record.value
+    return value
+
+
+def _record(
+    frame, name, value, trainable, regularizer, constraint, sharding, init_spec, known_callers
+):
+    frame.records[name] = VariableRecord(
+        name,
+        value,
+        tuple(value.shape),
+        value.dtype,
+        trainable,
+        # Frames: user_location, _record, _true_getter, its known callers.
+        context.user_location(3 + known_callers),
+        value,
+        constraint,
+        sharding,
+        init_spec,
+    )
+    if regularizer is not None:
+        frame.regularizers.append((name, regularizer))
+    return value
+
+
+def assign(name: str, value: Any) -> jax.Array:
+    """Sets the ``trainable=False`` variable ``name`` (relative to the current
+    scope) to ``value`` for the rest of the call.
+
+    Later ``get_variable`` calls in the call return the new value, and
+    ``TransformedWithState.apply`` returns it in ``new_state``. The variable
+    must have been obtained with ``get_variable`` earlier in the call, and
+    ``value`` must have its shape and dtype.
+
+    >>> def counter():
+    ...     n = js.get_variable("n", [], jnp.int32, trainable=False)
+    ...     js.assign("n", n + 1)
+    >>> f = js.transform_with_state(counter)
+    >>> params, state = f.init(0)
+    >>> f.apply(params, state)[1]["n"]
+    Array(1, dtype=int32)
+    """
+    frame = context.current(f"js.assign({name!r})")
+    trees.check_name(name, scope=frame.current_scope.name)
+    if frame.lift_depth:
+        raise errors.AssignError(
+            f"js.assign({name!r}) inside a lifted transform (js.scan, js.layer_stack, "
+            "js.vmap, ...) is not supported: the new value would be a value of the "
+            "inner loop. Fix: return the value through the loop's carry and assign "
+            "it after the lifted transform."
+        )
+    full = trees.join(frame.current_scope.name, name)
+    if not frame.in_outer_trace():
+        raise errors.RawTransformError(
+            f"js.assign({full!r}) is called inside a raw JAX transform (jax.lax.scan, "
+            "jax.vmap, jax.jit, ...); the new state would be a tracer of that "
+            "transform. Fix: return the value from the transform and assign it "
+            "after it."
+        )
+    record = frame.records.get(full)
+    if record is None:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it has not been obtained in this "
+            "call. Fix: call js.get_variable(..., trainable=False) for it first."
+        )
+    if record.trainable:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it is trainable (a param). Only "
+            "trainable=False variables (state) can be assigned. Fix: create it "
+            "with trainable=False and use js.transform_with_state."
+        )
+    if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        value = np.asarray(value)  # Python scalars and lists take the variable's dtype
+        if not np.can_cast(value.dtype, record.dtype, "same_kind"):
+            raise errors.AssignError(
+                f"Cannot assign to variable {full}: it has dtype {record.dtype}, and "
+                f"the value {value.tolist()!r} is {value.dtype.kind == 'f' and 'a float' or value.dtype}. "
+                f"Fix: pass a value of dtype {record.dtype}."
+            )
+        value = jnp.asarray(value, record.dtype)
+    if tuple(value.shape) != record.shape or value.dtype != record.dtype:
+        raise errors.AssignError(
+            f"Cannot assign to variable {full}: it has shape {record.shape} and "
+            f"dtype {record.dtype}, the value has shape {tuple(value.shape)} and "
+            f"dtype {value.dtype}. Fix: reshape or cast the value (e.g. "
+            f"value.astype(jnp.{record.dtype}))."
+        )
+    record.value = value
+    return value
+
+
+def _scope_prefix(scope: str | VariableScope | None) -> str | None:
+    if scope is None:
+        return None
+    name = scope.name if isinstance(scope, VariableScope) else scope
+    return name.strip("/")
+
+
+def _under(name: str, prefix: str | None) -> bool:
+    return not prefix or name == prefix or name.startswith(prefix + "/")
+
+
+def get_regularization_losses(scope: str | VariableScope | None = None) -> list[jax.Array]:
+    """The regularization losses of this call, in creation order.
+
+    Each variable contributes ``regularizer(value)`` once per call, when it is
+    first obtained. ``scope`` keeps the variables under that scope path,
+    compared by whole components (``"enc"`` does not match ``"encoder/w"``).
+    """
+    frame = context.current("js.get_regularization_losses")
+    prefix = _scope_prefix(scope)
+    losses = []
+    for name, regularizer in frame.regularizers:
+        if _under(name, prefix):
+            loss = regularizer(frame.records[name].initial_value)
+            if loss is not None:
+                losses.append(loss)
+    return losses
+
+
+def get_regularization_loss(scope: str | VariableScope | None = None) -> jax.Array:
+    """The sum of :func:`get_regularization_losses` (0.0 when there are none).
+
+    >>> def model():
+    ...     w = js.get_variable("w", [2], initializer=js.initializers.ones,
+    ...                         regularizer=lambda v: 0.5 * jnp.sum(v**2))
+    ...     return js.get_regularization_loss()
+    >>> float(js.transform(model).apply({"w": jnp.ones(2)}))
+    1.0
+    """
+    losses = get_regularization_losses(scope)
+    if not losses:
+        return jnp.zeros((), jnp.float32)
+    return sum(losses[1:], losses[0])
