@@ -33,7 +33,7 @@ def layer_norm(
 
     The statistics are computed in float32 (or wider) whatever ``x``'s
     dtype; the result has the params' dtype (``x``'s without params), so
-    under a bfloat16 :class:`js.precision.Policy` it is bfloat16.
+    under a bfloat16 ``js.precision.Policy`` it is bfloat16.
 
     Args:
         x: ``[..., features]``.
