@@ -44,6 +44,7 @@ PUBLIC_JS = [
     "nnx_module",
     "partition",
     "partition_specs",
+    "precision",
     "remat",
     "scan",
     "select",
@@ -179,6 +180,15 @@ PUBLIC_SHARDING = [
     "same_spec",
 ]
 
+PUBLIC_PRECISION = [
+    "Policy",
+    "float32_variable_storage_getter",
+    "StaticLossScale",
+    "DynamicLossScale",
+    "all_finite",
+    "select_tree",
+]
+
 PUBLIC_TF1 = [
     "DEFAULT_SKIP",
     "TF1ArgumentError",
@@ -211,6 +221,7 @@ NAMESPACES = {
     "jaxscope.errors": PUBLIC_ERRORS,
     "jaxscope.initializers": PUBLIC_INITIALIZERS,
     "jaxscope.checkpoint": PUBLIC_CHECKPOINT,
+    "jaxscope.precision": PUBLIC_PRECISION,
     "jaxscope.sharding": PUBLIC_SHARDING,
     "jaxscope.tf1": PUBLIC_TF1,
     "jaxscope.haiku_interop": PUBLIC_HAIKU_INTEROP,
@@ -236,6 +247,7 @@ def test_internals_are_not_reachable_from_the_public_namespaces():
         "haiku_interop",
         "initializers",
         "nn",
+        "precision",
         "sharding",
         "tf1",
     }

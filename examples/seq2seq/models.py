@@ -59,6 +59,11 @@ class ModelConfig:
     and the attention vector (``hidden`` must be even). Model B uses
     ``embed_dim`` as the model width (divisible by ``num_heads``), ``hidden``
     as the feed-forward width and ``num_layers`` layers in each stack.
+
+    ``dtype="bfloat16"`` runs both in mixed precision: the params stay
+    float32 (what the optimizer updates and checkpoints hold), the model
+    computes in bfloat16 (a ``js.precision.Policy`` getter hands it cast
+    copies), and the logits come back in float32 for the loss.
     """
 
     model: str = "rnn"  # "rnn" = model A, "transformer" = model B
@@ -70,6 +75,7 @@ class ModelConfig:
     num_heads: int = 4
     dropout: float = 0.0
     max_tgt_len: int = 12  # decode length incl. EOS
+    dtype: str = "float32"  # compute dtype; "bfloat16": mixed precision, float32 params
 
 
 class Seq2Seq(NamedTuple):
@@ -258,7 +264,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
     def embed(tokens, vocab, is_training):
         table_init = js.initializers.random_normal(0.0, d**-0.5)
         x = nn.embedding(tokens, vocab, d, initializer=table_init, name="embedding")
-        x = x * math.sqrt(d) + _positional_encoding(tokens.shape[-1], d)
+        x = x * math.sqrt(d) + _positional_encoding(tokens.shape[-1], d).astype(x.dtype)
         return drop(x, is_training)
 
     def encode(src, src_mask, is_training):
@@ -368,9 +374,25 @@ def _beam_search(step: Callable, state: Any, batch: int, beam_size: int, max_len
     return seq[:, 0, 1:]  # top_k keeps the beams sorted: beam 0 is the best
 
 
+def _in_precision(fn: Callable, policy: js.precision.Policy) -> Callable:
+    """``fn`` under ``policy``: its root scope's custom getter hands out the
+    float32 params cast to the compute dtype (every scope below inherits it,
+    the ``reuse=True`` ones of the decoders included), and its floating
+    outputs are cast to the policy's output dtype."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        js.get_variable_scope().set_custom_getter(policy.getter)
+        return policy.cast_to_output(fn(*args, **kwargs))
+
+    return wrapped
+
+
 def build(cfg: ModelConfig) -> Seq2Seq:
     """The model ``cfg.model`` as its ``train``, ``greedy`` and ``beam``
-    transforms (see :class:`Seq2Seq`)."""
+    transforms (see :class:`Seq2Seq`), in ``cfg.dtype``."""
+    if cfg.dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown dtype {cfg.dtype!r}: expected 'float32' or 'bfloat16'")
     if cfg.model == "rnn":
         if cfg.hidden % 2:
             raise ValueError(f"model 'rnn' needs an even hidden size, got {cfg.hidden}")
@@ -413,4 +435,8 @@ def build(cfg: ModelConfig) -> Seq2Seq:
             step = functools.partial(parts.decode_step, context)
             return _beam_search(step, state, src.shape[0], beam_size, cfg.max_tgt_len)
 
-    return Seq2Seq(js.transform(train), js.transform(greedy), js.transform(beam))
+    functions = (train, greedy, beam)
+    if cfg.dtype != "float32":
+        policy = js.precision.Policy(compute_dtype=cfg.dtype, output_dtype=jnp.float32)
+        functions = tuple(_in_precision(fn, policy) for fn in functions)
+    return Seq2Seq(*(js.transform(fn) for fn in functions))
