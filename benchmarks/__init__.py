@@ -6,6 +6,7 @@
     python -m benchmarks.memory          # peak memory of init, 500M parameters
     python -m benchmarks.profile_trace   # where the trace time goes
     python -m benchmarks.checkpoint_io   # js.checkpoint save and restore against orbax
+    python -m benchmarks.decode          # seq2seq model B's cached decoders: tokens/s
     python -m benchmarks                 # all of them, one after the other
 
 Each script has ``--help`` and ``--quick`` (tiny sizes, a smoke test), and

@@ -4,7 +4,7 @@ each in its own process; the arguments are passed to each."""
 import subprocess
 import sys
 
-SCRIPTS = ("mlp", "seq2seq", "sweeps", "memory", "profile_trace", "checkpoint_io")
+SCRIPTS = ("mlp", "seq2seq", "sweeps", "memory", "profile_trace", "checkpoint_io", "decode")
 
 if __name__ == "__main__":
     for script in SCRIPTS:

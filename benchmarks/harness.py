@@ -52,6 +52,7 @@ SECTIONS = (
     ("memory", "Peak host memory of `init`"),
     ("profile_trace", "Where the trace time goes"),
     ("checkpoint_io", "Checkpoint save and restore"),
+    ("decode", "Decoding: seq2seq model B with a key/value cache"),
 )
 
 

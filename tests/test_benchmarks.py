@@ -11,7 +11,16 @@ import tomllib
 
 import pytest
 
-from benchmarks import checkpoint_io, harness, memory, mlp, profile_trace, seq2seq, sweeps
+from benchmarks import (
+    checkpoint_io,
+    decode,
+    harness,
+    memory,
+    mlp,
+    profile_trace,
+    seq2seq,
+    sweeps,
+)
 
 SCRIPTS = {
     "mlp": mlp,
@@ -20,6 +29,7 @@ SCRIPTS = {
     "memory": memory,
     "profile_trace": profile_trace,
     "checkpoint_io": checkpoint_io,
+    "decode": decode,
 }
 # The targets that --quick does not judge: it skips the layer_stack sizes.
 QUICK_UNJUDGED = {"layer_stack_64_over_4", "layer_stack_512_over_4"}
@@ -58,6 +68,11 @@ def memory_run(results_md):
     if not sys.platform.startswith("linux"):
         pytest.skip("peak memory reads /proc/self/status")
     return _quick(results_md, "memory")
+
+
+@pytest.fixture(scope="module")
+def decode_run(results_md):
+    return _quick(results_md, "decode")
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +177,15 @@ def test_checkpoint_io_reports_every_save_and_restore_against_orbax(checkpoint_i
     assert checkpoint_io_run["param_bytes"] == 4 * 2 * (64 * 64 + 64)
 
 
+def test_decode_times_every_decoder_of_every_implementation_at_every_length(decode_run):
+    timed = set(decode_run["per_token_s"])
+    lengths = decode.QUICK["lengths"]
+    for search in decode.SEARCHES:
+        for impl in decode.IMPLS:
+            assert {f"{search} {impl} {n}" for n in lengths} <= timed
+    assert all(t["cpu"] > 0 for t in decode_run["per_token_s"].values())
+
+
 @linux_only
 def test_checkpoint_io_restores_in_a_fresh_process_what_it_saved(tmp_path):
     directory = str(tmp_path / "ckpt")
@@ -177,7 +201,7 @@ def test_profile_lists_jaxscopes_own_functions(results_md):
     assert set(out["figures"]) >= {"overhead_us_per_variable", "alone_us_per_variable"}
 
 
-@pytest.mark.parametrize("name", ["mlp", "seq2seq", "memory", "checkpoint_io", "sweeps"])
+@pytest.mark.parametrize("name", ["mlp", "seq2seq", "memory", "checkpoint_io", "sweeps", "decode"])
 def test_every_target_of_targets_toml_gets_one_verdict(request, name):
     section = request.getfixturevalue(f"{name}_run")["section"]
     verdicts = [line for line in section.splitlines() if "target at most" in line]

@@ -40,6 +40,7 @@ TF1_BASE = {
     errors.ScopeArgumentError: ValueError,
     errors.ArgumentTypeError: TypeError,
     errors.LiftError: RuntimeError,
+    errors.LayerBodyError: TypeError,
     errors.AssignError: ValueError,
     errors.MissingRNGError: ValueError,
     errors.ShardingError: ValueError,

@@ -5,17 +5,27 @@ with Bahdanau attention and input feeding, both run over time with
 ``js.scan``. Model B (``model="transformer"``): a small pre-LayerNorm
 Transformer whose encoder and decoder layers are ``js.layer_stack`` s.
 
-Each model is three functions sharing one set of variables by name:
+Each model is four functions sharing one set of variables by name:
 
 - ``train`` (teacher forcing) creates everything, under the scopes
   ``encoder`` and ``decoder``;
-- ``greedy`` and ``beam`` are separate inference functions that enter
-  ``js.variable_scope("encoder", reuse=True)`` and
+- ``greedy``, ``beam`` (beam search with GNMT's length penalty and n-best
+  lists) and ``sample`` (temperature and top-k) are separate inference
+  functions that enter ``js.variable_scope("encoder", reuse=True)`` and
   ``js.variable_scope("decoder", reuse=True)`` and decode with
-  ``js.while_loop``, stopping once every sequence has emitted EOS. They
-  create nothing: their ``init`` fails with ``VariableMissingError``, and
-  their ``apply`` runs on the params ``train.init`` made (or training
-  produced), exactly as a TF1 inference graph built under ``reuse=True``.
+  ``js.while_loop``, stopping once every sequence (every beam) has emitted
+  EOS. They create nothing: their ``init`` fails with
+  ``VariableMissingError``, and their ``apply`` runs on the params
+  ``train.init`` made (or training produced), exactly as a TF1 inference
+  graph built under ``reuse=True``.
+
+The decoders run the decoder on one position per output step: model A
+carries its LSTM state, model B a key/value cache per layer
+(``js.nn.KVCache``) and the encoder memory's keys and values, projected
+once. ``build(cfg, cached=False)`` gives decoders that instead run the
+teacher-forcing decoder over the whole prefix at every step: the same
+tokens, in time quadratic in the length (a reference for tests and
+benchmarks).
 
 >>> import jax.numpy as jnp
 >>> from examples.seq2seq import models
@@ -79,20 +89,35 @@ class ModelConfig:
 
 
 class Seq2Seq(NamedTuple):
-    """The three transformed functions of a model; they share params.
+    """The four transformed functions of a model; they share params.
 
     - ``train.apply(params, src, src_mask, tgt_in, is_training=False, rng=None)``
       returns ``(logits [B, T, tgt_vocab], attention [B, T, S])``;
-    - ``greedy.apply(params, src, src_mask)`` returns tokens
+    - ``greedy.apply(params, src, src_mask, min_len=0)`` returns tokens
       ``[B, max_tgt_len]`` int32, PAD after EOS (PAD and BOS are never
-      decoded otherwise);
-    - ``beam.apply(params, src, src_mask, beam_size=4)`` likewise
-      (``beam_size`` a static Python int).
+      decoded otherwise; EOS not before ``min_len`` other tokens);
+    - ``beam.apply(params, src, src_mask, beam_size=4, alpha=0.0,
+      n_best=None, min_len=0)``: the best beam's tokens, likewise; with
+      ``n_best=n`` the :class:`Hypotheses` of the ``n`` best beams.
+      ``alpha`` is GNMT's length penalty (``0``: none; ``0.6`` to ``1``
+      favour longer outputs). ``beam_size`` and ``n_best`` are static ints;
+    - ``sample.apply(params, src, src_mask, temperature=1.0, top_k=0,
+      min_len=0, rng=key)``: tokens drawn from the model's distribution at
+      ``temperature``, from the ``top_k`` most likely tokens at each step
+      (``0``: all). ``top_k`` is a static int.
     """
 
     train: js.Transformed
     greedy: js.Transformed
     beam: js.Transformed
+    sample: js.Transformed
+
+
+class Hypotheses(NamedTuple):
+    """Beam search's n-best list, best first."""
+
+    tokens: jax.Array  # [B, n, max_tgt_len] int32, PAD after EOS
+    scores: jax.Array  # [B, n] float32: log-probability / GNMT length penalty
 
 
 class Memory(NamedTuple):
@@ -107,7 +132,13 @@ class _Parts(NamedTuple):
     encode: Callable[..., Memory]  # (src, src_mask, is_training) -> Memory
     decode_train: Callable  # (memory, tgt_in, is_training) -> (logits, attention)
     decode_start: Callable  # (memory) -> (context, state): once, before the loop
-    decode_step: Callable  # (context, state, seq, t) -> (logits [B, V], state)
+    decode_step: Callable  # (context, state, seq, t) -> (logits [B, V] at t, state)
+    select: Callable  # (state, rows [B']) -> the state of those rows (beam search)
+
+
+def _select_rows(state: Any, rows: jax.Array) -> Any:
+    """The rows ``rows`` of a state whose leaves all have batch axis 0."""
+    return jax.tree.map(lambda x: jnp.take(x, rows, axis=0), state)
 
 
 # Model A: bidirectional LSTM encoder, LSTM decoder with attention.
@@ -193,34 +224,21 @@ def _rnn_parts(cfg: ModelConfig) -> _Parts:
         carry, (attention_vector, _) = cell(memory, keys, carry, y, False)
         return project(attention_vector), carry
 
-    return _Parts(encode, decode_train, decode_start, decode_step)
+    return _Parts(encode, decode_train, decode_start, decode_step, _select_rows)
 
 
 # Model B: Transformer encoder-decoder with js.layer_stack.
 
 
-def _positional_encoding(length: int, dim: int) -> jax.Array:
-    """The sinusoidal encodings of Vaswani et al. (no variables)."""
-    position = jnp.arange(length, dtype=jnp.float32)[:, None]
+def _positional_encoding(positions: jax.Array, dim: int) -> jax.Array:
+    """The sinusoidal encodings of Vaswani et al. (no variables) of
+    ``positions`` [T]: ``[T, dim]``."""
+    position = jnp.asarray(positions, jnp.float32)[:, None]
     rates = jnp.exp(-math.log(10000.0) * jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)
     angles = position * rates
-    encoding = jnp.zeros((length, dim), jnp.float32)
+    encoding = jnp.zeros((position.shape[0], dim), jnp.float32)
     encoding = encoding.at[:, 0::2].set(jnp.sin(angles))
     return encoding.at[:, 1::2].set(jnp.cos(angles[:, : dim // 2]))
-
-
-def _stacked_layer(index: int) -> Callable:
-    """A custom getter that hands a layer the ``index``-th slice of the
-    variables ``js.layer_stack`` stores with a leading layer axis.
-
-    The inference decoder runs its layers in a Python loop through it, since
-    a ``js.layer_stack`` cannot run inside ``js.while_loop``."""
-
-    def getter(getter, name, **kwargs):
-        kwargs["shape"] = None  # the stored shape has the extra layer axis
-        return getter(name, **kwargs)[index]
-
-    return getter
 
 
 def _transformer_parts(cfg: ModelConfig) -> _Parts:
@@ -231,18 +249,27 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
     def drop(x, is_training):
         return nn.dropout(x, cfg.dropout, is_training=is_training)
 
-    def attention_block(x, memory, mask, is_training, name):
+    def attention_block(
+        x, name, *, self_attention, memory=None, mask=None, cache=None, is_training=False
+    ):
+        """Pre-LayerNorm attention and its residual: self-attention, or
+        cross-attention to ``memory``; with a ``cache``, over the cached
+        positions (self-attention) or the cached memory (``memory=None``).
+        Returns ``(x, weights, cache)`` (the cache ``None`` without one).
+        The weights are always computed, so that training and both ways of
+        decoding attend the same (explicit) way."""
         with js.variable_scope(name):
             y = layer_norm(x)
-            y, weights = nn.multi_head_attention(
+            out, weights, *cache = nn.multi_head_attention(
                 y,
-                y if memory is None else memory,
+                y if self_attention else memory,
                 mask,
                 num_heads=cfg.num_heads,
                 return_weights=True,
+                cache=cache,
                 name="multihead_attention",
             )
-        return x + drop(y, is_training), weights
+        return x + drop(out, is_training), weights, cache[0] if cache else None
 
     def feed_forward(x, is_training):
         with js.variable_scope("ffn"):
@@ -252,20 +279,47 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         return x + drop(y, is_training)
 
     def encoder_layer(x, mask, is_training):
-        x, _ = attention_block(x, None, mask, is_training, "self_attention")
+        x, _, _ = attention_block(
+            x, "self_attention", self_attention=True, mask=mask, is_training=is_training
+        )
         return feed_forward(x, is_training)
 
     def decoder_layer(carry, memory, self_mask, memory_mask, is_training):
         x, _ = carry
-        x, _ = attention_block(x, None, self_mask, is_training, "self_attention")
-        x, weights = attention_block(x, memory, memory_mask, is_training, "cross_attention")
+        x, _, _ = attention_block(
+            x, "self_attention", self_attention=True, mask=self_mask, is_training=is_training
+        )
+        x, weights, _ = attention_block(
+            x,
+            "cross_attention",
+            self_attention=False,
+            memory=memory,
+            mask=memory_mask,
+            is_training=is_training,
+        )
         return feed_forward(x, is_training), jnp.mean(weights, axis=-3)
 
-    def embed(tokens, vocab, is_training):
+    def cached_decoder_layer(x, self_cache, memory_cache, memory_mask):
+        """The decoder layer on the newest position, through its caches;
+        returns the new self-attention cache (the memory's stays as it is)."""
+        x, _, self_cache = attention_block(
+            x, "self_attention", self_attention=True, cache=self_cache
+        )
+        x, _, _ = attention_block(
+            x, "cross_attention", self_attention=False, mask=memory_mask, cache=memory_cache
+        )
+        return feed_forward(x, False), self_cache
+
+    def embed(tokens, vocab, is_training, position=None):
+        """Embeddings plus positional encodings: of positions ``0..T-1``, or
+        of the single position ``position`` (``tokens`` ``[B, 1]``)."""
         table_init = js.initializers.random_normal(0.0, d**-0.5)
         x = nn.embedding(tokens, vocab, d, initializer=table_init, name="embedding")
-        x = x * math.sqrt(d) + _positional_encoding(tokens.shape[-1], d).astype(x.dtype)
-        return drop(x, is_training)
+        if position is None:
+            encoding = _positional_encoding(jnp.arange(tokens.shape[-1]), d)
+        else:
+            encoding = _positional_encoding(jnp.reshape(position, [1]), d)
+        return drop(x * math.sqrt(d) + encoding.astype(x.dtype), is_training)
 
     def encode(src, src_mask, is_training):
         x = embed(src, cfg.src_vocab, is_training)
@@ -275,49 +329,106 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
             )
         return Memory(layer_norm(x), src_mask)
 
-    def decode(memory, tgt_in, is_training, stacked):
+    def output(x):
+        return nn.embedding.attend(layer_norm(x), name="embedding")  # tied output
+
+    def decode_train(memory, tgt_in, is_training):
         x = embed(tgt_in, cfg.tgt_vocab, is_training)
         length = tgt_in.shape[1]
         carry = (x, jnp.zeros((*tgt_in.shape, memory.values.shape[1]), x.dtype))
         args = (memory.values, nn.causal_mask(length), memory.mask[:, None, None, :], is_training)
-        if stacked:
-            with js.variable_scope("layers"):
-                carry = js.layer_stack(cfg.num_layers)(decoder_layer)(carry, *args)
-        else:
-            for i in range(cfg.num_layers):
-                with js.variable_scope("layers", custom_getter=_stacked_layer(i)):
-                    carry = decoder_layer(carry, *args)
-        x, weights = carry
-        x = layer_norm(x)
-        return nn.embedding.attend(x, name="embedding"), weights  # tied output
+        with js.variable_scope("layers"):
+            x, weights = js.layer_stack(cfg.num_layers)(decoder_layer)(carry, *args)
+        return output(x), weights
 
-    def decode_train(memory, tgt_in, is_training):
-        return decode(memory, tgt_in, is_training, stacked=True)
+    def decode_start(memory):
+        """The memory's keys and values in every layer (stacked), computed
+        once, and empty self-attention caches."""
+
+        def memory_layer(x):
+            with js.variable_scope("cross_attention"):
+                cache = nn.memory_cache(
+                    memory.values, num_heads=cfg.num_heads, name="multihead_attention"
+                )
+            return x, cache
+
+        with js.variable_scope("layers"):
+            stack = js.layer_stack(cfg.num_layers, with_per_layer_inputs=True)
+            _, memory_caches = stack(memory_layer)(jnp.zeros(()))
+        empty = nn.KVCache.zeros(
+            memory.values.shape[:1],
+            cfg.max_tgt_len,
+            num_heads=cfg.num_heads,
+            key_size=d // cfg.num_heads,
+            dtype=memory.values.dtype,
+        )
+        caches = jax.tree.map(lambda a: jnp.stack([a] * cfg.num_layers), empty)
+        return (memory.mask[:, None, None, :], memory_caches), caches
+
+    def decode_step(context, caches, seq, t):
+        """The decoder on position ``t`` alone, each layer through its caches."""
+        memory_mask, memory_caches = context
+        token = jax.lax.dynamic_slice_in_dim(seq, t, 1, axis=1)
+        x = embed(token, cfg.tgt_vocab, False, position=t)
+        with js.variable_scope("layers"):
+            # Unrolled, XLA copies less of the caches between the layers.
+            stack = js.layer_stack(
+                cfg.num_layers, with_per_layer_inputs=True, unroll=cfg.num_layers
+            )
+            x, caches = stack(cached_decoder_layer)(
+                x, caches, memory_caches, memory_mask=memory_mask
+            )
+        return output(x)[:, 0], caches
+
+    def select(caches, rows):  # the caches' batch axis is 1, after the layers'
+        return caches._replace(key=caches.key[:, rows], value=caches.value[:, rows])
+
+    return _Parts(encode, decode_train, decode_start, decode_step, select)
+
+
+def _uncached(parts: _Parts) -> _Parts:
+    """``parts`` decoding without a cache: every step runs the teacher-forcing
+    decoder over the whole prefix (the output buffer, causally masked) and
+    takes the logits at ``t``."""
 
     def decode_start(memory):
         return memory, ()
 
     def decode_step(memory, state, seq, t):
-        # The whole prefix again, causally masked: simple, and the logits at
-        # t are those teacher forcing computes for the same prefix.
-        logits, _ = decode(memory, seq[:, :-1], False, stacked=False)
+        logits, _ = parts.decode_train(memory, seq[:, :-1], False)
         return jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False), state
 
-    return _Parts(encode, decode_train, decode_start, decode_step)
+    return parts._replace(decode_start=decode_start, decode_step=decode_step, select=_select_rows)
 
 
 # Search: model-agnostic, over a decode_step.
 
 
-def _log_probs(logits: jax.Array) -> jax.Array:
-    """Log-probabilities of the next token, in float32. PAD and BOS are never
-    decoded: PAD only fills the rows that have ended, BOS only starts them."""
+def _log_probs(logits: jax.Array, t: jax.Array, min_len: Any) -> jax.Array:
+    """Log-probabilities of token ``t`` (0-based), in float32. PAD and BOS
+    are never decoded: PAD only fills the rows that have ended, BOS only
+    starts them; EOS not before ``min_len`` other tokens."""
     vocab = jnp.arange(logits.shape[-1])
-    special = (vocab == PAD_ID) | (vocab == BOS_ID)
-    return jax.nn.log_softmax(jnp.where(special, _NEG_INF, logits.astype(jnp.float32)))
+    never = (vocab == PAD_ID) | (vocab == BOS_ID) | ((vocab == EOS_ID) & (t < min_len))
+    return jax.nn.log_softmax(jnp.where(never, _NEG_INF, logits.astype(jnp.float32)))
 
 
-def _greedy_search(step: Callable, state: Any, batch: int, max_len: int) -> jax.Array:
+def length_penalty(length: Any, alpha: Any) -> jax.Array:
+    """GNMT's length penalty (Wu et al., 2016): ``((5 + length) / 6) ** alpha``.
+
+    Beam search ranks hypotheses by log-probability divided by it: ``alpha =
+    0`` ranks by log-probability alone, larger ``alpha`` favours longer ones.
+
+    >>> float(length_penalty(1, 0.6)), float(length_penalty(7, 0.0))
+    (1.0, 1.0)
+    """
+    return ((5.0 + jnp.asarray(length, jnp.float32)) / 6.0) ** alpha
+
+
+def _one_at_a_time(
+    step: Callable, state: Any, batch: int, max_len: int, min_len: Any, pick: Callable
+) -> jax.Array:
+    """Decodes ``batch`` rows, each step's token ``pick(log_probs [B, V])``."""
     seq = jnp.full((batch, max_len + 1), PAD_ID, jnp.int32).at[:, 0].set(BOS_ID)
 
     def cond(loop):
@@ -327,7 +438,7 @@ def _greedy_search(step: Callable, state: Any, batch: int, max_len: int) -> jax.
     def body(loop):
         t, seq, finished, state = loop
         logits, state = step(state, seq, t)
-        token = jnp.argmax(_log_probs(logits), axis=-1).astype(jnp.int32)
+        token = pick(_log_probs(logits, t, min_len)).astype(jnp.int32)
         token = jnp.where(finished, PAD_ID, token)
         seq = jax.lax.dynamic_update_slice(seq, token[:, None], (0, t + 1))
         return t + 1, seq, finished | (token == EOS_ID), state
@@ -336,42 +447,71 @@ def _greedy_search(step: Callable, state: Any, batch: int, max_len: int) -> jax.
     return js.while_loop(cond, body, start)[1][:, 1:]
 
 
-def _beam_search(step: Callable, state: Any, batch: int, beam_size: int, max_len: int) -> jax.Array:
+def _greatest(log_probs: jax.Array) -> jax.Array:
+    return jnp.argmax(log_probs, axis=-1)
+
+
+def _draw(log_probs: jax.Array, temperature: Any, top_k: int) -> jax.Array:
+    """A token drawn from ``softmax(log_probs / temperature)`` restricted to
+    the ``top_k`` most likely tokens (``0``: all), with the step's key."""
+    logits = log_probs / temperature
+    if top_k:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    return jax.random.categorical(js.next_rng_key(), logits)
+
+
+def _beam_search(
+    step: Callable,
+    select: Callable,
+    state: Any,
+    batch: int,
+    beam_size: int,
+    max_len: int,
+    alpha: Any,
+    min_len: Any,
+) -> Hypotheses:
     """Beam search over ``step``, whose batch is ``batch * beam_size`` rows
-    (beam-major within each example). Scores are summed log-probabilities;
-    a finished beam continues with PAD at no cost. Returns the best beam."""
+    (beam-major within each example). Hypotheses are ranked by summed
+    log-probability over GNMT's length penalty of their length (EOS
+    included); a finished beam continues with PAD at no cost, keeping its
+    length, and the search stops when every beam has finished. Returns
+    every beam, best first."""
     seq = jnp.full((batch, beam_size, max_len + 1), PAD_ID, jnp.int32).at[:, :, 0].set(BOS_ID)
     # All beams start identical: only the first one may expand at step 0.
-    scores = jnp.where(jnp.arange(beam_size) == 0, 0.0, _NEG_INF) * jnp.ones((batch, 1))
-
-    def reorder(x, origin):  # x: [batch * beam, ...]; origin: [batch, beam]
-        x = x.reshape(batch, beam_size, *x.shape[1:])
-        x = jnp.take_along_axis(x, origin.reshape(*origin.shape, *([1] * (x.ndim - 2))), axis=1)
-        return x.reshape(batch * beam_size, *x.shape[2:])
+    raw = jnp.where(jnp.arange(beam_size) == 0, 0.0, _NEG_INF) * jnp.ones((batch, 1))
+    lengths = jnp.zeros((batch, beam_size), jnp.int32)
+    first_row = jnp.arange(batch)[:, None] * beam_size
 
     def cond(loop):
-        t, _, _, finished, _ = loop
+        t, _, _, _, finished, _ = loop
         return (t < max_len) & ~jnp.all(finished)
 
     def body(loop):
-        t, seq, scores, finished, state = loop
+        t, seq, raw, lengths, finished, state = loop
         logits, state = step(state, seq.reshape(batch * beam_size, -1), t)
         vocab = logits.shape[-1]
-        log_probs = _log_probs(logits).reshape(batch, beam_size, vocab)
+        log_probs = _log_probs(logits, t, min_len).reshape(batch, beam_size, vocab)
         pad_only = jnp.where(jnp.arange(vocab) == PAD_ID, 0.0, _NEG_INF)
         log_probs = jnp.where(finished[..., None], pad_only, log_probs)
-        candidates = (scores[..., None] + log_probs).reshape(batch, beam_size * vocab)
-        scores, index = jax.lax.top_k(candidates, beam_size)
+        candidates = raw[..., None] + log_probs
+        candidate_lengths = jnp.where(finished, lengths, t + 1)
+        ranked = candidates / length_penalty(candidate_lengths, alpha)[..., None]
+        _, index = jax.lax.top_k(ranked.reshape(batch, beam_size * vocab), beam_size)
         origin, token = index // vocab, (index % vocab).astype(jnp.int32)
+        raw = jnp.take_along_axis(candidates.reshape(batch, -1), index, axis=1)
+        lengths = jnp.take_along_axis(candidate_lengths, origin, axis=1)
         seq = jnp.take_along_axis(seq, origin[..., None], axis=1)
         seq = jax.lax.dynamic_update_slice(seq, token[..., None], (0, 0, t + 1))
         finished = jnp.take_along_axis(finished, origin, axis=1) | (token == EOS_ID)
-        state = jax.tree.map(lambda x: reorder(x, origin), state)
-        return t + 1, seq, scores, finished, state
+        state = select(state, (first_row + origin).reshape(-1))
+        return t + 1, seq, raw, lengths, finished, state
 
-    start = (jnp.int32(0), seq, scores, jnp.zeros((batch, beam_size), bool), state)
-    seq = js.while_loop(cond, body, start)[1]
-    return seq[:, 0, 1:]  # top_k keeps the beams sorted: beam 0 is the best
+    finished = jnp.zeros((batch, beam_size), bool)
+    start = (jnp.int32(0), seq, raw, lengths, finished, state)
+    _, seq, raw, lengths, _, _ = js.while_loop(cond, body, start)
+    # top_k keeps the beams sorted by their ranking score: beam 0 is the best.
+    return Hypotheses(seq[:, :, 1:], raw / length_penalty(lengths, alpha))
 
 
 def _in_precision(fn: Callable, policy: js.precision.Policy) -> Callable:
@@ -388,9 +528,16 @@ def _in_precision(fn: Callable, policy: js.precision.Policy) -> Callable:
     return wrapped
 
 
-def build(cfg: ModelConfig) -> Seq2Seq:
-    """The model ``cfg.model`` as its ``train``, ``greedy`` and ``beam``
-    transforms (see :class:`Seq2Seq`), in ``cfg.dtype``."""
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive Python int, got {value!r}")
+
+
+def build(cfg: ModelConfig, *, cached: bool = True) -> Seq2Seq:
+    """The model ``cfg.model`` as its ``train``, ``greedy``, ``beam`` and
+    ``sample`` transforms (see :class:`Seq2Seq`). With ``cached=False`` the
+    decoders run the whole prefix at every step (see the module's doc). The
+    model computes in ``cfg.dtype``."""
     if cfg.dtype not in ("float32", "bfloat16"):
         raise ValueError(f"unknown dtype {cfg.dtype!r}: expected 'float32' or 'bfloat16'")
     if cfg.model == "rnn":
@@ -406,6 +553,8 @@ def build(cfg: ModelConfig) -> Seq2Seq:
         parts = _transformer_parts(cfg)
     else:
         raise ValueError(f"unknown model {cfg.model!r}: expected 'rnn' or 'transformer'")
+    if not cached:
+        parts = _uncached(parts)
 
     def train(src, src_mask, tgt_in, is_training=False):
         with js.variable_scope("encoder"):
@@ -413,29 +562,56 @@ def build(cfg: ModelConfig) -> Seq2Seq:
         with js.variable_scope("decoder"):
             return parts.decode_train(memory, tgt_in, is_training)
 
-    def encode(src, src_mask, copies):
-        """The encoder, reusing its variables, with ``copies`` rows per example."""
+    def decoding(src, src_mask, copies, search):
+        """``search(step, state)`` over the decoder, reusing the encoder's and
+        decoder's variables, with ``copies`` rows per example."""
         with js.variable_scope("encoder", reuse=True):
             memory = parts.encode(src, src_mask, False)
-        return jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), memory)
-
-    def greedy(src, src_mask):
-        memory = encode(src, src_mask, 1)
+        memory = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), memory)
         with js.variable_scope("decoder", reuse=True):
             context, state = parts.decode_start(memory)
-            step = functools.partial(parts.decode_step, context)
-            return _greedy_search(step, state, src.shape[0], cfg.max_tgt_len)
+            return search(functools.partial(parts.decode_step, context), state)
 
-    def beam(src, src_mask, beam_size=4):
-        if not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"beam_size must be a positive Python int, got {beam_size!r}")
-        memory = encode(src, src_mask, beam_size)
-        with js.variable_scope("decoder", reuse=True):
-            context, state = parts.decode_start(memory)
-            step = functools.partial(parts.decode_step, context)
-            return _beam_search(step, state, src.shape[0], beam_size, cfg.max_tgt_len)
+    def greedy(src, src_mask, min_len=0):
+        def search(step, state):
+            return _one_at_a_time(step, state, src.shape[0], cfg.max_tgt_len, min_len, _greatest)
 
-    functions = (train, greedy, beam)
+        return decoding(src, src_mask, 1, search)
+
+    def sample(src, src_mask, temperature=1.0, top_k=0, min_len=0):
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 0 <= top_k <= cfg.tgt_vocab:
+            raise ValueError(
+                f"top_k must be a Python int from 0 (all tokens) to the vocabulary's "
+                f"{cfg.tgt_vocab}, got {top_k!r}"
+            )
+        if isinstance(temperature, (int, float)) and temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        pick = functools.partial(_draw, temperature=temperature, top_k=top_k)
+
+        def search(step, state):
+            return _one_at_a_time(step, state, src.shape[0], cfg.max_tgt_len, min_len, pick)
+
+        return decoding(src, src_mask, 1, search)
+
+    def beam(src, src_mask, beam_size=4, alpha=0.0, n_best=None, min_len=0):
+        _positive_int("beam_size", beam_size)
+        if n_best is not None:
+            _positive_int("n_best", n_best)
+            if n_best > beam_size:
+                raise ValueError(f"n_best ({n_best}) cannot exceed beam_size ({beam_size})")
+
+        def search(step, state):
+            batch = src.shape[0]
+            return _beam_search(
+                step, parts.select, state, batch, beam_size, cfg.max_tgt_len, alpha, min_len
+            )
+
+        hypotheses = decoding(src, src_mask, beam_size, search)
+        if n_best is None:
+            return hypotheses.tokens[:, 0]
+        return Hypotheses(hypotheses.tokens[:, :n_best], hypotheses.scores[:, :n_best])
+
+    functions = (train, greedy, beam, sample)
     if cfg.dtype != "float32":
         policy = js.precision.Policy(compute_dtype=cfg.dtype, output_dtype=jnp.float32)
         functions = tuple(_in_precision(fn, policy) for fn in functions)

@@ -44,6 +44,8 @@ class VariableRecord:
     # (initializer, shape, dtype, needs_key) to re-create the value outside a
     # lifted transform's discovery trace; None for values found in apply.
     init_spec: tuple | None = None
+    # The js.layer_stack that created it (its value has a leading layer axis).
+    stack: Any = None
 
 
 class LayerValues(Protocol):
@@ -72,8 +74,6 @@ class Body:
     replay: dict[str, Any] | None = None
     # The layer_stack being discovered, if any.
     stack: LayerValues | None = None
-    # How many lifted bodies are open around this one.
-    depth: int = 0
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ __all__ = [
     "AssignError",
     "MissingRNGError",
     "RawTransformError",
+    "LayerBodyError",
     "LiftError",
     "ShardingError",
     "UnusedVariableError",
@@ -196,10 +197,28 @@ class RawTransformError(ScopeError, RuntimeError):
 
 class LiftError(ScopeError, RuntimeError):
     """A lifted transform is used in a way it does not support:
-    ``js.layer_stack`` nested inside another lifted transform, a layer
+    ``js.layer_stack`` nested inside another layer stack's layers, a layer
     body creating variables outside the scope ``layer_stack`` was called
-    in, or a body that obtains other variables when JAX traces it again.
-    The message says which, and the fix.
+    in, a body that obtains other variables when JAX traces it again, an
+    assignment in ``js.while_loop``'s condition, or an assignment inside
+    ``js.vmap`` of a value that differs between the examples (state is
+    shared by the batch). The message says which, and the fix.
+    """
+
+
+class LayerBodyError(ScopeError, TypeError):
+    """A ``js.layer_stack`` layer body of the wrong shape: it must return its
+    input ``x`` with the same structure, shapes and dtypes (layer ``i + 1``
+    takes what layer ``i`` returns), and with ``with_per_layer_inputs=True``
+    the pair ``(x, out_i)``, its per-layer inputs stacked by layer.
+
+    >>> @js.layer_stack(2)
+    ... def layer(x):
+    ...     return jnp.concatenate([x, x])  # grows: layer 2 could not take it
+    >>> js.transform(layer).init(0, jnp.ones(3))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    jaxscope.errors.LayerBodyError: js.layer_stack(2): the layer body must return x ...
     """
 
 

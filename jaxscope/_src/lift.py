@@ -14,13 +14,15 @@ here make the same model function work in ``init`` and ``apply``:
   it looks up are values of the caller's trace, closed over by the body.
 
 ``layer_stack`` is the exception: in both modes it discovers the body's
-variables first, because they enter its ``lax.scan`` as stacked inputs.
+variables first, because they enter its ``lax.scan`` as stacked inputs. A
+layer stack inside another lifted body, traced again there, finds its
+variables by the records its discovery made (``VariableRecord.stack``).
 
 ``js.next_rng_key()`` inside a body draws from a stream derived from a key
 taken at the call site: per iteration for ``scan`` and ``while_loop``, per
 layer for ``layer_stack``, and per example for ``vmap(split_rng=True)``.
-``js.assign`` inside a lifted body is an error: return the value through the
-carry instead.
+State (``trainable=False`` variables, ``js.assign``) is carried through
+every body (see ``lift_state``).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
-from jaxscope._src import context, errors, rng, trees
+from jaxscope._src import context, errors, lift_state, rng, trees
 from jaxscope._src.context import Body, Frame, Mode, VariableRecord
+from jaxscope._src.lift_state import StateCarry
 from jaxscope._src.sharding import initialize, place
 from jaxscope._src.variables import run_initializer
 
@@ -45,7 +48,7 @@ def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
     """Gives the frame a fresh Body for one trace of a lifted body, and
     restores the outer one (and the current scope) after it."""
     outer, scope = frame.body, frame.current_scope
-    frame.body = Body(get_opaque_trace_state(), key, {}, replay, stack, outer.depth + 1)
+    frame.body = Body(get_opaque_trace_state(), key, {}, replay, stack)
     try:
         yield
     finally:
@@ -83,11 +86,12 @@ class _Lifted:
 
     def trace(
         self, fn: Callable, args: tuple, kwargs: dict | None = None, wrap: Callable = lambda f: f
-    ) -> None:
+    ) -> Any:
         """Traces ``wrap(body)(*args, **kwargs)`` abstractly with full
-        bookkeeping. Only the array leaves of the arguments are abstracted;
-        other leaves (a string, a flag) reach the body as they are, as they
-        would under the raw transform."""
+        bookkeeping; returns the output's shapes. Only the array leaves of
+        the arguments are abstracted; other leaves (a string, a flag) reach
+        the body as they are, as they would under the raw transform. What
+        the body assigns stays in this trace."""
         frame = self.frame
         if self._mark is None:
             self._mark = self._take_mark()
@@ -107,7 +111,8 @@ class _Lifted:
             a, kw = jax.tree.unflatten(treedef, full)
             return wrap(traced)(*a, **kw)
 
-        jax.eval_shape(run, *(leaves[i] for i in arrays))
+        with lift_state.unchanged(frame):
+            return jax.eval_shape(run, *(leaves[i] for i in arrays))
 
     def created(self) -> list[VariableRecord]:
         """The records the discovery traces created, in creation order."""
@@ -196,6 +201,9 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
         for record in records:
             if record.init_spec is None:
                 continue  # looked up in apply's tree: already a caller value
+            if record.stack is not None:  # made by a js.layer_stack in the body
+                record.stack.initialize(frame, record)
+                continue
             init_fn, shape, dtype, needs_key = record.init_spec
             if not needs_key:
                 value = place(_concrete(record, init_fn), record.sharding)
@@ -227,6 +235,10 @@ def scan(
     initial values the unrolled Python loop would give them. Scopes, reuse
     flags, initializers, regularizers and custom getters work inside as
     outside. ``js.next_rng_key()`` gives a different key each iteration.
+    State (``trainable=False`` variables) is carried from iteration to
+    iteration: each iteration reads what the previous one assigned, and the
+    call reads the last iteration's values afterwards, as after the unrolled
+    loop.
 
     >>> def rnn(xs):
     ...     def step(h, x):
@@ -262,24 +274,40 @@ def scan(
             lifted.trace(f, (_abstract(init), x0))
             _materialize(frame, lifted.created())
         body = lifted.body(f)
-        if lifted.key is None:  # no per-iteration keys: scan over xs alone
-            step, scanned = functools.partial(body, None), xs
-        else:
+        carried = StateCarry(frame)
 
-            def step(carry, ix):
-                i, x = ix
-                return body(lifted.key_at(i), carry, x)
+        def step(loop, ix):
+            carry, state = loop
+            i, x = ix if lifted.key is not None else (None, ix)
+            with carried.inside(state):
+                carry, y = body(lifted.key_at(i), carry, x)
+                return (carry, carried.collect(state)), y
 
-            scanned = (jnp.arange(length), xs)
+        # Without per-iteration keys the scan runs over xs alone.
+        scanned = xs if lifted.key is None else (jnp.arange(length), xs)
         lifted.start_run()
-        return jax.lax.scan(step, init, scanned, length=length, reverse=reverse, unroll=unroll)
+        (carry, state), ys = jax.lax.scan(
+            step, (init, carried.values()), scanned, length=length, reverse=reverse, unroll=unroll
+        )
+        carried.finish(state)
+        return carry, ys
     finally:
         lifted.end_run()
+
+
+def _shift_static(checkpoint_kwargs: dict) -> dict:
+    """``jax.checkpoint``'s ``static_argnums`` once the state is passed first."""
+    numbers = checkpoint_kwargs.get("static_argnums")
+    if numbers is None:
+        return checkpoint_kwargs
+    numbers = (numbers,) if isinstance(numbers, int) else tuple(numbers)
+    return {**checkpoint_kwargs, "static_argnums": tuple(n + 1 if n >= 0 else n for n in numbers)}
 
 
 def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
     """``jax.checkpoint`` (rematerialization) for a function that may create
     variables; the variables are stored, only activations are recomputed.
+    State is read and assigned as outside.
 
     ``checkpoint_kwargs`` (``policy``, ``prevent_cse``, ``static_argnums``) go
     to ``jax.checkpoint``.
@@ -296,10 +324,19 @@ def remat(fn: Callable, **checkpoint_kwargs) -> Callable:
                 lifted.trace(fn, args, kwargs)
                 _materialize(frame, lifted.created())
             body = lifted.body(fn)
+            carried = StateCarry(frame)
+
+            def checkpointed(state, *a, **kw):
+                with carried.inside(state):
+                    out = body(lifted.key_at(0), *a, **kw)
+                    return out, carried.collect(state)
+
             lifted.start_run()
-            return jax.checkpoint(functools.partial(body, lifted.key_at(0)), **checkpoint_kwargs)(
-                *args, **kwargs
+            out, state = jax.checkpoint(checkpointed, **_shift_static(checkpoint_kwargs))(
+                carried.values(), *args, **kwargs
             )
+            carried.finish(state)
+            return out
         finally:
             lifted.end_run()
 
@@ -322,6 +359,12 @@ def vmap(
     ``split_rng=True``, which folds in the example's index. Arguments are
     as ``jax.vmap`` takes them: non-array arguments under ``in_axes=None``,
     and keyword arguments (mapped over their leading axis).
+
+    State is shared too: every example reads the same (unbatched) value,
+    and an assignment must give one value for the whole batch, such as a
+    mean over it (``jax.lax.pmean(x, axis_name)``). Assigning a value that
+    differs between examples is ambiguous (which example's would the state
+    keep?) and a ``LiftError`` naming the variable.
     """
     name = axis_name or "jaxscope_vmap"
 
@@ -339,24 +382,68 @@ def vmap(
                 lifted.trace(fn, args, kwargs, wrap=batched)
                 _materialize(frame, lifted.created())
             body = lifted.body(fn)
+            carried = StateCarry(frame)
 
-            def per_example(*a, **kw):
+            def per_example(state, *a, **kw):
                 index = jax.lax.axis_index(name) if split_rng else 0
-                return body(lifted.key_at(index), *a, **kw)
+                with carried.inside(state):
+                    out = body(lifted.key_at(index), *a, **kw)
+                    return out, carried.collect(state)
+
+            if isinstance(in_axes, (tuple, list)):
+                state_first = (None, *in_axes)
+            else:
+                state_first = (None, *(in_axes,) * len(args))
+
+            def run(state_out_axes: Any) -> Callable:
+                return jax.vmap(
+                    per_example,
+                    in_axes=state_first,
+                    out_axes=(out_axes, state_out_axes),
+                    axis_name=name,
+                    axis_size=axis_size,
+                )
 
             lifted.start_run()
-            return batched(per_example)(*args, **kwargs)
+            state = carried.values()
+            try:
+                out, state = run(None)(state, *args, **kwargs)
+            except ValueError:
+                _raise_batched_state(run, carried.names, state, args, kwargs)
+                raise
+            carried.finish(state)
+            return out
         finally:
             lifted.end_run()
 
     return wrapped
 
 
+def _raise_batched_state(
+    run: Callable, names: list[str], state: dict, args: tuple, kwargs: dict
+) -> None:
+    """After ``js.vmap`` failed: a ``LiftError`` naming the first state
+    variable assigned a value that differs between examples, if one is."""
+    for name in names:
+        axes = {other: None if other == name else 0 for other in names}
+        try:
+            jax.eval_shape(run(axes), state, *args, **kwargs)
+        except ValueError:
+            raise errors.LiftError(
+                f"js.assign({name!r}) inside js.vmap gives a value that differs between "
+                "the examples, but state is shared by the whole batch: which example's "
+                "value would it keep? Fix: assign one value for the batch (e.g. "
+                "jax.lax.pmean(value, axis_name) with the vmap's axis_name), or return "
+                "the per-example values and assign after the vmap."
+            ) from None
+
+
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands) -> Any:
     """``jax.lax.cond`` whose branches may create variables.
 
     Both branches' variables are created in ``init`` (as TF1's ``tf.cond``
-    builds both branches), whichever branch runs.
+    builds both branches), whichever branch runs. State assigned in the
+    taken branch is what the call reads afterwards.
     """
     frame = context.current_or_none()
     if frame is None:
@@ -367,10 +454,24 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands) -> Any:
             lifted.trace(true_fun, operands)
             lifted.trace(false_fun, operands)
             _materialize(frame, lifted.created())
-        branches = [lifted.body(fn) for fn in (true_fun, false_fun)]
+        carried = StateCarry(frame)
         key = lifted.key_at(0)
+
+        def branch(fn: Callable) -> Callable:
+            body = lifted.body(fn)
+
+            def run(state, *ops):
+                with carried.inside(state):
+                    out = body(key, *ops)
+                    return out, carried.collect(state)
+
+            return run
+
+        true_branch, false_branch = branch(true_fun), branch(false_fun)
         lifted.start_run()
-        return jax.lax.cond(pred, *(functools.partial(b, key) for b in branches), *operands)
+        out, state = jax.lax.cond(pred, true_branch, false_branch, carried.values(), *operands)
+        carried.finish(state)
+        return out
     finally:
         lifted.end_run()
 
@@ -380,6 +481,8 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     (e.g. a greedy decoder that stops at end-of-sequence).
 
     ``js.next_rng_key()`` in the body gives a different key each iteration.
+    State is carried from iteration to iteration, as in :func:`scan`; the
+    condition may read it but not assign it.
     """
     frame = context.current_or_none()
     if frame is None:
@@ -392,29 +495,48 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
             lifted.trace(body_fun, (abstract,))
             _materialize(frame, lifted.created())
         cond_body, loop_body = lifted.body(cond_fun), lifted.body(body_fun)
+        carried = StateCarry(frame)
 
-        def counted_cond(state):
-            i, val = state
-            return cond_body(lifted.key_at(i), val)
+        def counted_cond(loop):
+            i, val, state = loop
+            with carried.inside(state):
+                out = cond_body(lifted.key_at(i), val)
+                assigned = [n for n, v in carried.collect(state).items() if v is not state[n]]
+            if assigned:
+                raise errors.LiftError(
+                    f"js.assign({assigned[0]!r}) in js.while_loop's cond_fun: the "
+                    "condition's assignments would be lost (jax.lax.while_loop's "
+                    "condition returns only a bool). Fix: assign in body_fun."
+                )
+            return out
 
-        def counted_body(state):
-            i, val = state
-            return i + 1, loop_body(lifted.key_at(i), val)
+        def counted_body(loop):
+            i, val, state = loop
+            with carried.inside(state):
+                val = loop_body(lifted.key_at(i), val)
+                return i + 1, val, carried.collect(state)
 
         lifted.start_run()
-        return jax.lax.while_loop(counted_cond, counted_body, (jnp.int32(0), init_val))[1]
+        start = (jnp.int32(0), init_val, carried.values())
+        _, val, state = jax.lax.while_loop(counted_cond, counted_body, start)
+        carried.finish(state)
+        return val
     finally:
         lifted.end_run()
 
 
 class _Stack:
-    """A ``layer_stack`` being discovered: maps variables to their layers."""
+    """One ``layer_stack`` call: maps its variables to their layers."""
 
     def __init__(self, num_layers: int, prefix: str, layer_name: str):
         self.num_layers = num_layers
         self.prefix = prefix
         self.layer_name = layer_name
-        self.stacked: dict[str, Any] = {}
+        # The same layer stack called again (a body traced again) has the
+        # same key: it finds the variables by it.
+        self.key = (num_layers, prefix, layer_name)
+        self.stacked: dict[str, Any] = {}  # found in apply's tree
+        self.made: dict[str, Any] = {}  # the stacked values, in creation order
 
     def layer_value(self, name: str, value: Any) -> Any:
         """A stacked value found in apply's tree: checked, and its layer 0
@@ -440,20 +562,26 @@ class _Stack:
             )
         return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
 
-    def materialize(self, frame: Frame, records: list[VariableRecord]) -> None:
-        made: dict[str, jax.Array] = {}  # the stacked values, in creation order
+    def adopt(self, frame: Frame, records: list[VariableRecord]) -> None:
+        """The variables the discovery created become this stack's, stacked."""
         for record in records:
             self.unrolled_name(record.name, 0)  # every variable must be under the scope
+            record.stack = self
             if record.sharding is not None:
                 record.sharding = jax.sharding.PartitionSpec(None, *record.sharding)
-            if record.init_spec is None:
-                value = place(self.stacked[record.name], record.sharding)
-            else:
-                value = self._initial(frame, record, made)
-            record.value = record.initial_value = made[record.name] = value
-            record.shape = tuple(value.shape)
+            self.initialize(frame, record)
 
-    def _initial(self, frame: Frame, record: VariableRecord, made: dict) -> jax.Array:
+    def initialize(self, frame: Frame, record: VariableRecord) -> None:
+        """Sets the stacked value, in the current trace: the tree's (apply),
+        or the initial one (init)."""
+        if record.init_spec is None:
+            value = place(self.stacked[record.name], record.sharding)
+        else:
+            value = self._initial(frame, record)
+        record.value = record.initial_value = self.made[record.name] = value
+        record.shape = tuple(value.shape)
+
+    def _initial(self, frame: Frame, record: VariableRecord) -> jax.Array:
         """The stacked initial value, born with the stacked spec: layer ``i``
         is initialized from its unrolled name's key. An initializer calling
         ``get_variable`` gets layer ``i``'s slice of what it obtains."""
@@ -465,6 +593,11 @@ class _Stack:
         keys = jnp.stack(
             [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
         )
+        made = {}  # what was made before this variable
+        for name, value in self.made.items():
+            if name == record.name:
+                break
+            made[name] = value
 
         def layer(key: jax.Array, layer_values: dict) -> jax.Array:
             with _replaying(frame, layer_values):
@@ -476,7 +609,69 @@ class _Stack:
         return initialize(make, keys, record.sharding)
 
 
-def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") -> Callable:
+def _per_layer_slices(num_layers: int, inputs: tuple) -> tuple:
+    """Layer 0's slices of per-layer inputs, as shapes; a leaf without a
+    leading axis of ``num_layers`` is a ``LayerBodyError``."""
+    for leaf in jax.tree.leaves(inputs):
+        shape = jnp.shape(leaf)
+        if not shape or shape[0] != num_layers:
+            raise errors.LayerBodyError(
+                f"js.layer_stack({num_layers}, with_per_layer_inputs=True): a per-layer "
+                f"input has shape {tuple(shape)}, but per-layer inputs need a leading "
+                f"axis of size {num_layers} (layer i gets row i). Fix: stack the "
+                "inputs by layer, or pass inputs shared by every layer as keyword "
+                "arguments."
+            )
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), inputs
+    )
+
+
+def _check_layer_output(num_layers: int, per_layer: bool, x: Any, out: Any) -> None:
+    """A ``LayerBodyError`` unless the layer body returned what the stack
+    needs: its input's structure, shapes and dtypes (and a per-layer output
+    with per-layer inputs)."""
+    expected = "(x, out_i)" if per_layer else "x"
+    if per_layer:
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise errors.LayerBodyError(
+                f"js.layer_stack({num_layers}, with_per_layer_inputs=True): the layer "
+                f"body must return {expected}, the carry and this layer's output, but it "
+                f"returned {_describe(out)}. Fix: return a pair, e.g. (x, None) for no "
+                "per-layer output."
+            )
+        out = out[0]
+
+    def signature(tree: Any) -> Any:
+        return jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), tree)
+
+    if jax.tree.structure(x) != jax.tree.structure(out) or signature(x) != signature(out):
+        raise errors.LayerBodyError(
+            f"js.layer_stack({num_layers}): the layer body must return {expected} with x "
+            "of the structure, shapes and dtypes it was given, since layer i + 1 takes "
+            f"what layer i returns; it was given {_describe(x)} and returned "
+            f"{_describe(out)}. Fix: return the carry unchanged in shape (per-layer "
+            "results go in a per-layer output: with_per_layer_inputs=True)."
+        )
+
+
+def _describe(tree: Any) -> str:
+    def leaf(a: Any) -> str:
+        return f"{jnp.result_type(a)}{list(jnp.shape(a))}" if hasattr(a, "shape") else repr(a)
+
+    leaves, treedef = jax.tree.flatten(tree)
+    if treedef.num_leaves == 1 and treedef.num_nodes == 1:
+        return leaf(leaves[0])
+    return f"{jax.tree.unflatten(treedef, [leaf(a) for a in leaves])}".replace("'", "")
+
+
+def layer_stack(
+    num_layers: int,
+    *,
+    with_per_layer_inputs: bool = False,
+    unroll: int = 1,
+    layer_name: str = "layer",
+) -> Callable:
     """Decorator: ``f(x, *args) -> x`` applied ``num_layers`` times as one scan.
 
     The variables ``f`` creates get a leading axis of size ``num_layers`` and
@@ -484,10 +679,22 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
     layers run as one ``jax.lax.scan``, so compile time does not grow with
     depth. Extra ``args`` are passed unchanged to every layer.
 
+    With ``with_per_layer_inputs=True`` the layers take and give one slice
+    each: ``f(x, *ys_i) -> (x, out_i)``, where every positional argument
+    after ``x`` has a leading axis of ``num_layers`` (layer ``i`` gets row
+    ``i``), keyword arguments go unchanged to every layer, and the stack
+    returns ``(x, outs)`` with the outputs stacked by layer (a per-layer
+    key/value cache, say). A body of the wrong shape is a
+    ``LayerBodyError``.
+
     Layer ``i``'s slice is initialized exactly as the unrolled model's
     variable ``<scope>/layer_<i>/<name>`` would be, so
     ``js.unstack_layers(params)`` gives the params of the unrolled model
     ``for i in range(n): with js.variable_scope(f"layer_{i}"): x = f(x)``.
+    State (``trainable=False``) variables created in ``f`` are stacked the
+    same way, and each layer reads and assigns only its own slice (batch
+    norm statistics per layer); state created outside the stack is carried
+    from layer to layer.
 
     >>> def model(x):
     ...     @js.layer_stack(8)
@@ -500,8 +707,10 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
     >>> params["mlp"]["w"].shape
     (8, 4, 4)
 
-    A layer stack cannot be nested inside another lifted transform; lifted
-    transforms (``js.scan``, ``js.remat``, …) inside the layers are fine.
+    A layer stack can run inside ``js.scan``, ``js.while_loop``, ``js.cond``
+    and the other lifted transforms (a decoder's layers inside its decoding
+    loop), and lifted transforms can run inside the layers; a layer stack
+    inside another layer stack's layers is a ``LiftError``.
     ``js.next_rng_key()`` gives each layer its own keys.
     """
     if not isinstance(num_layers, int) or num_layers < 1:
@@ -515,36 +724,72 @@ def layer_stack(num_layers: int, *, unroll: int = 1, layer_name: str = "layer") 
         def stacked(x, *args, **kwargs):
             frame = context.current_or_none()
             layer = functools.partial(f, **kwargs) if kwargs else f
+            if with_per_layer_inputs:
+                slices = _per_layer_slices(num_layers, args)
+
+                def one_layer(c, *ys):
+                    return layer(c, *ys)
+            else:
+                slices = ()
+
+                def one_layer(c):
+                    return layer(c, *args)
+
             if frame is None:
-                return jax.lax.scan(lambda c, _: (layer(c, *args), None), x, length=num_layers)[0]
-            if frame.body.depth:
+                if with_per_layer_inputs:
+                    return jax.lax.scan(lambda c, ys: one_layer(c, *ys), x, args)
+                return jax.lax.scan(lambda c, _: (one_layer(c), None), x, length=num_layers)[0]
+            if frame.body.stack is not None:
                 raise errors.LiftError(
-                    "js.layer_stack cannot be nested inside another lifted transform "
-                    "(js.scan, js.vmap, js.remat, js.cond, js.while_loop or another "
-                    "js.layer_stack). Fix: put the layer stack outermost; lifted "
-                    "transforms inside the layers are supported."
+                    "js.layer_stack cannot be nested inside another js.layer_stack's "
+                    "layers. Fix: stack the inner layers outside, or make them one "
+                    "layer of the outer stack; other lifted transforms (js.scan, "
+                    "js.while_loop, js.cond, ...) can hold a layer stack."
                 )
             stack = _Stack(num_layers, frame.current_scope.name, layer_name)
             lifted = _Lifted(frame, discover=True, stack=stack)
             try:
-                lifted.trace(lambda c: layer(c, *args), (_abstract(x),))
-                created = lifted.created()
-                stack.materialize(frame, created)
-                params = {r.name: r.value for r in created}
-                run = lifted.body(lambda c: layer(c, *args), layer_params=True)
+                if lifted.discover:
+                    out = lifted.trace(one_layer, (_abstract(x), *slices))
+                    _check_layer_output(num_layers, with_per_layer_inputs, _abstract(x), out)
+                    created = lifted.created()
+                    stack.adopt(frame, created)
+                else:  # traced again inside another lifted body: found by its key
+                    created = [r for r in frame.records.values() if _of(r, stack.key)]
+                params = {r.name: r.value for r in created if r.trainable}
+                layer_state = {r.name: r.value for r in created if not r.trainable}
+                carried = StateCarry(frame, exclude=frozenset(layer_state))
+                run = lifted.body(one_layer, layer_params=True)
 
-                def step(carry, xs):
-                    i, layer_params = xs
-                    return run(lifted.key_at(i), layer_params, carry), None
+                def step(loop, xs):
+                    c, state = loop
+                    i, layer_params, own_state, ys = xs
+                    values = {**state, **own_state}
+                    with carried.inside(values):
+                        out = run(lifted.key_at(i), layer_params, c, *ys)
+                        values = carried.collect(values)
+                    c, y = out if with_per_layer_inputs else (out, None)
+                    state = {name: values[name] for name in state}
+                    own_state = {name: values[name] for name in own_state}
+                    return (c, state), (y, own_state)
 
                 lifted.start_run()
-                return jax.lax.scan(step, x, (jnp.arange(num_layers), params), unroll=unroll)[0]
+                xs = (jnp.arange(num_layers), params, layer_state, args if slices else ())
+                (x, state), (ys, layer_state) = jax.lax.scan(
+                    step, (x, carried.values()), xs, unroll=unroll
+                )
+                carried.finish({**state, **layer_state})
+                return (x, ys) if with_per_layer_inputs else x
             finally:
                 lifted.end_run()
 
         return stacked
 
     return decorate
+
+
+def _of(record: VariableRecord, key: tuple) -> bool:
+    return record.stack is not None and record.stack.key == key
 
 
 def unstack_layers(tree: Mapping, layer_name: str = "layer") -> dict:

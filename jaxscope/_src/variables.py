@@ -856,13 +856,6 @@ def assign(name: str, value: Any) -> jax.Array:
     """
     frame = context.current(f"js.assign({name!r})")
     trees.check_name(name, scope=frame.current_scope.name)
-    if frame.body.depth:
-        raise errors.AssignError(
-            f"js.assign({name!r}) inside a lifted transform (js.scan, js.layer_stack, "
-            "js.vmap, ...) is not supported: the new value would be a value of the "
-            "inner loop. Fix: return the value through the loop's carry and assign "
-            "it after the lifted transform."
-        )
     full = trees.join(frame.current_scope.name, name)
     if not frame.in_outer_trace():
         raise errors.RawTransformError(
@@ -892,9 +885,10 @@ def assign(name: str, value: Any) -> jax.Array:
                 f"Fix: pass a value of dtype {record.dtype}."
             )
         value = jnp.asarray(value, record.dtype)
-    if tuple(value.shape) != record.shape or value.dtype != record.dtype:
+    shape = tuple(record.value.shape)  # inside a js.layer_stack: the layer's slice
+    if tuple(value.shape) != shape or value.dtype != record.dtype:
         raise errors.AssignError(
-            f"Cannot assign to variable {full}: it has shape {record.shape} and "
+            f"Cannot assign to variable {full}: it has shape {shape} and "
             f"dtype {record.dtype}, the value has shape {tuple(value.shape)} and "
             f"dtype {value.dtype}. Fix: reshape or cast the value (e.g. "
             f"value.astype(jnp.{record.dtype}))."

@@ -34,6 +34,7 @@ layer                          variables (under the layer's scope)
 ``bahdanau_attention``         ``query_layer/kernel``, ``attention_v``
 ``luong_attention``            ``attention_g`` (with ``scale``)
 ``multi_head_attention``       ``query``, ``key``, ``value``, ``output``
+``memory_cache``               ``key``, ``value`` of a ``multi_head_attention``
 ``sequence_loss``              none
 =============================  =============================================
 """
@@ -45,12 +46,18 @@ from jaxscope._src.nn.dropout import dropout, tf1_dropout
 from jaxscope._src.nn.embedding import embedding, embedding_attend
 from jaxscope._src.nn.linear import dense
 from jaxscope._src.nn.losses import sequence_loss
-from jaxscope._src.nn.multi_head import causal_mask, multi_head_attention
+from jaxscope._src.nn.multi_head import (
+    KVCache,
+    causal_mask,
+    memory_cache,
+    multi_head_attention,
+)
 from jaxscope._src.nn.normalization import layer_norm
 from jaxscope._src.nn.recurrent import LSTMState, gru_cell, lstm_cell
 from jaxscope._src.nn.rnn import bidirectional_dynamic_rnn, dynamic_rnn, multi_rnn_cell
 
 __all__ = [
+    "KVCache",
     "LSTMState",
     "bahdanau_attention",
     "batch_norm",
@@ -69,6 +76,7 @@ __all__ = [
     "lstm_cell",
     "luong_attention",
     "masked_softmax",
+    "memory_cache",
     "multi_head_attention",
     "multi_rnn_cell",
     "sequence_loss",

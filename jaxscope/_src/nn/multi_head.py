@@ -1,9 +1,10 @@
-"""Multi-head (scaled dot-product) attention, with masks."""
+"""Multi-head (scaled dot-product) attention, with masks and a key/value cache."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,64 @@ def causal_mask(length: int) -> jax.Array:
     return jnp.tril(jnp.ones((length, length), bool))
 
 
+class KVCache(NamedTuple):
+    """The keys and values an attention layer attends to when it decodes one
+    position at a time, so that step ``t`` projects only position ``t``
+    instead of the whole prefix again.
+
+    A plain pytree, passed to :func:`multi_head_attention` as ``cache=`` and
+    returned updated: carry it through the decoding loop (``js.while_loop``,
+    ``js.scan``), through a ``js.layer_stack`` as a per-layer input and
+    output (stacked caches have a leading layer axis), and reorder its rows
+    between beams with ``jax.tree.map``. Its capacity is fixed (static
+    shapes): size it for the longest decode. The heads come before the
+    positions (``[..., heads, capacity, size]``, unlike the ``[..., S, heads,
+    size]`` of the heads computed without a cache), so that a step reads
+    each head's keys as one block, without transposing the whole cache. A self-attention cache starts
+    empty (:meth:`zeros`); a cross-attention cache holds the memory's keys
+    and values, computed once (:func:`memory_cache`).
+
+    Attributes:
+        key: ``[..., num_heads, capacity, key_size]``.
+        value: ``[..., num_heads, capacity, value_size]``.
+        length: int32, the positions filled (the next is written there);
+            shape ``[]``, or ``[num_layers]`` for stacked caches.
+
+    >>> cache = js.nn.KVCache.zeros([2], 10, num_heads=4, key_size=8)
+    >>> cache.key.shape, int(cache.length)
+    ((2, 4, 10, 8), 0)
+    """
+
+    key: jax.Array
+    value: jax.Array
+    length: jax.Array
+
+    @classmethod
+    def zeros(
+        cls,
+        batch_shape: Sequence[int],
+        capacity: int,
+        *,
+        num_heads: int,
+        key_size: int,
+        value_size: int | None = None,
+        dtype: Any = jnp.float32,
+    ) -> KVCache:
+        """An empty cache for ``capacity`` positions of rows ``batch_shape``.
+
+        ``num_heads``, ``key_size``, ``value_size`` and ``dtype`` are those
+        of the attention layer's projections (``key_size`` defaults there to
+        ``query_dim // num_heads``, ``value_size`` to ``key_size``).
+        """
+        value_size = value_size or key_size
+        batch_shape = tuple(batch_shape)
+        return cls(
+            jnp.zeros((*batch_shape, num_heads, capacity, key_size), dtype),
+            jnp.zeros((*batch_shape, num_heads, capacity, value_size), dtype),
+            jnp.zeros((), jnp.int32),
+        )
+
+
 def multi_head_attention(
     query: jax.Array,
     memory: jax.Array,
@@ -38,9 +97,10 @@ def multi_head_attention(
     dropout_rate: float = 0.0,
     is_training: bool = False,
     return_weights: bool = False,
+    cache: KVCache | None = None,
     name: str | None = None,
     reuse: Any = None,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
+) -> jax.Array | tuple[jax.Array, ...]:
     """Multi-head attention (Vaswani et al., 2017) of ``query`` over ``memory``.
 
     Each head computes ``softmax(q k^T / sqrt(key_size)) v``; the heads are
@@ -58,6 +118,27 @@ def multi_head_attention(
     values of one head size, one dtype and one batch. Either way, a query
     whose keys are all masked out gets uniform weights over every key, not
     NaNs.
+
+    Decoding one position at a time, pass a :class:`KVCache`:
+
+    - ``cache=`` an (initially empty) cache and ``memory=query``: the keys
+      and values of the new positions ``query`` holds (usually one) are
+      written into the cache at ``cache.length``, and each new position
+      attends to the cached positions up to itself, causally. The output
+      is what causal self-attention over the whole prefix gives at those
+      positions, and the updated cache is returned with it.
+    - ``cache=`` :func:`memory_cache`'s keys and values of a memory, and
+      ``memory=None``: the query attends to them as they are (the memory is
+      not projected again at every step); the cache is returned unchanged.
+
+    A ``mask`` given with a cache masks the cache's positions: it is
+    broadcast to ``[..., num_heads, T, capacity]`` (a padding mask of the
+    memory as ``mask[:, None, None, :]``). With a cache the heads run the
+    explicit way (scores, softmax, weighted sum) over the heads-major cache.
+    The cache is an explicit pytree rather than ``trainable=False``
+    variables: its size is the decode's (batch, beams, length), not the
+    model's, it has no place in a checkpoint, and the inference function
+    stays free of state.
 
     Variables: four :func:`dense` layers in ``<name>``: ``query``, ``key``,
     ``value`` (``[dim, num_heads * size]``) and ``output``, each with
@@ -80,11 +161,14 @@ def multi_head_attention(
         dropout_rate: dropout on the attention weights when training.
         is_training: enables dropout.
         return_weights: also return the weights ``[..., num_heads, T, S]``.
+        cache: a :class:`KVCache` to decode with (see above).
         name: the scope; ``None`` gives a uniquified ``multihead_attention``.
         reuse: ``True`` / ``js.AUTO_REUSE`` to share an earlier call's.
 
     Returns:
-        ``[..., T, output_size]``, and the weights with ``return_weights``.
+        ``[..., T, output_size]``; with ``return_weights`` also the weights;
+        with ``cache`` also the updated cache, last: ``(out, cache)`` or
+        ``(out, weights, cache)``.
 
     >>> def model(x):
     ...     causal = js.nn.causal_mask(x.shape[-2])
@@ -96,6 +180,18 @@ def multi_head_attention(
     ['key', 'output', 'query', 'value']
     >>> f.apply(params, x).shape
     (3, 5, 8)
+
+    The same outputs one position at a time, through a cache:
+
+    >>> def step(cache, x_t):  # x_t: [3, 1, 8], one position
+    ...     out, cache = js.nn.multi_head_attention(x_t, x_t, num_heads=2, cache=cache)
+    ...     return cache, out[:, 0]
+    >>> def decode(x):
+    ...     cache = js.nn.KVCache.zeros([3], 5, num_heads=2, key_size=4)
+    ...     return js.scan(step, cache, jnp.swapaxes(x, 0, 1)[:, :, None])[1]
+    >>> steps = js.transform(decode).apply(params, x)
+    >>> bool(jnp.allclose(jnp.swapaxes(steps, 0, 1), f.apply(params, x), atol=1e-6))
+    True
     """
     query_dim = query.shape[-1]
     key_size = key_size or query_dim // num_heads
@@ -110,27 +206,155 @@ def multi_head_attention(
     def heads(x: jax.Array, size: int) -> jax.Array:  # [..., L, H*size] -> [..., L, H, size]
         return x.reshape(*x.shape[:-1], num_heads, size)
 
+    if memory is None and cache is None:
+        raise errors.ArgumentError(
+            "multi_head_attention: memory=None attends to a cache's keys and values, "
+            "but no cache was given. Fix: pass memory (memory=query for "
+            "self-attention), or cache=js.nn.memory_cache(memory, ...)."
+        )
     with layer_scope(name, "multihead_attention", reuse):
         q = heads(dense(query, num_heads * key_size, use_bias=use_bias, name="query"), key_size)
-        k = heads(dense(memory, num_heads * key_size, use_bias=use_bias, name="key"), key_size)
-        v = heads(
-            dense(memory, num_heads * value_size, use_bias=use_bias, name="value"), value_size
-        )
+        sizes = (num_heads, key_size, value_size, use_bias)
+        if cache is None:
+            k, v = _keys_and_values(memory, *sizes, heads_first=False)
+            layout = "shd"
+        else:
+            new = None if memory is None else _keys_and_values(memory, *sizes, heads_first=True)
+            k, v, mask, cache = _attend_to_cache(cache, new, mask)
+            layout = "hsd"
         dropout_active = is_training and not (
             isinstance(dropout_rate, (int, float)) and dropout_rate == 0
         )
-        if not return_weights and not dropout_active and _fits_fused(q, k, v, mask):
+        fused = cache is None and not return_weights and not dropout_active
+        if fused and _fits_fused(q, k, v, mask):
             out = _fused_attention(q, k, v, mask)
         else:
-            scores = jnp.einsum("...thd,...shd->...hts", q, k) / math.sqrt(key_size)
+            scores = jnp.einsum(f"...thd,...{layout}->...hts", q, k) / math.sqrt(key_size)
             if mask is not None:
                 mask = jnp.broadcast_to(mask, scores.shape)
             weights = masked_softmax(scores, mask)
             dropped = dropout(weights, dropout_rate, is_training=is_training)
-            out = jnp.einsum("...hts,...shd->...thd", dropped, v)
+            out = jnp.einsum(f"...hts,...{layout}->...thd", dropped, v)
         out = out.reshape(*out.shape[:-2], num_heads * value_size)
         out = dense(out, output_size, use_bias=use_bias, name="output")
-    return (out, weights) if return_weights else out
+    outputs = (out, weights) if return_weights else (out,)
+    if cache is not None:
+        outputs = (*outputs, cache)
+    return outputs if len(outputs) > 1 else out
+
+
+def memory_cache(
+    memory: jax.Array,
+    *,
+    num_heads: int,
+    key_size: int | None = None,
+    value_size: int | None = None,
+    use_bias: bool = True,
+    name: str = "multihead_attention",
+    reuse: Any = None,
+) -> KVCache:
+    """The keys and values of ``memory`` for the attention layer ``name``,
+    computed once: what a decoder's cross-attention attends to at every step
+    (``multi_head_attention(query, None, mask, cache=...)``).
+
+    It runs the layer's ``key`` and ``value`` projections, the variables
+    ``<name>/key`` and ``<name>/value`` of :func:`multi_head_attention`; call
+    it in the scope the attention layer is called in, with the same sizes.
+
+    Args:
+        memory: ``[..., S, memory_dim]``.
+        num_heads: the attention layer's number of heads.
+        key_size: its per-head key size; default ``memory_dim // num_heads``
+            (the layer's default when query and memory have one width).
+        value_size: default ``key_size``.
+        use_bias: whether the projections have biases.
+        name: the attention layer's scope (its default name, as given).
+        reuse: ``True`` / ``js.AUTO_REUSE`` to share the layer's variables.
+
+    Returns:
+        A full :class:`KVCache` (``length == S``).
+
+    >>> def model(query, memory):
+    ...     full = js.nn.multi_head_attention(query, memory, num_heads=2)
+    ...     cache = js.nn.memory_cache(memory, num_heads=2, reuse=True)
+    ...     cached, _ = js.nn.multi_head_attention(
+    ...         query, None, num_heads=2, cache=cache, reuse=True
+    ...     )
+    ...     return jnp.max(jnp.abs(full - cached))
+    >>> f = js.transform(model)
+    >>> q, m = jnp.ones((2, 3, 8)), jnp.arange(80.0).reshape(2, 5, 8) / 80
+    >>> float(f.apply(f.init(0, q, m), q, m)) < 1e-6
+    True
+    """
+    key_size = key_size or memory.shape[-1] // num_heads
+    value_size = value_size or key_size
+    with layer_scope(name, "multihead_attention", reuse):
+        sizes = (num_heads, key_size, value_size, use_bias)
+        k, v = _keys_and_values(memory, *sizes, heads_first=True)
+    return KVCache(k, v, jnp.asarray(memory.shape[-2], jnp.int32))
+
+
+def _keys_and_values(
+    memory: jax.Array,
+    num_heads: int,
+    key_size: int,
+    value_size: int,
+    use_bias: bool,
+    heads_first: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """The ``key`` and ``value`` projections of ``memory``, split into heads:
+    ``[..., S, num_heads, size]``, or ``[..., num_heads, S, size]`` with
+    ``heads_first`` (a cache's layout)."""
+    k = dense(memory, num_heads * key_size, use_bias=use_bias, name="key")
+    v = dense(memory, num_heads * value_size, use_bias=use_bias, name="value")
+    k = k.reshape(*k.shape[:-1], num_heads, key_size)
+    v = v.reshape(*v.shape[:-1], num_heads, value_size)
+    if heads_first:
+        k, v = jnp.swapaxes(k, -2, -3), jnp.swapaxes(v, -2, -3)
+    return k, v
+
+
+def _attend_to_cache(
+    cache: KVCache, new: tuple[jax.Array, jax.Array] | None, mask: jax.Array | None
+) -> tuple[jax.Array, jax.Array, jax.Array, KVCache]:
+    """The keys, values and mask to attend to through ``cache``, and the
+    cache to return: with ``new`` keys and values (``[..., T, H, d]``)
+    written at ``cache.length``, each new position sees the positions up to
+    itself; without, every filled position is seen. Keys and values are
+    heads-major: ``[..., H, positions, d]``."""
+    if not isinstance(cache, KVCache):
+        raise errors.ArgumentTypeError(
+            f"multi_head_attention: cache must be a js.nn.KVCache, got "
+            f"{type(cache).__name__}. Fix: js.nn.KVCache.zeros(...) for self-attention, "
+            "js.nn.memory_cache(memory, ...) for cross-attention."
+        )
+    capacity = cache.key.shape[-2]
+    positions = jnp.arange(capacity)
+    if new is None:
+        visible = positions < cache.length
+    else:
+        k, v = new
+        steps = k.shape[-2]
+        try:
+            end = int(cache.length) + steps
+        except (jax.errors.ConcretizationTypeError, TypeError):
+            end = None  # traced: dynamic_update_slice would clamp a write past the end
+        if end is not None and end > capacity:
+            raise errors.ArgumentError(
+                f"multi_head_attention: the cache holds {capacity} positions, "
+                f"{int(cache.length)} filled, too few for {steps} more. Fix: a larger "
+                "capacity in js.nn.KVCache.zeros (the longest decode's length)."
+            )
+        start = (0,) * (k.ndim - 2) + (cache.length, 0)
+        cache = KVCache(
+            jax.lax.dynamic_update_slice(cache.key, k.astype(cache.key.dtype), start),
+            jax.lax.dynamic_update_slice(cache.value, v.astype(cache.value.dtype), start),
+            cache.length + steps,
+        )
+        query_positions = cache.length - steps + jnp.arange(steps)
+        visible = positions <= query_positions[:, None]  # [T, capacity]
+    mask = visible if mask is None else visible & jnp.asarray(mask, bool)
+    return cache.key, cache.value, mask, cache
 
 
 def _fits_fused(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> bool:
