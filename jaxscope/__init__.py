@@ -21,8 +21,9 @@ variables live in a nested dict keyed by the scoped names.
 import importlib as _importlib
 import typing as _typing
 
-from jaxscope import checkpoint, errors, initializers, nn, sharding, tf1
+from jaxscope import checkpoint, errors, haiku_interop, initializers, nn, precision, sharding, tf1
 from jaxscope._src.constraints import apply_constraints, constraint_projection, get_constraints
+from jaxscope._src.haiku_interop import from_haiku
 from jaxscope._src.introspection import partition_specs, summary
 from jaxscope._src.lift import (
     cond,
@@ -97,11 +98,13 @@ __all__ = [
     "errors",
     "flatten",
     "flax_module",
+    "from_haiku",
     "get_constraints",
     "get_regularization_loss",
     "get_regularization_losses",
     "get_variable",
     "get_variable_scope",
+    "haiku_interop",
     "initializers",
     "labels",
     "layer_stack",
@@ -114,6 +117,7 @@ __all__ = [
     "nnx_module",
     "partition",
     "partition_specs",
+    "precision",
     "remat",
     "scan",
     "select",

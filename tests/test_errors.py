@@ -54,12 +54,12 @@ TF1_BASE = {
     errors.StaleScopeError: RuntimeError,
     errors.StateInStatelessTransformError: RuntimeError,
     errors.RawTransformError: RuntimeError,
-    # Checkpoints and TF1 checkpoints (TF1's Saver raises ValueError for a
-    # path without a checkpoint and for one that does not fit).
+    # Checkpoints, TF1 checkpoints and Haiku params (TF1's Saver raises
+    # ValueError for a path without a checkpoint and for one that does not fit).
     **{
         getattr(errors, name): ValueError
         for name in errors.__all__
-        if name.startswith(("Checkpoint", "TF1")) and name != "TF1DependencyError"
+        if name.startswith(("Checkpoint", "TF1", "Haiku")) and name != "TF1DependencyError"
     },
     errors.TF1DependencyError: ImportError,
 }

@@ -25,11 +25,13 @@ PUBLIC_JS = [
     "errors",
     "flatten",
     "flax_module",
+    "from_haiku",
     "get_constraints",
     "get_regularization_loss",
     "get_regularization_losses",
     "get_variable",
     "get_variable_scope",
+    "haiku_interop",
     "initializers",
     "labels",
     "layer_stack",
@@ -42,6 +44,7 @@ PUBLIC_JS = [
     "nnx_module",
     "partition",
     "partition_specs",
+    "precision",
     "remat",
     "scan",
     "select",
@@ -129,6 +132,10 @@ PUBLIC_ERRORS = [
     "TF1UnsupportedEntryError",
     "TF1CheckpointMismatchError",
     "TF1DependencyError",
+    "HaikuConversionError",
+    "HaikuArgumentError",
+    "HaikuNameMapError",
+    "HaikuMismatchError",
 ]
 
 PUBLIC_INITIALIZERS = [
@@ -173,6 +180,15 @@ PUBLIC_SHARDING = [
     "same_spec",
 ]
 
+PUBLIC_PRECISION = [
+    "Policy",
+    "float32_variable_storage_getter",
+    "StaticLossScale",
+    "DynamicLossScale",
+    "all_finite",
+    "select_tree",
+]
+
 PUBLIC_TF1 = [
     "DEFAULT_SKIP",
     "TF1ArgumentError",
@@ -189,14 +205,26 @@ PUBLIC_TF1 = [
     "rename",
 ]
 
+PUBLIC_HAIKU_INTEROP = [
+    "DEFAULT_NAME_MAP",
+    "HaikuArgumentError",
+    "HaikuConversionError",
+    "HaikuMismatchError",
+    "HaikuNameMapError",
+    "LoadReport",
+    "from_haiku",
+]
+
 NAMESPACES = {
     "jaxscope": PUBLIC_JS,
     "jaxscope.nn": PUBLIC_NN,
     "jaxscope.errors": PUBLIC_ERRORS,
     "jaxscope.initializers": PUBLIC_INITIALIZERS,
     "jaxscope.checkpoint": PUBLIC_CHECKPOINT,
+    "jaxscope.precision": PUBLIC_PRECISION,
     "jaxscope.sharding": PUBLIC_SHARDING,
     "jaxscope.tf1": PUBLIC_TF1,
+    "jaxscope.haiku_interop": PUBLIC_HAIKU_INTEROP,
 }
 
 
@@ -213,7 +241,16 @@ def test_internals_are_not_reachable_from_the_public_namespaces():
     modules = {
         n for n in dir(js) if not n.startswith("_") and isinstance(getattr(js, n), types.ModuleType)
     }
-    assert modules == {"checkpoint", "errors", "initializers", "nn", "sharding", "tf1"}
+    assert modules == {
+        "checkpoint",
+        "errors",
+        "haiku_interop",
+        "initializers",
+        "nn",
+        "precision",
+        "sharding",
+        "tf1",
+    }
     for internal in ("as_spec", "check", "place", "initialize"):
         assert not hasattr(js.sharding, internal), internal
     assert not hasattr(js.errors, "describe_cause")

@@ -18,6 +18,8 @@ import jaxscope as js
 from examples.seq2seq import data as data_lib
 from examples.seq2seq import models, train, translate
 
+from .test_nn_precision import dot_operand_dtypes
+
 # One tiny config for every test, so that the programs compiled once (see
 # train.programs) serve them all: compiling dominates the time of these tests.
 TINY = ["--embed-dim=8", "--hidden=16", "--num-layers=1", "--num-heads=2"]
@@ -127,6 +129,23 @@ def test_one_jitted_train_step_decreases_the_loss():
     state, after = s.train_step(state, batch)
     assert int(state["step"]) == 2
     assert np.isfinite(float(before["loss"])) and float(after["loss"]) < float(before["loss"])
+
+
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_bfloat16_trains_with_float32_params_as_the_float32_run_has(model):
+    s = train.programs(tiny_run("--dtype=bfloat16", f"--model={model}"))
+    batch = s.task.train_batch(0, 0, 8)
+    state = s.init()
+    args = (state["params"], batch["src"], batch["src_mask"], batch["tgt_in"])
+    assert set(dot_operand_dtypes(s.model.train.apply, *args)) == {("bfloat16", "bfloat16")}
+    state, before = s.train_step(state, batch)
+    state, after = s.train_step(state, batch)
+    assert np.isfinite(float(before["loss"])) and float(after["loss"]) < float(before["loss"])
+    # The same tree, shapes and float32 dtypes as a float32 run: checkpoints
+    # of either restore into the other.
+    full = jax.eval_shape(train.programs(tiny_run(f"--model={model}")).init)["params"]
+    assert jax.eval_shape(lambda: state["params"]) == full
+    assert {str(p.dtype) for p in jax.tree.leaves(full)} == {"float32"}
 
 
 def test_resume_from_a_checkpoint_equals_uninterrupted_training(tmp_path):

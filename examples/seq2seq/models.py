@@ -69,6 +69,11 @@ class ModelConfig:
     and the attention vector (``hidden`` must be even). Model B uses
     ``embed_dim`` as the model width (divisible by ``num_heads``), ``hidden``
     as the feed-forward width and ``num_layers`` layers in each stack.
+
+    ``dtype="bfloat16"`` runs both in mixed precision: the params stay
+    float32 (what the optimizer updates and checkpoints hold), the model
+    computes in bfloat16 (a ``js.precision.Policy`` getter hands it cast
+    copies), and the logits come back in float32 for the loss.
     """
 
     model: str = "rnn"  # "rnn" = model A, "transformer" = model B
@@ -80,6 +85,7 @@ class ModelConfig:
     num_heads: int = 4
     dropout: float = 0.0
     max_tgt_len: int = 12  # decode length incl. EOS
+    dtype: str = "float32"  # compute dtype; "bfloat16": mixed precision, float32 params
 
 
 class Seq2Seq(NamedTuple):
@@ -313,7 +319,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
             encoding = _positional_encoding(jnp.arange(tokens.shape[-1]), d)
         else:
             encoding = _positional_encoding(jnp.reshape(position, [1]), d)
-        return drop(x * math.sqrt(d) + encoding, is_training)
+        return drop(x * math.sqrt(d) + encoding.astype(x.dtype), is_training)
 
     def encode(src, src_mask, is_training):
         x = embed(src, cfg.src_vocab, is_training)
@@ -508,6 +514,20 @@ def _beam_search(
     return Hypotheses(seq[:, :, 1:], raw / length_penalty(lengths, alpha))
 
 
+def _in_precision(fn: Callable, policy: js.precision.Policy) -> Callable:
+    """``fn`` under ``policy``: its root scope's custom getter hands out the
+    float32 params cast to the compute dtype (every scope below inherits it,
+    the ``reuse=True`` ones of the decoders included), and its floating
+    outputs are cast to the policy's output dtype."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        js.get_variable_scope().set_custom_getter(policy.getter)
+        return policy.cast_to_output(fn(*args, **kwargs))
+
+    return wrapped
+
+
 def _positive_int(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive Python int, got {value!r}")
@@ -516,7 +536,10 @@ def _positive_int(name: str, value: Any) -> None:
 def build(cfg: ModelConfig, *, cached: bool = True) -> Seq2Seq:
     """The model ``cfg.model`` as its ``train``, ``greedy``, ``beam`` and
     ``sample`` transforms (see :class:`Seq2Seq`). With ``cached=False`` the
-    decoders run the whole prefix at every step (see the module's doc)."""
+    decoders run the whole prefix at every step (see the module's doc). The
+    model computes in ``cfg.dtype``."""
+    if cfg.dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown dtype {cfg.dtype!r}: expected 'float32' or 'bfloat16'")
     if cfg.model == "rnn":
         if cfg.hidden % 2:
             raise ValueError(f"model 'rnn' needs an even hidden size, got {cfg.hidden}")
@@ -588,4 +611,8 @@ def build(cfg: ModelConfig, *, cached: bool = True) -> Seq2Seq:
             return hypotheses.tokens[:, 0]
         return Hypotheses(hypotheses.tokens[:, :n_best], hypotheses.scores[:, :n_best])
 
-    return Seq2Seq(*(js.transform(fn) for fn in (train, greedy, beam, sample)))
+    functions = (train, greedy, beam, sample)
+    if cfg.dtype != "float32":
+        policy = js.precision.Policy(compute_dtype=cfg.dtype, output_dtype=jnp.float32)
+        functions = tuple(_in_precision(fn, policy) for fn in functions)
+    return Seq2Seq(*(js.transform(fn) for fn in functions))

@@ -78,7 +78,7 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         steps=4000, batch_size=64, lr=1e-3, warmup=400, embed_dim=128, hidden=256, eval_every=500
     ),
 }
-MODEL_OPTIONS = ("embed_dim", "hidden", "num_layers", "num_heads", "dropout")
+MODEL_OPTIONS = ("embed_dim", "hidden", "num_layers", "num_heads", "dropout", "dtype")
 CORPUS_OPTIONS = ("data", "test_size", "split_seed", "vocab_size", "max_len")
 
 
@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-layers", type=int, help="Transformer layers")
     p.add_argument("--num-heads", type=int, help="attention heads")
     p.add_argument("--dropout", type=float, help="dropout rate")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        help="compute dtype (default float32); bfloat16 keeps the params in float32",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     corpus_lib.add_arguments(p)
     parallel.add_arguments(p)

@@ -452,7 +452,16 @@ class TF1UnsupportedEntryError(TF1CheckpointError):
     """
 
 
-class TF1CheckpointMismatchError(TF1CheckpointError):
+class _CarriesReport:
+    """Mixin of the loaders' mismatch errors: ``error.report`` is the
+    loader's report, for a program to act on."""
+
+    def __init__(self, message: str, report: object = None):
+        super().__init__(message)
+        self.report = report
+
+
+class TF1CheckpointMismatchError(_CarriesReport, TF1CheckpointError):
     """A TF1 checkpoint does not match the model given as ``like``.
 
     The message lists, on both sides, every model path without a checkpoint
@@ -462,16 +471,68 @@ class TF1CheckpointMismatchError(TF1CheckpointError):
     :class:`jaxscope.tf1.TF1LoadReport`.
     """
 
-    def __init__(self, message: str, report: object = None):
-        super().__init__(message)
-        self.report = report
-
 
 class TF1DependencyError(ScopeError, ImportError):
     """``js.load_tf1_checkpoint`` needs TensorFlow, an optional dependency
     that is not installed.
 
     Fix: ``pip install 'jaxscope[tf]'`` (or ``pip install tensorflow-cpu``).
+    """
+
+
+# --- Haiku params (js.from_haiku) ---
+#
+# The same rule engine as js.load_tf1_checkpoint, so the same cases; every
+# class is a ValueError, and HaikuConversionError catches them all.
+
+__all__ += [
+    "HaikuConversionError",
+    "HaikuArgumentError",
+    "HaikuNameMapError",
+    "HaikuMismatchError",
+]
+
+
+class HaikuConversionError(ScopeError, ValueError):
+    """Base class of the errors raised by ``js.from_haiku``.
+
+    Every message names the Haiku name (``mlp/~/linear_0/w``) or the model
+    path involved, and the fix. A failed conversion leaves the caller's
+    trees as they were.
+    """
+
+
+class HaikuArgumentError(HaikuConversionError):
+    """An argument of ``js.from_haiku`` other than ``name_map`` and ``skip``
+    is malformed: the Haiku params are not a dict (or a tuple of dicts, such
+    as ``(params, state)``) of arrays, two of those dicts hold one name, a
+    leaf is not an array or holds values JAX cannot hold (strings), ``like``
+    is not a tree or a tuple of trees, ``dtype`` is not a dtype.
+
+    Fix: pass what Haiku's ``init`` returned, as the message says.
+    """
+
+
+class HaikuNameMapError(HaikuConversionError):
+    """``name_map`` or ``skip`` of ``js.from_haiku`` is malformed (as for
+    :class:`TF1NameMapError`: not a list of ``(pattern, replacement)`` pairs
+    or a dict, an invalid regex, a replacement that refers to a group the
+    pattern lacks, ``skip`` given as one string), or the names it produces do
+    not make a params tree (an invalid name, two Haiku parameters renamed to
+    one name, a variable with names below it).
+
+    Fix: change the rules as the message says.
+    """
+
+
+class HaikuMismatchError(_CarriesReport, HaikuConversionError):
+    """The Haiku params do not match the model given as ``like``.
+
+    The message lists, on both sides, every model path without a Haiku
+    parameter, every Haiku name the model does not use (with the name it was
+    renamed to), and every shape or dtype kind that differs, and suggests a
+    ``name_map`` rule. ``error.report`` is the
+    :class:`jaxscope.haiku_interop.LoadReport`.
     """
 
 

@@ -8,6 +8,12 @@ to share the variables of an earlier call. Variables inside take TF1's
 names, shapes and layouts (``kernel``, ``bias``, ``gamma``, ``beta``, …), so
 TF1 checkpoints map onto them by name, and the defaults are TF1's.
 
+A layer computes in the dtype of the params it is handed: its input is
+cast to its kernel's (or table's) dtype, so a custom getter handing out
+bfloat16 copies of float32 params (``js.precision``) makes it compute in
+bfloat16. Normalization statistics and softmaxes run in float32 whatever
+the dtype, and their results come back in it.
+
 =============================  =============================================
 layer                          variables (under the layer's scope)
 =============================  =============================================

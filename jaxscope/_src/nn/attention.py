@@ -37,19 +37,24 @@ from jaxscope._src.variables import get_variable
 def masked_softmax(logits: jax.Array, mask: jax.Array | None = None, axis: int = -1) -> jax.Array:
     """``softmax(logits)`` over ``axis``, with weight 0 where ``mask`` is False.
 
-    A row with nothing unmasked gets uniform weights rather than NaNs.
+    A row with nothing unmasked gets uniform weights rather than NaNs. The
+    softmax runs in float32 (or wider); the weights have the logits' dtype.
 
     >>> w = js.nn.masked_softmax(jnp.zeros(4), jnp.array([True, True, False, False]))
     >>> w.tolist()
     [0.5, 0.5, 0.0, 0.0]
     """
+    # In at least float32 (as jax.nn.dot_product_attention and Flax's
+    # force_fp32_for_softmax do), returned in the logits' dtype.
+    dtype = logits.dtype
+    logits = logits.astype(jnp.promote_types(dtype, jnp.float32))
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
     weights = jax.nn.softmax(logits, axis=axis)
     if mask is not None:
         any_valid = jnp.any(mask, axis=axis, keepdims=True)
         weights = jnp.where(mask | ~any_valid, weights, 0.0)
-    return weights
+    return weights.astype(dtype)
 
 
 def _attend(scores: jax.Array, values: jax.Array, mask: jax.Array | None):

@@ -133,9 +133,13 @@ def batch_norm(
         moving_variance = get_variable(
             "moving_variance", shape, initializer=moving_variance_initializer, trainable=False
         )
+        # The statistics and the affine map in at least float32, as TF1's fused
+        # kernel computes them for float16 inputs: in bfloat16, x * inv + offset
+        # would cancel the normalized value away.
+        wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         if training:
-            mean = jnp.mean(x, axis=reduce_axes).reshape(shape)
-            centered = x - jax.lax.stop_gradient(mean).reshape(broadcast)
+            mean = jnp.mean(wide, axis=reduce_axes).reshape(shape)
+            centered = wide - jax.lax.stop_gradient(mean).reshape(broadcast)
             variance = jnp.mean(jnp.square(centered), axis=reduce_axes).reshape(shape)
             count = x.size // math.prod(shape)
             update = variance * (count / max(count - 1, 1)) if fused_kernel else variance
@@ -148,4 +152,6 @@ def batch_norm(
     if gamma is not None:
         inv = inv * gamma
     offset = -mean * inv if beta is None else beta - mean * inv
-    return x * inv.reshape(broadcast).astype(x.dtype) + offset.reshape(broadcast).astype(x.dtype)
+    inv = inv.reshape(broadcast).astype(wide.dtype)
+    offset = offset.reshape(broadcast).astype(wide.dtype)
+    return (wide * inv + offset).astype(x.dtype)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jaxscope._src import errors, initializers
 from jaxscope._src.nn.scope import layer_scope
@@ -85,8 +84,7 @@ def _convolution(
     with layer_scope(name, layer, reuse):
         kernel = get_variable("kernel", shape, initializer=kernel_initializer)
         bias = get_variable("bias", [filters], initializer=bias_initializer) if use_bias else None
-    dtype = jnp.result_type(x, kernel)
-    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    x = x.astype(kernel.dtype)  # computes in the params' dtype
     if transpose:
         y = jax.lax.conv_transpose(
             x,

@@ -66,11 +66,11 @@ def embedding_attend(x: jax.Array, *, name: str = "embedding") -> jax.Array:
         name: the scope of the :func:`embedding` to reuse.
 
     Returns:
-        ``[..., vocab_size]``.
+        ``[..., vocab_size]``, in the table's dtype (``x`` is cast to it).
     """
     with layer_scope(name, "embedding", True):
         table = get_variable("embeddings")
-    return x @ table.T.astype(x.dtype)
+    return x.astype(table.dtype) @ table.T  # computes in the params' dtype
 
 
 embedding.attend = embedding_attend

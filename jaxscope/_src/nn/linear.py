@@ -42,7 +42,9 @@ def dense(
             earlier call with the same name; ``None`` inherits the scope's.
 
     Returns:
-        ``[..., units]``.
+        ``[..., units]``, in the kernel's dtype: ``x`` is cast to it, so a
+        custom getter handing out bfloat16 copies (``js.precision``) makes
+        the layer compute in bfloat16.
 
     >>> def model(x):
     ...     h = js.nn.dense(x, 8, jax.nn.relu)
@@ -53,7 +55,7 @@ def dense(
     """
     with layer_scope(name, "dense", reuse):
         kernel = get_variable("kernel", [x.shape[-1], units], initializer=kernel_initializer)
-        y = x @ kernel
+        y = x.astype(kernel.dtype) @ kernel  # computes in the params' dtype
         if use_bias:
             y = y + get_variable("bias", [units], initializer=bias_initializer)
     return y if activation is None else activation(y)

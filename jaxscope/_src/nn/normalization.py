@@ -31,6 +31,10 @@ def layer_norm(
     ``begin_norm_axis=-1``, this function's only axis). Flax and Haiku use
     ``1e-6`` and ``1e-5``: pass those to match a model from them.
 
+    The statistics are computed in float32 (or wider) whatever ``x``'s
+    dtype; the result has the params' dtype (``x``'s without params), so
+    under a bfloat16 ``js.precision.Policy`` it is bfloat16.
+
     Args:
         x: ``[..., features]``.
         center: whether to add ``beta``.
@@ -53,11 +57,20 @@ def layer_norm(
         features = [x.shape[-1]]
         beta = get_variable("beta", features, initializer=initializers.zeros) if center else None
         gamma = get_variable("gamma", features, initializer=initializers.ones) if scale else None
+    # Statistics, scale and shift in at least float32 (as Flax's LayerNorm):
+    # bfloat16's 8 bits of mantissa lose small variances; the result is cast
+    # to the params' dtype, the compute dtype a precision policy hands out.
+    params = [p for p in (gamma, beta) if p is not None]
+    if params:
+        dtype = jnp.result_type(*params)
+    else:
+        dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     mean = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
     y = (x - mean) * jax.lax.rsqrt(var + epsilon)
     if gamma is not None:
-        y = y * gamma
+        y = y * gamma.astype(y.dtype)
     if beta is not None:
-        y = y + beta
-    return y
+        y = y + beta.astype(y.dtype)
+    return y.astype(dtype)

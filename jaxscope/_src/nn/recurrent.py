@@ -91,7 +91,8 @@ def lstm_cell(
             "kernel", [x.shape[-1] + units, 4 * units], initializer=kernel_initializer
         )
         bias = get_variable("bias", [4 * units], initializer=initializers.zeros)
-    z = jnp.concatenate([x, h], axis=-1) @ kernel + bias
+    # The product runs in the params' dtype; the state keeps its own.
+    z = jnp.concatenate([x, h], axis=-1).astype(kernel.dtype) @ kernel + bias
     i, j, f, o = jnp.split(z, 4, axis=-1)
     new_c = jax.nn.sigmoid(f + forget_bias) * c + jax.nn.sigmoid(i) * activation(j)
     new_h = activation(new_c) * jax.nn.sigmoid(o)
@@ -147,8 +148,10 @@ def gru_cell(
             "candidate/kernel", [fan_in, units], initializer=kernel_initializer
         )
         candidate_bias = get_variable("candidate/bias", [units], initializer=initializers.zeros)
-    gates = jax.nn.sigmoid(jnp.concatenate([x, state], axis=-1) @ gates_kernel + gates_bias)
-    r, u = jnp.split(gates, 2, axis=-1)
-    candidate = jnp.concatenate([x, r * state], axis=-1) @ candidate_kernel + candidate_bias
+    dtype = gates_kernel.dtype  # the products run in the params' dtype
+    gates = jnp.concatenate([x, state], axis=-1).astype(dtype) @ gates_kernel + gates_bias
+    r, u = jnp.split(jax.nn.sigmoid(gates), 2, axis=-1)
+    candidate = jnp.concatenate([x, r * state], axis=-1).astype(dtype) @ candidate_kernel
+    candidate = candidate + candidate_bias
     new_h = u * state + (1 - u) * activation(candidate)
     return new_h, new_h

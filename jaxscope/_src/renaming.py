@@ -1,0 +1,479 @@
+"""Named arrays into a params tree, by ordered regex rules, checked against a
+template: the engine behind :func:`jaxscope.load_tf1_checkpoint` and
+:func:`jaxscope.from_haiku`.
+
+A loader hands over its names (checkpoint entries, Haiku's
+``module/~/sub/w``), a way to read each array, and a :class:`Source` saying
+how its entries are called in messages and which typed errors it raises.
+The engine drops the names a ``skip`` pattern matches, renames the rest by
+the ``name_map`` rules, checks that the new names form a params tree, and
+either loads every entry by its new name or matches the entries against the
+template ``like`` (shape, dtype kind, nothing missing, nothing unused),
+returning the tree and a :class:`LoadReport`. No array is read before every
+check has passed, and nothing the caller passed is changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxscope._src import errors, trees
+
+NameMap = Mapping[str, str | None] | Sequence[tuple[str, str | None]]
+Rules = list[tuple[re.Pattern, str | None]]
+MAX_LISTED = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    """What a loader (:func:`jaxscope.load_tf1_checkpoint`,
+    :func:`jaxscope.from_haiku`) did with each name.
+
+    Attributes:
+        loaded: model path -> the source name loaded into it.
+        skipped: source names dropped by a ``skip`` pattern or by a
+            ``name_map`` rule with replacement ``None``.
+        unused: source names (kept, renamed) that no model path takes;
+            only with ``like``.
+        missing: model paths that no source name maps to; only with
+            ``like``.
+        renamed: source name -> model path, for every kept entry.
+        mismatched: ``(model path, source name, why)`` for entries of
+            another shape or dtype kind than the model's.
+        cast: model path -> ``(source dtype, loaded dtype)`` where they
+            differ.
+    """
+
+    loaded: dict[str, str]
+    skipped: tuple[str, ...]
+    unused: tuple[str, ...]
+    missing: tuple[str, ...]
+    renamed: dict[str, str]
+    mismatched: tuple[tuple[str, str, str], ...] = ()
+    cast: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every model path was loaded and every entry used."""
+        return not (self.unused or self.missing or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = [
+            f"loaded {len(self.loaded)}, skipped {len(self.skipped)}, unused "
+            f"{len(self.unused)}, missing {len(self.missing)}, mismatched "
+            f"{len(self.mismatched)}, cast {len(self.cast)}"
+        ]
+        lines += [f"  missing: {p}" for p in self.missing]
+        lines += [f"  unused:  {_renamed(n, self.renamed[n])}" for n in self.unused]
+        lines += [f"  mismatched: {p} <- {n}: {why}" for p, n, why in self.mismatched]
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """How a loader's entries are named in messages, and its typed errors.
+
+    Attributes:
+        entry: one entry, as a sentence names it (``checkpoint entry``).
+        entries: several of them (``checkpoint entries``).
+        side: the source's side of a comparison (``checkpoint`` shape).
+        where: appended to an entry's name (`` in ckpt/model.ckpt-1000``).
+        mismatch_head: the first words of a mismatch message.
+        below_hint: a hint for an entry that would sit below another.
+        hint: a last hint for a mismatch that name_map rules would fix.
+        name_map_error: raised for rules and the names they make.
+        mismatch_error: raised when the entries do not fit ``like``; takes
+            ``(message, report)``.
+    """
+
+    entry: str
+    entries: str
+    side: str
+    where: str
+    mismatch_head: str
+    name_map_error: type[errors.ScopeError]
+    mismatch_error: type[errors.ScopeError]
+    below_hint: str = ""
+    hint: str = ""
+
+
+class Entry(NamedTuple):
+    """A source entry as the checks see it, before its array is read."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    dtype_name: str
+
+
+@dataclasses.dataclass
+class Plan:
+    """What becomes of each source name, decided before anything is read."""
+
+    skipped: list[str]
+    renamed: dict[str, str]  # source name -> model path
+    taken: dict[str, str]  # model path -> source name
+
+
+_RULE_FORMAT = (
+    "name_map is a list of (pattern, replacement) pairs, or a dict {pattern: replacement}, "
+    "of regex strings; a replacement of None drops the names its pattern matches"
+)
+
+
+def _compile(pattern: Any, what: str, error: type[errors.ScopeError]) -> re.Pattern:
+    if not isinstance(pattern, str):
+        raise error(
+            f"{what}: the pattern {pattern!r} ({type(pattern).__name__}) is not a regex string. "
+            f"Fix: {_RULE_FORMAT}."
+        )
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise error(
+            f"{what}: {pattern!r} is not a valid regex ({e}). Fix: correct it (re.escape() "
+            "matches a name literally)."
+        ) from None
+
+
+def compile_rules(name_map: NameMap | None, error: type[errors.ScopeError]) -> Rules:
+    """The rules of ``name_map``, checked: every pattern a valid regex, every
+    replacement a string whose group references the pattern has, or None.
+    A malformed map is an ``error``."""
+    if name_map is None:
+        return []
+    if isinstance(name_map, str | bytes) or not isinstance(name_map, Mapping | Sequence):
+        raise error(
+            f"name_map must be a list of pairs or a dict, got {type(name_map).__name__} "
+            f"{name_map!r}. Fix: {_RULE_FORMAT}, e.g. [(r'^model/', '')]."
+        )
+    pairs = list(name_map.items()) if isinstance(name_map, Mapping) else list(name_map)
+    rules = []
+    for index, rule in enumerate(pairs):
+        what = f"name_map rule {index}"
+        if isinstance(rule, str | bytes) or not (isinstance(rule, Sequence) and len(rule) == 2):
+            raise error(
+                f"{what} is {rule!r}, not a (pattern, replacement) pair. Fix: {_RULE_FORMAT}."
+            )
+        pattern, replacement = _compile(rule[0], what, error), rule[1]
+        if replacement is not None:
+            if not isinstance(replacement, str):
+                raise error(
+                    f"{what} ({rule[0]!r}): the replacement {replacement!r} "
+                    f"({type(replacement).__name__}) is not a string or None. Fix: {_RULE_FORMAT}."
+                )
+            try:
+                pattern.sub(replacement, "")  # parses the template: group references
+            except (re.error, IndexError) as e:
+                raise error(
+                    f"{what} ({rule[0]!r}, {replacement!r}): the replacement is invalid for "
+                    f"this pattern ({e}). Fix: refer only to the pattern's groups (\\1, "
+                    "\\g<name>), and write a literal backslash as \\\\."
+                ) from None
+        rules.append((pattern, replacement))
+    return rules
+
+
+def compile_skip(skip: Iterable[str], error: type[errors.ScopeError]) -> tuple[re.Pattern, ...]:
+    """The ``skip`` patterns, compiled; one string (not a sequence) is an ``error``."""
+    if isinstance(skip, str | bytes) or not isinstance(skip, Iterable):
+        raise error(
+            f"skip must be a sequence of regex patterns, got {skip!r}. Fix: wrap a single "
+            f"pattern in a tuple, skip=({skip!r},); skip=() keeps every entry."
+        )
+    return tuple(_compile(pattern, "skip", error) for pattern in skip)
+
+
+def rename(name: str, rules: Rules) -> str | None:
+    """``name`` after every rule in turn (``re.sub``); ``None`` if a rule
+    with replacement ``None`` matches it."""
+    for pattern, replacement in rules:
+        if replacement is None:
+            if pattern.search(name):
+                return None
+        else:
+            name = pattern.sub(replacement, name)
+    return name
+
+
+def skipped(name: str, patterns: tuple[re.Pattern, ...]) -> bool:
+    return any(pattern.search(name) for pattern in patterns)
+
+
+def dtype_arg(dtype: Any, error: type[errors.ScopeError]) -> np.dtype | None:
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise error(
+            f"dtype must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}. "
+            "Fix: pass a dtype (jnp.float32, jnp.bfloat16, ...), or None to keep each entry's."
+        ) from None
+
+
+def flat_templates(like: Any, error: type[errors.ScopeError]) -> tuple[list[dict[str, Any]], bool]:
+    """The template trees, flattened, and whether ``like`` was one tree."""
+    if isinstance(like, Mapping):
+        return [trees.flatten(like)], True
+    if isinstance(like, tuple | list) and like and all(isinstance(t, Mapping) for t in like):
+        return [trees.flatten(t) for t in like], False
+    raise error(
+        "like must be a params tree (a nested dict of arrays or jax.ShapeDtypeStruct, "
+        "e.g. jax.eval_shape(f.init, rng, x)) or a tuple of trees such as (params, "
+        f"state); got {type(like).__name__}. Fix: pass the model's params (or their "
+        "jax.eval_shape), or like=None to load every entry."
+    )
+
+
+def kind(dtype: np.dtype) -> str:
+    """The dtype's kind: a cast within one kind is allowed, across kinds not."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return "float"
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return "complex"
+    if jnp.issubdtype(dtype, jnp.integer):
+        return "int"
+    if dtype == np.bool_:
+        return "bool"
+    return "other"
+
+
+def plan(
+    names: Iterable[str], rules: Rules, skip_patterns: tuple[re.Pattern, ...], source: Source
+) -> Plan:
+    """Skips and renames ``names``; the new names must form a params tree."""
+    result = Plan([], {}, {})
+    for name in names:
+        new = None if skipped(name, skip_patterns) else rename(name, rules)
+        if new is None:
+            result.skipped.append(name)
+            continue
+        _check_renamed(name, new, result.taken, source)
+        result.renamed[name] = new
+        result.taken[new] = name
+    _check_prefixes(result.taken, source)
+    return result
+
+
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
+def _check_renamed(name: str, new: str, taken: dict[str, str], source: Source) -> None:
+    try:
+        trees.check_name(new)
+    except errors.InvalidNameError as e:
+        raise source.name_map_error(
+            f"{_sentence(source.entry)} {name}{source.where} is renamed to {new!r}, which is "
+            f"not a valid variable name ({e}). Fix: change the name_map rules."
+        ) from None
+    if new in taken:
+        raise source.name_map_error(
+            f"{_sentence(source.entries)} {taken[new]} and {name}{source.where} are both "
+            f"renamed to {new}. Fix: change the name_map rules so that each model path gets "
+            "one entry, or drop one of them with a (pattern, None) rule."
+        )
+
+
+def _check_prefixes(taken: dict[str, str], source: Source) -> None:
+    """TF1 allowed ``a/x`` beside ``a/x/y``; a nested tree cannot hold both."""
+    for new, name in taken.items():
+        parts = new.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix in taken:
+                raise source.name_map_error(
+                    f"{_sentence(source.entry)} {taken[prefix]}{source.where} (model path "
+                    f"{prefix}) is a variable, and entry {name} (model path {new}) would be "
+                    "below it; a nested params tree cannot hold both. Fix: rename one of them "
+                    f"with name_map{source.below_hint}."
+                )
+
+
+def load_all(
+    plan: Plan,
+    entries: Mapping[str, Entry],
+    read: Callable[[str], Any],
+    dtype: np.dtype | None,
+) -> tuple[dict, LoadReport]:
+    """Every kept entry at its new name: floats keep their dtype (or take
+    ``dtype``), canonicalized as JAX does (float64 is float32 without x64)."""
+    flat = {}
+    cast = {}
+    for new, name in plan.taken.items():
+        stored = entries[name].dtype
+        want = dtype if dtype is not None and kind(stored) == "float" else stored
+        want = jax.dtypes.canonicalize_dtype(want)
+        if want != stored:
+            cast[new] = (str(stored), str(want))
+        flat[new] = jnp.asarray(read(name).astype(want))
+    report = LoadReport(
+        loaded=dict(plan.taken),
+        skipped=tuple(plan.skipped),
+        unused=(),
+        missing=(),
+        renamed=plan.renamed,
+        cast=cast,
+    )
+    return trees.unflatten(flat), report
+
+
+def load_like(
+    plan: Plan,
+    entries: Mapping[str, Entry],
+    read: Callable[[str], Any],
+    like: Any,
+    templates: list[dict[str, Any]],
+    single: bool,
+    *,
+    strict: bool,
+    source: Source,
+) -> tuple[Any, LoadReport]:
+    """The entries matched against the templates: every model path needs
+    exactly one entry of its shape and dtype kind (cast to its dtype, placed
+    with its sharding); ``strict`` also refuses missing paths and unused
+    entries. A mismatch raises ``source.mismatch_error`` before any read."""
+    owners: dict[str, list[int]] = {}  # model path -> the templates holding it
+    for index, flat_template in enumerate(templates):
+        for model_path in flat_template:
+            owners.setdefault(model_path, []).append(index)
+    missing = [p for p in owners if p not in plan.taken]
+    unused = [name for name, new in plan.renamed.items() if new not in owners]
+    mismatched = []
+    cast = {}
+    for model_path, name in plan.taken.items():
+        entry = entries[name]
+        for index in owners.get(model_path, ()):
+            template = templates[index][model_path]
+            want_shape = tuple(np.shape(template))
+            want = np.dtype(jnp.result_type(template))
+            if entry.shape != want_shape:
+                why = f"{source.side} shape {entry.shape}, model shape {want_shape}"
+            elif kind(entry.dtype) != kind(want):
+                why = f"{source.side} dtype {entry.dtype_name}, model dtype {want}"
+            else:
+                if entry.dtype != want:
+                    cast[model_path] = (str(entry.dtype), str(want))
+                continue
+            if (model_path, name, why) not in mismatched:
+                mismatched.append((model_path, name, why))
+    report = LoadReport(
+        loaded={p: n for p, n in plan.taken.items() if p in owners},
+        skipped=tuple(plan.skipped),
+        unused=tuple(unused),
+        missing=tuple(missing),
+        renamed=plan.renamed,
+        mismatched=tuple(mismatched),
+        cast=cast,
+    )
+    if mismatched or (strict and (missing or unused)):
+        message = _mismatch_message(report, templates, entries, source)
+        raise source.mismatch_error(message, report)
+
+    outs = [dict(flat_template) for flat_template in templates]
+    for model_path, name in report.loaded.items():
+        value = read(name)
+        for index in owners[model_path]:
+            template = templates[index][model_path]
+            cast_value = value.astype(np.dtype(jnp.result_type(template)))
+            sharding = getattr(template, "sharding", None)
+            outs[index][model_path] = (
+                jax.device_put(cast_value, sharding)
+                if sharding is not None
+                else jnp.asarray(cast_value)
+            )
+    result = [trees.unflatten(flat) for flat in outs]
+    return (result[0] if single else type(like)(result)), report
+
+
+def _listing(items: Sequence[str]) -> str:
+    shown = [f"    {item}" for item in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        shown.append(f"    ... and {len(items) - MAX_LISTED} more")
+    return "\n".join(shown)
+
+
+def suggest_rule(source_name: str, model_path: str) -> tuple[str, str] | None:
+    """A ``name_map`` rule turning ``source_name`` into ``model_path``:
+    their differing prefixes, keeping the longest common tail."""
+    a, b = source_name.split("/"), model_path.split("/")
+    common = 0
+    while common < min(len(a), len(b)) and a[-1 - common] == b[-1 - common]:
+        common += 1
+    if common == 0:
+        return None
+    head_a, head_b = a[: len(a) - common], b[: len(b) - common]
+    prefix_a = "".join(part + "/" for part in head_a)
+    prefix_b = "".join(part + "/" for part in head_b)
+    return "^" + re.escape(prefix_a), prefix_b
+
+
+def _nearest(path: str, shape: tuple, candidates: dict[str, tuple]) -> list[str]:
+    """Renamed source names close to ``path``, those of its shape first."""
+    same_shape = [name for name, s in candidates.items() if s == shape]
+    for pool in (same_shape, list(candidates)):
+        found = difflib.get_close_matches(path, pool, n=3, cutoff=0.3)
+        if found:
+            return found
+    return []
+
+
+def _mismatch_message(
+    report: LoadReport,
+    templates: list[dict[str, Any]],
+    entries: Mapping[str, Entry],
+    source: Source,
+) -> str:
+    counts = str(report).splitlines()[0]
+    lines = [f"{source.mismatch_head} ({counts})."]
+    unused_shapes = {report.renamed[n]: entries[n].shape for n in report.unused}
+    back = {report.renamed[n]: n for n in report.unused}
+    suggestion = None
+    if report.missing:
+        lines.append(f"Model paths with no {source.entry} (model path <- nearest unused entries):")
+        shown = []
+        for model_path in report.missing:
+            template = next(t[model_path] for t in templates if model_path in t)
+            near = _nearest(model_path, tuple(np.shape(template)), unused_shapes)
+            names = [back[n] for n in near]
+            shown.append(f"{model_path} <- {', '.join(names) if names else '(none)'}")
+            if suggestion is None and names:
+                suggestion = suggest_rule(report.renamed[names[0]], model_path)
+        lines.append(_listing(shown))
+    if report.unused:
+        lines.append(
+            f"{_sentence(source.entries)} the model does not use ({source.side} name [-> renamed]):"
+        )
+        lines.append(_listing([_renamed(n, report.renamed[n]) for n in report.unused]))
+    if report.mismatched:
+        lines.append(f"Entries that do not fit (model path <- {source.side} name: why):")
+        lines.append(_listing([f"{p} <- {n}: {why}" for p, n, why in report.mismatched]))
+    if report.missing or report.unused:
+        fix = "Fix: add name_map rules (ordered (pattern, replacement) regexes)"
+        if suggestion is not None:
+            fix += f", e.g. append the rule {suggestion!r}"
+        fix += (
+            "; drop entries with (pattern, None); or pass strict=False to load the "
+            "names that match (mismatched shapes or dtypes always raise)."
+        )
+        if source.hint:
+            fix += f"\n{source.hint}"
+    else:
+        fix = (
+            "Fix: build the model with the shapes (and dtype kinds) of these entries, or "
+            "map them to other model paths with name_map."
+        )
+    lines.append(fix)
+    return "\n".join(lines)
+
+
+def _renamed(name: str, new: str) -> str:
+    return name if name == new else f"{name} -> {new}"
