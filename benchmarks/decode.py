@@ -363,7 +363,10 @@ def report(per_token: dict[tuple, harness.Samples], args: argparse.Namespace) ->
             "the output tokens (batch x L; beam search's best beam); the cost per token "
             "is a decode's median time over L, wall-clock and process CPU time. The "
             "targets are judged on CPU time: on a shared machine the wall-clock time "
-            "mostly measures the other jobs.",
+            "mostly measures the other jobs. `pure JAX, per-layer caches` shows what "
+            "stacking the caches by layer costs (a scan over the layers, as a layer "
+            "stack is, copies each layer's cache in and out at every step); beam "
+            "search also reorders every cache between the beams at every step.",
             "",
             harness.table(
                 [

@@ -277,15 +277,21 @@ def _initializer(init, shape=(2,)):
     return _gv("w", list(shape), initializer=init)
 
 
-def _scan_with_assign(xs):
-    def step(carry, x):
-        with js.variable_scope("bn"):
-            n = js.get_variable("n", [], trainable=False)
-            js.assign("n", n + 1)
-        return carry, None
+def _assign_in_while_condition(x):
+    with js.variable_scope("bn"):
+        js.get_variable("n", [], trainable=False)
 
-    with js.variable_scope("rnn"):
-        return js.scan(step, 0.0, xs)[0]
+        def below_three(i):
+            js.assign("n", i)
+            return i < 3
+
+        return js.while_loop(below_three, lambda i: i + 1.0, x)
+
+
+def _assign_per_example_in_vmap(xs):
+    with js.variable_scope("bn"):
+        js.get_variable("n", [], trainable=False)
+        return js.vmap(lambda x: js.assign("n", x))(xs)
 
 
 def _captured_reusing_scope():
@@ -314,12 +320,13 @@ def _generator_model():
     yield js.get_variable("w", [1])
 
 
-def _stack_in_scan(xs):
-    def step(h, x):
-        layers = js.layer_stack(2)(lambda h: h * js.get_variable("w", [1]))
-        return layers(h) + x, None
+def _stack_in_stack(x):
+    inner = js.layer_stack(2)(lambda h: h * js.get_variable("w", [1]))
+    return js.layer_stack(3)(inner)(x)
 
-    return js.scan(step, jnp.zeros(1), xs)[0]
+
+def _growing_layer(x):
+    return js.layer_stack(2)(lambda h: jnp.concatenate([h, h]))(x)
 
 
 FIX_REUSE = ("reuse=True", "js.AUTO_REUSE")
@@ -933,11 +940,24 @@ CATALOGUE: dict[str, Misuse] = {
             stateful=True,
         ),
     ),
-    "assign_inside_a_lifted_transform": case(
-        errors.AssignError,
-        V,
-        ("js.assign('n')", "js.scan", "carry"),
-        in_init(_scan_with_assign, jnp.ones(3), stateful=True),
+    "assign_in_a_while_loop_condition": case(
+        errors.LiftError,
+        R,
+        ("bn/n", "cond_fun", "Fix: assign in body_fun"),
+        *in_both(
+            _assign_in_while_condition, ({}, {"bn": {"n": jnp.zeros(())}}), 0.0, stateful=True
+        ),
+    ),
+    "assign_in_vmap_of_a_per_example_value": case(
+        errors.LiftError,
+        R,
+        ("bn/n", "js.vmap", "pmean"),
+        *in_both(
+            _assign_per_example_in_vmap,
+            ({}, {"bn": {"n": jnp.zeros(())}}),
+            jnp.ones(3),
+            stateful=True,
+        ),
     ),
     # rng.
     "next_rng_key_without_an_rng": case(
@@ -1006,11 +1026,17 @@ CATALOGUE: dict[str, Misuse] = {
         ("js.layer_stack", "0", "Fix"),
         lambda: js.layer_stack(0),
     ),
-    "layer_stack_nested_inside_a_scan": case(
+    "layer_stack_nested_inside_a_layer_stack": case(
         errors.LiftError,
         R,
-        ("js.layer_stack cannot be nested", "Fix"),
-        *in_both(_stack_in_scan, {"w": jnp.ones((2, 1))}, jnp.ones((3, 1))),
+        ("js.layer_stack cannot be nested inside another js.layer_stack", "Fix"),
+        *in_both(_stack_in_stack, {"w": jnp.ones((2, 1))}, jnp.ones(1)),
+    ),
+    "layer_body_that_changes_its_carry": case(
+        errors.LayerBodyError,
+        TypeError,
+        ("js.layer_stack(2)", "float32[1]", "float32[2]", "Fix"),
+        *in_both(_growing_layer, {}, jnp.ones(1)),
     ),
     "scan_without_xs_or_length": case(
         errors.ArgumentError,

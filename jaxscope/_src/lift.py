@@ -430,8 +430,8 @@ def _raise_batched_state(
             jax.eval_shape(run(axes), state, *args, **kwargs)
         except ValueError:
             raise errors.LiftError(
-                f"js.assign({name!r}) inside js.vmap gives a value that differs between "
-                "the examples, but state is shared by the whole batch: which example's "
+                f"js.assign to variable {name} inside js.vmap gives a value that differs "
+                "between the examples, but state is shared by the whole batch: which example's "
                 "value would it keep? Fix: assign one value for the batch (e.g. "
                 "jax.lax.pmean(value, axis_name) with the vmap's axis_name), or return "
                 "the per-example values and assign after the vmap."
@@ -504,8 +504,8 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
                 assigned = [n for n, v in carried.collect(state).items() if v is not state[n]]
             if assigned:
                 raise errors.LiftError(
-                    f"js.assign({assigned[0]!r}) in js.while_loop's cond_fun: the "
-                    "condition's assignments would be lost (jax.lax.while_loop's "
+                    f"js.assign to variable {assigned[0]} in js.while_loop's cond_fun: "
+                    "the condition's assignments would be lost (jax.lax.while_loop's "
                     "condition returns only a bool). Fix: assign in body_fun."
                 )
             return out

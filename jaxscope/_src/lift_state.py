@@ -46,9 +46,6 @@ class StateCarry:
                 and trees.lookup(frame.state, name, trees.MISSING) is not trees.MISSING
             ]
 
-    def __bool__(self) -> bool:
-        return bool(self.names)
-
     def values(self) -> State:
         """The carried variables' values now, in the caller's trace."""
         records, tree = self.frame.records, self.frame.state
