@@ -64,6 +64,7 @@ PUBLIC_JS = [
 ]
 
 PUBLIC_NN = [
+    "KVCache",
     "LSTMState",
     "bahdanau_attention",
     "batch_norm",
@@ -82,6 +83,7 @@ PUBLIC_NN = [
     "lstm_cell",
     "luong_attention",
     "masked_softmax",
+    "memory_cache",
     "multi_head_attention",
     "multi_rnn_cell",
     "sequence_loss",
@@ -108,6 +110,7 @@ PUBLIC_ERRORS = [
     "AssignError",
     "MissingRNGError",
     "RawTransformError",
+    "LayerBodyError",
     "LiftError",
     "ShardingError",
     "UnusedVariableError",
