@@ -97,7 +97,11 @@ _LOG_FILTER = _OrbaxLogFilter()
 
 @contextlib.contextmanager
 def quiet_orbax() -> Iterator[None]:
-    absl_logger = logging.getLogger("absl")  # orbax logs through absl.logging
+    # orbax logs through absl.logging. Imported first, absl makes the "absl"
+    # logger: one made before it would name absl's own file, not orbax's, as
+    # each record's origin, and the filter would let every record through.
+    orbax()
+    absl_logger = logging.getLogger("absl")
     with _LOG_FILTER.lock:
         if _LOG_FILTER not in absl_logger.filters:
             absl_logger.addFilter(_LOG_FILTER)
