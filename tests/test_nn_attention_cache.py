@@ -47,7 +47,7 @@ def decode_in_chunks(x, chunk, capacity=T, keep=None):
     return full, jnp.swapaxes(outs, 0, 1).reshape(B, T, D), cache
 
 
-@pytest.mark.parametrize("chunk", [1, 2, 3], ids=lambda c: f"{c}_at_a_time")
+@pytest.mark.parametrize("chunk", [1, 3], ids=lambda c: f"{c}_at_a_time")
 def test_cached_self_attention_equals_causal_attention_over_the_prefix(chunk):
     runs = run_both(lambda x: decode_in_chunks(x, chunk), randn(B, T, D))
     full, cached, cache = runs.out_jit
