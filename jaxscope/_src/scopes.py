@@ -140,16 +140,11 @@ class VariableScope:
         self, name: str, shape=None, dtype=None, initializer=None, **kwargs
     ) -> jax.Array:
         """``js.get_variable`` in this scope; see :func:`jaxscope.get_variable`."""
-        return variables.get_variable_in(
-            self._check_alive(),
-            self._name,
-            self._settings,
-            name,
-            shape,
-            dtype,
-            initializer,
-            **kwargs,
+        frame = self._check_alive()
+        request = variables.resolve(
+            self._name, self._settings, name, shape, dtype, initializer, **kwargs
         )
+        return variables.obtain(frame, request)
 
     def __repr__(self) -> str:
         return f"VariableScope(name={self._name!r}, reuse={self._settings.reuse!r})"
@@ -372,6 +367,7 @@ class variable_scope(_ScopeManager):
         "_reuse",
         "_changes",
         "_custom_getter",
+        "_inherits_all",
         "_auxiliary",
     )
 
@@ -430,14 +426,18 @@ class variable_scope(_ScopeManager):
         self._default_name = default_name
         self._reuse = reuse
         # The settings given, as keywords for dataclasses.replace on entering.
-        self._changes = _given_settings(
-            initializer=initializer,
-            regularizer=regularizer,
-            constraint=constraint,
-            partitioner=partitioner,
-            dtype=dtype,
-        )
+        self._changes = {}
+        if not (initializer is regularizer is constraint is partitioner is dtype is None):
+            self._changes = _given_settings(
+                initializer=initializer,
+                regularizer=regularizer,
+                constraint=constraint,
+                partitioner=partitioner,
+                dtype=dtype,
+            )
         self._custom_getter = custom_getter
+        # Given no setting: the entered scope shares its parent's settings.
+        self._inherits_all = not self._changes and custom_getter is None and reuse is None
         self._auxiliary = auxiliary_name_scope
 
     def __enter__(self) -> VariableScope:
@@ -452,9 +452,10 @@ class variable_scope(_ScopeManager):
         if captured:
             target._check_alive()
             full = target._name
-            scope = VariableScope(
-                frame, full, self._scope_settings(target._settings), target._original_name_scope
-            )
+            settings = target._settings
+            if not self._inherits_all:
+                settings = self._scope_settings(settings)
+            scope = VariableScope(frame, full, settings, target._original_name_scope)
             op_name = full.rpartition("/")[2]
             scope._counts_node = counts.open(full)
         else:
@@ -464,7 +465,10 @@ class variable_scope(_ScopeManager):
             if target is None:
                 target = counts.unique_name(self._default_name, parent_node)
             full = f"{parent._name}/{target}" if parent._name else target
-            scope = VariableScope(frame, full, self._scope_settings(parent._settings))
+            settings = parent._settings
+            if not self._inherits_all:
+                settings = self._scope_settings(settings)
+            scope = VariableScope(frame, full, settings)
             op_name = target
             scope._counts_node = counts.open(target, parent_node)
 
@@ -493,7 +497,7 @@ class variable_scope(_ScopeManager):
         custom getter composes with the inherited one."""
         reuse = self._reuse or inherited.reuse
         if not self._changes and self._custom_getter is None and reuse is inherited.reuse:
-            return inherited  # nothing given: share the inherited settings
+            return inherited  # reuse asked for where it is on already
         changes = self._changes
         if self._custom_getter is not None:
             getter = _compose_getters(self._custom_getter, inherited.custom_getter)

@@ -113,6 +113,9 @@ class VariableAggregation(enum.Enum):
     ONLY_FIRST_REPLICA = 3
 
 
+_new_request = tuple.__new__
+
+
 class VariableRequest(NamedTuple):
     """One ``get_variable`` call resolved against its scope: the full name,
     and the scope's settings for what the call did not give. ``shape`` and
@@ -129,6 +132,7 @@ class VariableRequest(NamedTuple):
     sharding: Any
     partitioner: Callable | None
     cast: bool  # an explicit dtype casts a concrete initializer
+    getter: Callable | None  # the scope's custom getter, called first
 
 
 def get_variable(
@@ -183,9 +187,8 @@ def get_variable(
     if frame is None:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
     scope = frame.current_scope
-    return get_variable_in(
-        frame,
-        scope.name,
+    request = resolve(
+        scope._name,
         scope._settings,
         name,
         shape,
@@ -196,10 +199,10 @@ def get_variable(
         constraint,
         sharding,
     )
+    return obtain(frame, request)
 
 
-def get_variable_in(
-    frame: context.Frame,
+def resolve(
     scope_name: str,
     settings: ScopeSettings,
     name: str,
@@ -210,31 +213,33 @@ def get_variable_in(
     trainable: bool = True,
     constraint: Callable | None = None,
     sharding: Any = None,
-) -> jax.Array:
-    """``get_variable`` against an explicit frame, scope name and settings:
-    resolves the request, then obtains it (through the scope's custom
-    getter, if it has one)."""
+) -> VariableRequest:
+    """The request of ``get_variable(name, ...)`` in the scope ``scope_name``
+    with ``settings``: its full name, and the settings for what it omits."""
     trees.check_name(name, scope=scope_name)
     cast = dtype is not None
-    request = VariableRequest(
-        f"{scope_name}/{name}" if scope_name else name,
-        shape,
-        dtype if cast or not settings.dtype_set else settings.dtype,
-        settings.initializer if initializer is None else initializer,
-        settings.regularizer if regularizer is None else regularizer,
-        settings.reuse,
-        trainable,
-        settings.constraint if constraint is None else constraint,
-        sharding,
-        settings.partitioner,
-        cast,
+    # tuple.__new__ skips NamedTuple's Python-level __new__: every variable
+    # comes this way.
+    return _new_request(
+        VariableRequest,
+        (
+            f"{scope_name}/{name}" if scope_name else name,
+            shape,
+            dtype if cast or not settings.dtype_set else settings.dtype,
+            settings.initializer if initializer is None else initializer,
+            settings.regularizer if regularizer is None else regularizer,
+            settings.reuse,
+            trainable,
+            settings.constraint if constraint is None else constraint,
+            sharding,
+            settings.partitioner,
+            cast,
+            settings.custom_getter,
+        ),
     )
-    if settings.custom_getter is None:
-        return _obtain(frame, request)
-    return _call_custom_getter(frame, settings.custom_getter, request)
 
 
-def _call_custom_getter(frame: context.Frame, getter: Callable, request: VariableRequest) -> Any:
+def _call_custom_getter(frame: context.Frame, request: VariableRequest) -> Any:
     """Calls ``getter`` as TF1 calls a custom getter: entirely by keyword,
     with TF1's keywords (those meaning nothing here as TF1's defaults) and
     ``sharding``; ``constraint`` and ``sharding`` only where the getter
@@ -275,9 +280,11 @@ def _call_custom_getter(frame: context.Frame, getter: Callable, request: Variabl
             sharding,
             partitioner,
             request.cast or dtype is not request.dtype,  # a getter asking for a dtype casts too
+            None,  # passed on: obtained as asked
         )
-        return _obtain(frame, passed_on)
+        return obtain(frame, passed_on)
 
+    getter = request.getter
     return getter(**_getter_kwargs(getter, true_getter, request))
 
 
@@ -334,13 +341,16 @@ def _optional_keywords(getter: Callable) -> tuple[bool, bool]:
     return found
 
 
-def _obtain(frame: context.Frame, request: VariableRequest) -> jax.Array:
-    """Looks the variable up or creates it, checked as TF1 checks it, and
-    records it: the same checks in init and apply.
+def obtain(frame: context.Frame, request: VariableRequest) -> jax.Array:
+    """Looks the variable up or creates it (through the scope's custom
+    getter, if it has one), checked as TF1 checks it, and records it: the
+    same checks in init and apply.
 
     This is the trace path of every variable: keep it to dict lookups and
     comparisons (see benchmarks/profile_trace.py).
     """
+    if request.getter is not None:
+        return _call_custom_getter(frame, request)
     replay = frame.body.replay
     if replay is not None:
         return _replayed(frame, replay, request.name)
@@ -348,7 +358,9 @@ def _obtain(frame: context.Frame, request: VariableRequest) -> jax.Array:
     trainable = request.trainable
     if trainable is not True:
         trainable = bool(trainable)
-    shape = None if request.shape is None else _as_shape(name, request.shape)
+    shape = request.shape
+    if shape is not None:
+        shape = _as_shape(name, shape)
     record = frame.records.get(name)
     if record is not None:
         return _reused(record, request, shape)
@@ -393,16 +405,7 @@ def _plan(frame: context.Frame, request: VariableRequest, trainable: bool) -> tu
                 "reuse=js.AUTO_REUSE."
             )
         return _lookup(frame, name, trainable=None), request.dtype
-    _check_creation(frame, name, trainable)
-    if request.reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
-        # Found in apply's tree, as a reuse, asking for the dtype init's
-        # creation would have given it.
-        return None, _creation_dtype(request)
-    return None
-
-
-def _check_creation(frame: context.Frame, name: str, trainable: bool) -> None:
-    """A creation: checked identically in init and apply."""
+    # A creation: checked identically in init and apply.
     if not frame.in_outer_trace():
         raise errors.RawTransformError(
             f"Variable {name} is created inside a raw JAX transform (jax.jit, "
@@ -418,6 +421,11 @@ def _check_creation(frame: context.Frame, name: str, trainable: bool) -> None:
             "js.transform does not return. Fix: use js.transform_with_state, "
             "whose init returns (params, state) and apply returns (out, new_state)."
         )
+    if request.reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
+        # Found in apply's tree, as a reuse, asking for the dtype init's
+        # creation would have given it.
+        return None, _creation_dtype(request)
+    return None
 
 
 def _creation_dtype(request: VariableRequest) -> Any:
@@ -440,7 +448,8 @@ def _looked_up(
     sharding = request.sharding
     if sharding is None and request.partitioner is not None:
         sharding = _partition(name, request.partitioner, tuple(value.shape), value.dtype)
-    return _record(frame, request, value, in_params, sharding_lib.as_spec(name, sharding), None)
+    spec = sharding_lib.as_spec(name, sharding)
+    return _record(frame, request, value, tuple(value.shape), value.dtype, in_params, spec, None)
 
 
 def _created(
@@ -448,9 +457,9 @@ def _created(
 ) -> jax.Array:
     """A creation: in init the initial value, in apply the value in the
     tree its trainable flag names; both checked identically."""
-    name = request.name
+    name, initializer = request.name, request.initializer
     initial = None
-    if request.initializer is not None and not callable(request.initializer):
+    if initializer is not None and not callable(initializer):
         initial = _concrete_initial(request, shape)
         shape, dtype = initial.shape, initial.dtype
     elif shape is None:
@@ -460,12 +469,23 @@ def _created(
         )
     else:
         dtype = _FLOAT32 if request.dtype is None else _valid_dtype(name, request.dtype)
-    sharding = _creation_sharding(request, shape, dtype)
+    sharding = request.sharding
+    if sharding is not None or request.partitioner is not None:
+        sharding = _creation_sharding(request, shape, dtype)
     if frame.mode is Mode.INIT:
         value, init_spec = _initialized(frame, request, initial, shape, dtype, sharding)
-    else:
-        value, init_spec = _stored(frame, name, trainable, shape, dtype, sharding), None
-    return _record(frame, request, value, trainable, sharding, init_spec)
+    else:  # apply: the value in the tree its trainable flag names
+        value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
+        if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
+            value = _lookup(frame, name, trainable=trainable)[0]
+        elif frame.body.stack is not None:  # discovering a layer_stack body
+            value = frame.body.stack.layer_value(name, value)
+        _check_stored(name, value, shape, dtype)
+        if sharding is not None:  # read with its spec: gradients keep the layout
+            value = sharding_lib.place(value, sharding)
+        init_spec = None
+    # The value has the shape and dtype asked for (checked on the way).
+    return _record(frame, request, value, shape, dtype, trainable, sharding, init_spec)
 
 
 def _concrete_initial(request: VariableRequest, shape: Any) -> jax.Array:
@@ -515,22 +535,6 @@ def _initialized(
         lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
     )
     return value, (init_fn, shape, dtype, True)
-
-
-def _stored(
-    frame: context.Frame, name: str, trainable: bool, shape: tuple, dtype: Any, sharding: Any
-) -> jax.Array:
-    """apply's value of a variable this call creates: from the tree its
-    trainable flag names, checked against the shape and dtype asked for."""
-    value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
-    if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
-        value = _lookup(frame, name, trainable=trainable)[0]
-    elif frame.body.stack is not None:  # discovering a layer_stack body
-        value = frame.body.stack.layer_value(name, value)
-    _check_stored(name, value, shape, dtype)
-    if sharding is not None:  # read with its spec: gradients keep the layout
-        value = sharding_lib.place(value, sharding)
-    return value
 
 
 def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
@@ -811,6 +815,8 @@ def _record(
     frame: context.Frame,
     request: VariableRequest,
     value: jax.Array,
+    shape: tuple[int, ...],
+    dtype: Any,
     trainable: bool,
     sharding: Any,
     init_spec: tuple | None,
@@ -820,12 +826,12 @@ def _record(
     frame.records[name] = VariableRecord(
         name,
         value,
-        tuple(value.shape),
-        value.dtype,
+        shape,
+        dtype,
         trainable,
-        # Frames from here: _record, _created or _looked_up, _obtain, and
-        # get_variable_in or a custom getter's true_getter; the user's
-        # code is further out.
+        # Frames from here: _record, _created or _looked_up, obtain, and
+        # get_variable, VariableScope.get_variable or a custom getter's
+        # true_getter: the user's code is next.
         context.user_location(5),
         value,
         request.constraint,
