@@ -19,7 +19,8 @@ from typing import Any
 # linear in n. A list, not an object: every new scope name makes one, on the
 # trace path.
 CountNode = list
-_COUNT, _BELOW, _NEXT_FREE = 0, 1, 2
+_COUNT, BELOW, _NEXT_FREE = 0, 1, 2
+_BELOW = BELOW  # a scope's exit tests node[BELOW] before forgetting what is below
 
 
 class ScopeCounts:
