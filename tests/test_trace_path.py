@@ -133,3 +133,88 @@ def test_a_lifted_body_of_an_eager_call_names_its_ops():
     (scan,) = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "scan"]
     assert "cell" in _name_stacks(scan.params["jaxpr"])
     assert jnp.allclose(f.apply(params, jnp.ones(3)), jax.jit(f.apply)(params, jnp.ones(3)))
+
+
+# --- names and lookups through per-call indexes of scopes ---------------------------
+
+
+def _deep(depth: int, body):
+    """``body()`` under ``depth`` nested scopes ``s0/s1/...``."""
+    if depth == 0:
+        return body()
+    with js.variable_scope(f"s{depth}"):
+        return _deep(depth - 1, body)
+
+
+def test_variables_deep_in_scopes_are_found_by_their_full_path(both):
+    def fn(x):
+        def layers():
+            for i in range(3):
+                with js.variable_scope(f"layer_{i}"):
+                    x_ = js.get_variable("w", [2], initializer=js.initializers.constant(i + 1.0))
+            return x_
+
+        return x * _deep(40, layers)
+
+    runs = both(fn, jnp.ones(2))
+    node = runs.params
+    for depth in range(40, 0, -1):
+        node = node[f"s{depth}"]
+    assert sorted(node) == ["layer_0", "layer_1", "layer_2"]
+    assert jnp.allclose(runs.out_jit, 3.0)
+
+
+def test_a_deep_variable_below_a_variable_is_a_conflict_in_init_and_apply():
+    def model():
+        def body():
+            js.get_variable("a", [1])
+            js.get_variable("a/b", [1])
+
+        _deep(30, body)
+
+    f = js.transform(model)
+    with pytest.raises(js.errors.NameConflictError, match="s1/a is already a variable"):
+        f.init(0)
+    params = {"a": jnp.ones(1)}
+    for depth in range(1, 31):
+        params = {f"s{depth}": params}
+    with pytest.raises(js.errors.NameConflictError, match="s1/a is already a variable"):
+        f.apply(params)
+
+
+def test_a_failed_variable_in_a_new_deep_scope_leaves_the_name_free():
+    def model():
+        def body():
+            with pytest.raises(js.errors.InitializerError):
+                js.get_variable("x/y", [2], initializer=[1.0, 2.0, 3.0])
+            return js.get_variable("x", [1])  # no phantom sub-tree at x
+
+        return _deep(20, body)
+
+    params = js.transform(model).init(0)
+    node = params
+    for depth in range(20, 0, -1):
+        node = node[f"s{depth}"]
+    assert list(node) == ["x"] and node["x"].shape == (1,)
+
+
+def test_params_in_a_mapping_that_is_not_a_dict_are_found():
+    from types import MappingProxyType
+
+    def model():
+        with js.variable_scope("a"):
+            return js.get_variable("w", [2])
+
+    f = js.transform(model)
+    params = f.init(0)
+    frozen = MappingProxyType({"a": MappingProxyType(dict(params["a"]))})
+    assert jnp.array_equal(f.apply(frozen), params["a"]["w"])
+
+
+def test_a_params_tree_with_a_leaf_where_a_scope_belongs_is_refused():
+    def model():
+        with js.variable_scope("a"):
+            return js.get_variable("w", [2])
+
+    with pytest.raises(js.errors.InvalidParamsError, match="'a'"):
+        js.transform(model).apply({"a": jnp.ones(2)})

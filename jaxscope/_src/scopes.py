@@ -297,7 +297,11 @@ class name_scope(_ScopeManager):
     entering ``"bar"`` twice names ops ``bar/...`` both times. A name ending
     in ``/``, such as a scope's ``original_name_scope``, re-enters that
     op-name scope absolutely, as in TF1. One object may be entered again
-    while it is open: each entry is a fresh one.
+    while it is open: each entry is a fresh one. JAX's name stack is entered
+    only while JAX traces (``jit``, ``make_jaxpr``, ``grad``, a lifted
+    body): operations run one by one carry no names, so an eager call does
+    not pay for them; the names seen by jaxscope (the value ``as`` binds, a
+    scope's ``original_name_scope``) are the same either way.
 
     >>> with js.name_scope("bar"):
     ...     y = jnp.ones(2) + 1.0
