@@ -34,7 +34,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import get_opaque_trace_state
 
 from jaxscope._src import context, errors, lift_state, rng, trees
 from jaxscope._src.context import Body, Frame, Mode, VariableRecord
@@ -48,7 +47,7 @@ def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
     """Gives the frame a fresh Body for one trace of a lifted body, and
     restores the outer one (and the current scope) after it."""
     outer, scope = frame.body, frame.current_scope
-    frame.body = Body(get_opaque_trace_state(), key, {}, replay, stack)
+    frame.body = Body(context.trace_now(), key, {}, replay, stack)
     try:
         yield
     finally:
