@@ -590,9 +590,7 @@ class _Stack:
         if not needs_key:
             value = jnp.broadcast_to(_concrete(record, init_fn), (n, *shape))
             return place(value, record.sharding)
-        keys = jnp.stack(
-            [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
-        )
+        keys = rng.variable_keys(frame, [self.unrolled_name(record.name, i) for i in range(n)])
         made = {}  # what was made before this variable
         for name, value in self.made.items():
             if name == record.name:
