@@ -40,7 +40,7 @@ from jaxscope._src import context, errors, lift_state, rng, trees
 from jaxscope._src.context import Body, Frame, Mode, VariableRecord
 from jaxscope._src.lift_state import StateCarry
 from jaxscope._src.sharding import initialize, place
-from jaxscope._src.variables import run_initializer
+from jaxscope._src.variables import initial_value, run_initializer
 
 
 @contextlib.contextmanager
@@ -209,14 +209,7 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
                 value = place(_concrete(record, init_fn), record.sharding)
                 record.value = record.initial_value = value
                 continue
-            key = rng.variable_key(frame, record.name)
-            value = initialize(
-                lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(
-                    r.name, f, k, s, d
-                ),
-                key,
-                record.sharding,
-            )
+            value = initial_value(frame, record.name, init_fn, shape, dtype, record.sharding)
             record.value = record.initial_value = value
 
 

@@ -530,13 +530,26 @@ def _initialized(
         init_fn = _ConcreteInit(name, request.initializer, request.dtype if request.cast else None)
         return sharding_lib.place(initial, sharding), (init_fn, shape, dtype, False)
     init_fn = inits.default_for(dtype) if request.initializer is None else request.initializer
+    return initial_value(frame, name, init_fn, shape, dtype, sharding), (
+        init_fn,
+        shape,
+        dtype,
+        True,
+    )
+
+
+def initial_value(
+    frame: context.Frame, name: str, init_fn: Callable, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array:
+    """Variable ``name``'s initial value from its initializer function, in
+    the current trace, born with its sharding."""
     value = _staged_initial(frame, name, init_fn, shape, dtype, sharding)
     if value is None:
         key = _init_key(frame, name, init_fn)
         value = sharding_lib.initialize(
             lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
         )
-    return value, (init_fn, shape, dtype, True)
+    return value
 
 
 def _init_key(frame: context.Frame, name: str, init_fn: Callable) -> jax.Array | None:
