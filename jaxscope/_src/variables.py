@@ -530,12 +530,8 @@ def _initialized(
         init_fn = _ConcreteInit(name, request.initializer, request.dtype if request.cast else None)
         return sharding_lib.place(initial, sharding), (init_fn, shape, dtype, False)
     init_fn = inits.default_for(dtype) if request.initializer is None else request.initializer
-    return initial_value(frame, name, init_fn, shape, dtype, sharding), (
-        init_fn,
-        shape,
-        dtype,
-        True,
-    )
+    value = initial_value(frame, name, init_fn, shape, dtype, sharding)
+    return value, (init_fn, shape, dtype, True)
 
 
 def initial_value(
