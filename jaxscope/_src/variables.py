@@ -530,11 +530,54 @@ def _initialized(
         init_fn = _ConcreteInit(name, request.initializer, request.dtype if request.cast else None)
         return sharding_lib.place(initial, sharding), (init_fn, shape, dtype, False)
     init_fn = inits.default_for(dtype) if request.initializer is None else request.initializer
-    key = rng.variable_key(frame, name)
-    value = sharding_lib.initialize(
-        lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
-    )
+    value = initial_value(frame, name, init_fn, shape, dtype, sharding)
     return value, (init_fn, shape, dtype, True)
+
+
+def initial_value(
+    frame: context.Frame, name: str, init_fn: Callable, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array:
+    """Variable ``name``'s initial value from its initializer function, in
+    the current trace, born with its sharding."""
+    value = _staged_initial(frame, name, init_fn, shape, dtype, sharding)
+    if value is None:
+        key = _init_key(frame, name, init_fn)
+        value = sharding_lib.initialize(
+            lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
+        )
+    return value
+
+
+def _init_key(frame: context.Frame, name: str, init_fn: Callable) -> jax.Array | None:
+    """The variable's init key; none for a built-in initializer that ignores
+    it (init needs an rng all the same)."""
+    if inits.keyless(init_fn):
+        rng.variables_key(frame, name)
+        return None
+    return rng.variable_key(frame, name)
+
+
+def _staged_initial(
+    frame: context.Frame, name: str, init_fn: Callable, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array | None:
+    """While init is traced (``jax.jit``, ``jax.eval_shape``): a pure built-in
+    initializer's value as one staged call (``inits.staged``), the same
+    value at a fraction of the trace time. ``None`` when init runs eagerly
+    (staging there could change the rounding), for other initializers, and
+    when the staged call fails or returns another shape or dtype: the plain
+    path then raises the error that names the variable."""
+    base = rng.variables_key(frame, name)
+    staged = inits.staged(init_fn, shape, dtype) if isinstance(base, jax.core.Tracer) else None
+    if staged is None:
+        return None
+    hi, lo = rng.name_hash(name)
+    try:
+        value = sharding_lib.initialize(
+            lambda k: staged(k, np.uint32(hi), np.uint32(lo)), base, sharding
+        )
+    except Exception:
+        return None
+    return value if value.shape == shape and value.dtype == dtype else None
 
 
 def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
