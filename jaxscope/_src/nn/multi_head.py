@@ -178,10 +178,14 @@ def multi_head_attention(
     - ``cache=`` :func:`memory_cache`'s keys and values of a memory, and
       ``memory=None``: the query attends to them as they are (the memory is
       not projected again at every step); the cache is returned unchanged.
+    - ``cache=`` a beam search cache (``KVCache.zeros(..., beams=True)``):
+      as the first case, each beam reading its history through the cache's
+      ``origin``; the query's rows are the cache's batch axes, or their
+      product (``[batch * beam_size, T, query_dim]``, beam-major).
 
     A ``mask`` given with a cache masks the cache's positions: it is
-    broadcast to ``[..., num_heads, T, capacity]`` (a padding mask of the
-    memory as ``mask[:, None, None, :]``). With a cache the heads run the
+    broadcast to ``[..., num_heads, T, capacity]``, ``...`` the cache's
+    batch axes (a padding mask of the memory as ``mask[:, None, None, :]``). With a cache the heads run the
     explicit way (scores, softmax, weighted sum) over the heads-major cache.
     The cache is an explicit pytree rather than ``trainable=False``
     variables: its size is the decode's (batch, beams, length), not the
