@@ -441,18 +441,21 @@ def _beam_attention(
     queries = queries.reshape(n, 1, heads, beams * steps, key_size)
     queries = jnp.broadcast_to(queries, (n, beams, heads, beams * steps, key_size))
     scores = jnp.einsum("nchqd,nchsd->nchqs", queries, keys) / math.sqrt(key_size)
-    scores = scores.reshape(n, beams, heads, beams, steps, capacity)
-    origin = cache.origin.reshape(n, 1, 1, beams, 1, capacity)
-    held = origin == jnp.arange(beams).reshape(1, beams, 1, 1, 1, 1)  # [n, c, 1, b, 1, S]
-    scores = jnp.sum(jnp.where(held, scores, 0.0), axis=1).transpose(0, 2, 1, 3, 4)
-    if mask is not None:  # [n, b, H, T, S]
+    # held[n, c, 0, (b, t), s]: beam c's row holds position s of beam b.
+    origin = cache.origin.reshape(n, beams, 1, capacity)
+    origin = jnp.broadcast_to(origin, (n, beams, steps, capacity))
+    beam = jnp.arange(beams).reshape(1, beams, 1, 1, 1)
+    held = origin.reshape(n, 1, 1, beams * steps, capacity) == beam
+    scores = jnp.sum(jnp.where(held, scores, 0.0), axis=1)  # [n, H, (b, T), S]
+    if mask is not None:
         mask = jnp.broadcast_to(mask, (*cache.key.shape[:-3], heads, steps, capacity))
+        mask = mask.reshape(n, beams, heads, steps, capacity).transpose(0, 2, 1, 3, 4)
         mask = mask.reshape(scores.shape)
     weights = masked_softmax(scores, mask)
-    spread = jnp.where(held, drop(weights).transpose(0, 2, 1, 3, 4)[:, None], 0.0)
-    spread = spread.reshape(n, beams, heads, beams * steps, capacity)
+    spread = jnp.where(held, drop(weights)[:, None], 0.0)
     out = jnp.einsum("nchqs,nchsd->nchqd", spread, values).sum(axis=1)
     out = out.reshape(n, heads, beams, steps, value_size).transpose(0, 2, 3, 1, 4)
+    weights = weights.reshape(n, heads, beams, steps, capacity).transpose(0, 2, 1, 3, 4)
     batch = q.shape[:-3]
     return out.reshape(*batch, *out.shape[-3:]), weights.reshape(*batch, *weights.shape[-3:])
 
