@@ -154,3 +154,45 @@ def test_caches_reorder_with_tree_map_like_any_decoder_state():
     swapped = jax.tree.map(lambda a: a[::-1] if a.ndim else a, cache)
     np.testing.assert_array_equal(swapped.key[0], 1.0)
     assert swapped.length.shape == ()
+
+
+# --- beam search: caches reordered through their origins ------------------------------
+
+EXAMPLES, BEAMS = 2, 3
+
+
+def beam_decode(x, beams):
+    """Self-attention decoding of ``x`` [EXAMPLES * BEAMS, T, D] one position
+    at a time, the beams of each example reordered after every step (as beam
+    search does), through a cache made with ``beams`` or a plain one."""
+    rows = EXAMPLES * BEAMS
+    self_attention(x, js.nn.causal_mask(T))  # creates the variables
+    shape = [EXAMPLES, BEAMS] if beams else [rows]
+    cache = js.nn.KVCache.zeros(shape, T, num_heads=HEADS, key_size=D // HEADS, beams=beams)
+    # Each step's choice of parents: beams of the same example, some repeated.
+    parents = np.random.default_rng(2).integers(0, BEAMS, (T, EXAMPLES, BEAMS))
+    parents = jnp.asarray(parents + np.arange(EXAMPLES)[:, None] * BEAMS).reshape(T, rows)
+
+    def step(cache, inputs):
+        x_t, rows_t = inputs
+        out, weights, cache = self_attention(
+            x_t[:, None], return_weights=True, cache=cache, reuse=True
+        )
+        return cache.take_rows(rows_t), (out[:, 0], weights)
+
+    return js.scan(step, cache, (jnp.swapaxes(x, 0, 1), parents))[1]
+
+
+def test_a_beam_cache_attends_as_a_cache_whose_rows_are_copied():
+    x = randn(EXAMPLES * BEAMS, T, D)
+    through_origins = run_both(lambda x: beam_decode(x, beams=True), x).out_jit
+    copied = run_both(lambda x: beam_decode(x, beams=False), x).out_jit
+    jax.tree.map(close, through_origins, copied)
+
+
+def test_a_beam_cache_moves_only_its_origins_between_beams():
+    cache = js.nn.KVCache.zeros([1, 2], 3, num_heads=1, key_size=2, beams=True)
+    cache = cache._replace(key=cache.key.at[0, 1].set(1.0))
+    moved = cache.take_rows(jnp.array([1, 1]))
+    np.testing.assert_array_equal(moved.key, cache.key)  # where they were written
+    np.testing.assert_array_equal(moved.origin, [[[1, 1, 1], [1, 1, 1]]])

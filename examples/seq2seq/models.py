@@ -131,7 +131,7 @@ class Memory(NamedTuple):
 class _Parts(NamedTuple):
     encode: Callable[..., Memory]  # (src, src_mask, is_training) -> Memory
     decode_train: Callable  # (memory, tgt_in, is_training) -> (logits, attention)
-    decode_start: Callable  # (memory) -> (context, state): once, before the loop
+    decode_start: Callable  # (memory, beam_size) -> (context, state): once, before the loop
     decode_step: Callable  # (context, state, seq, t) -> (logits [B, V] at t, state)
     select: Callable  # (state, rows [B']) -> the state of those rows (beam search)
 
@@ -214,7 +214,7 @@ def _rnn_parts(cfg: ModelConfig) -> _Parts:
         logits = project(jnp.swapaxes(outputs, 0, 1))
         return logits, jnp.swapaxes(weights, 0, 1)
 
-    def decode_start(memory):
+    def decode_start(memory, beam_size):
         keys, carry = start(memory)
         return (memory, keys), carry
 
@@ -341,9 +341,19 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
             x, weights = js.layer_stack(cfg.num_layers)(decoder_layer)(carry, *args)
         return output(x), weights
 
-    def decode_start(memory):
-        """The memory's keys and values in every layer (stacked), computed
-        once, and empty self-attention caches."""
+    # The caches are lists with one item per layer (per_layer_lists): each
+    # layer's cache an array of its own in the decoding loop's carry, which
+    # XLA updates in place; stacked caches would be copied in and out of the
+    # layer stack at every step.
+    per_layer = functools.partial(
+        js.layer_stack, cfg.num_layers, with_per_layer_inputs=True, per_layer_lists=True
+    )
+
+    def decode_start(memory, beam_size):
+        """The memory's keys and values in every layer, computed once, and
+        empty self-attention caches; for beam search (``beam_size`` rows per
+        example, beam-major), caches that reorder the beams through their
+        ``origin`` indices rather than by copying their rows."""
 
         def memory_layer(x):
             with js.variable_scope("cross_attention"):
@@ -353,17 +363,17 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
             return x, cache
 
         with js.variable_scope("layers"):
-            stack = js.layer_stack(cfg.num_layers, with_per_layer_inputs=True)
-            _, memory_caches = stack(memory_layer)(jnp.zeros(()))
+            _, memory_caches = per_layer()(memory_layer)(jnp.zeros(()))
+        rows = memory.values.shape[0]
         empty = nn.KVCache.zeros(
-            memory.values.shape[:1],
+            [rows // beam_size, beam_size] if beam_size > 1 else [rows],
             cfg.max_tgt_len,
             num_heads=cfg.num_heads,
             key_size=d // cfg.num_heads,
             dtype=memory.values.dtype,
+            beams=beam_size > 1,
         )
-        caches = jax.tree.map(lambda a: jnp.stack([a] * cfg.num_layers), empty)
-        return (memory.mask[:, None, None, :], memory_caches), caches
+        return (memory.mask[:, None, None, :], memory_caches), [empty] * cfg.num_layers
 
     def decode_step(context, caches, seq, t):
         """The decoder on position ``t`` alone, each layer through its caches."""
@@ -371,17 +381,13 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         token = jax.lax.dynamic_slice_in_dim(seq, t, 1, axis=1)
         x = embed(token, cfg.tgt_vocab, False, position=t)
         with js.variable_scope("layers"):
-            # Unrolled, XLA copies less of the caches between the layers.
-            stack = js.layer_stack(
-                cfg.num_layers, with_per_layer_inputs=True, unroll=cfg.num_layers
-            )
-            x, caches = stack(cached_decoder_layer)(
+            x, caches = per_layer()(cached_decoder_layer)(
                 x, caches, memory_caches, memory_mask=memory_mask
             )
         return output(x)[:, 0], caches
 
-    def select(caches, rows):  # the caches' batch axis is 1, after the layers'
-        return caches._replace(key=caches.key[:, rows], value=caches.value[:, rows])
+    def select(caches, rows):
+        return [cache.take_rows(rows) for cache in caches]
 
     return _Parts(encode, decode_train, decode_start, decode_step, select)
 
@@ -391,7 +397,7 @@ def _uncached(parts: _Parts) -> _Parts:
     decoder over the whole prefix (the output buffer, causally masked) and
     takes the logits at ``t``."""
 
-    def decode_start(memory):
+    def decode_start(memory, beam_size):
         return memory, ()
 
     def decode_step(memory, state, seq, t):
@@ -569,7 +575,7 @@ def build(cfg: ModelConfig, *, cached: bool = True) -> Seq2Seq:
             memory = parts.encode(src, src_mask, False)
         memory = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), memory)
         with js.variable_scope("decoder", reuse=True):
-            context, state = parts.decode_start(memory)
+            context, state = parts.decode_start(memory, copies)
             return search(functools.partial(parts.decode_step, context), state)
 
     def greedy(src, src_mask, min_len=0):

@@ -617,6 +617,60 @@ def _per_layer_slices(num_layers: int, inputs: tuple) -> tuple:
     )
 
 
+def _per_layer_items(num_layers: int, inputs: tuple) -> tuple:
+    """Layer 0's items of per-layer lists, as shapes; an input that is not
+    a list or tuple of ``num_layers`` items is a ``LayerBodyError``."""
+    for items in inputs:
+        if not isinstance(items, (list, tuple)) or len(items) != num_layers:
+            raise errors.LayerBodyError(
+                f"js.layer_stack({num_layers}, per_layer_lists=True): a per-layer input "
+                f"is {_describe(items)}, but per-layer inputs need to be lists of "
+                f"{num_layers} items (layer i gets item i). Fix: pass one item per layer, "
+                "or pass inputs shared by every layer as keyword arguments."
+            )
+    return tuple(_abstract(items[0]) for items in inputs)
+
+
+def _per_layer_lists(per_layer_lists: bool, with_per_layer_inputs: bool) -> bool:
+    if per_layer_lists and not with_per_layer_inputs:
+        raise errors.ArgumentError(
+            "js.layer_stack(per_layer_lists=True) is about per-layer inputs and outputs. "
+            "Fix: add with_per_layer_inputs=True."
+        )
+    return per_layer_lists
+
+
+def _plain_layers(
+    one_layer: Callable, x: Any, args: tuple, num_layers: int, per_layer: bool, lists: bool
+) -> Any:
+    """The layers outside ``js.transform`` (no variables to stack)."""
+    if lists:
+        outs = []
+        for i in range(num_layers):
+            x, y = one_layer(x, *(items[i] for items in args))
+            outs.append(y)
+        return x, outs
+    if per_layer:
+        return jax.lax.scan(lambda c, ys: one_layer(c, *ys), x, args)
+    return jax.lax.scan(lambda c, _: (one_layer(c), None), x, length=num_layers)[0]
+
+
+def _python_loop(step: Callable, loop: Any, xs: tuple, num_layers: int) -> tuple:
+    """``lax.scan(step, loop, xs)`` as a Python loop over the layers, with
+    per-layer lists for inputs and outputs (``per_layer_lists``): layer
+    ``i`` reads static slices of the stacked params and state, and item
+    ``i`` of each per-layer input. Returns ``(loop, (outs, layer_state))``,
+    ``outs`` a list and the state stacked again."""
+    _, params, layer_state, inputs = xs
+    outs, states = [], []
+    for i in range(num_layers):
+        own = jax.tree.map(lambda a, i=i: a[i], (params, layer_state))
+        loop, (y, state) = step(loop, (i, *own, tuple(items[i] for items in inputs)))
+        outs.append(y)
+        states.append(state)
+    return loop, (outs, jax.tree.map(lambda *s: jnp.stack(s), *states))
+
+
 def _check_layer_output(num_layers: int, per_layer: bool, x: Any, out: Any) -> None:
     """A ``LayerBodyError`` unless the layer body returned what the stack
     needs: its input's structure, shapes and dtypes (and a per-layer output
@@ -661,6 +715,7 @@ def layer_stack(
     with_per_layer_inputs: bool = False,
     unroll: int = 1,
     layer_name: str = "layer",
+    per_layer_lists: bool = False,
 ) -> Callable:
     """Decorator: ``f(x, *args) -> x`` applied ``num_layers`` times as one scan.
 
@@ -676,6 +731,15 @@ def layer_stack(
     returns ``(x, outs)`` with the outputs stacked by layer (a per-layer
     key/value cache, say). A body of the wrong shape is a
     ``LayerBodyError``.
+
+    With ``per_layer_lists=True`` (and ``with_per_layer_inputs=True``) the
+    per-layer inputs are lists of ``num_layers`` items (layer ``i`` gets item
+    ``i``), the per-layer outputs come back as such a list, and the layers
+    run as a Python loop over the stacked params (compile time grows with
+    depth). Each layer's items are then arrays of their own, which XLA
+    updates in place inside a loop's carry; stacked inputs and outputs are
+    copied in and out of the stack at every call (a decoder's per-layer
+    key/value caches, read and written at every output step).
 
     Layer ``i``'s slice is initialized exactly as the unrolled model's
     variable ``<scope>/layer_<i>/<name>`` would be, so
@@ -709,7 +773,8 @@ def layer_stack(
             "js.layer_stack(n) with n >= 1 (without layers, call nothing)."
         )
 
-    spec = _StackSpec(num_layers, with_per_layer_inputs, unroll, layer_name)
+    lists = _per_layer_lists(per_layer_lists, with_per_layer_inputs)
+    spec = _StackSpec(num_layers, with_per_layer_inputs, unroll, layer_name, lists)
 
     def decorate(f: Callable) -> Callable:
         @functools.wraps(f)
@@ -728,6 +793,7 @@ class _StackSpec(NamedTuple):
     per_layer: bool  # with_per_layer_inputs
     unroll: int
     layer_name: str
+    lists: bool  # per_layer_lists
 
 
 def _stack_call(spec: _StackSpec, f: Callable, x: Any, args: tuple, kwargs: dict) -> Any:
@@ -737,7 +803,7 @@ def _stack_call(spec: _StackSpec, f: Callable, x: Any, args: tuple, kwargs: dict
     frame = context.current_or_none()
     layer = functools.partial(f, **kwargs) if kwargs else f
     if spec.per_layer:
-        slices = _per_layer_slices(num_layers, args)
+        slices = (_per_layer_items if spec.lists else _per_layer_slices)(num_layers, args)
 
         def one_layer(c, *ys):
             return layer(c, *ys)
@@ -748,9 +814,7 @@ def _stack_call(spec: _StackSpec, f: Callable, x: Any, args: tuple, kwargs: dict
             return layer(c, *args)
 
     if frame is None:
-        if spec.per_layer:
-            return jax.lax.scan(lambda c, ys: one_layer(c, *ys), x, args)
-        return jax.lax.scan(lambda c, _: (one_layer(c), None), x, length=num_layers)[0]
+        return _plain_layers(one_layer, x, args, num_layers, spec.per_layer, spec.lists)
     if frame.body.stack is not None:
         raise errors.LiftError(
             "js.layer_stack cannot be nested inside another js.layer_stack's "
@@ -791,9 +855,10 @@ def _run_layers(
     x: Any,
     ys: tuple,
 ) -> Any:
-    """The layers as one ``lax.scan`` over their stacked variables, state
-    and per-layer inputs ``ys``: each layer reads and assigns its own slice
-    of the stacked state, and the state of the call is carried through."""
+    """The layers as one ``lax.scan`` (a Python loop with ``per_layer_lists``)
+    over their stacked variables, state and per-layer inputs ``ys``: each
+    layer reads and assigns its own slice of the stacked state, and the state
+    of the call is carried through."""
     frame = lifted.frame
     params = {r.name: r.value for r in created if r.trainable}
     layer_state = {r.name: r.value for r in created if not r.trainable}
@@ -814,9 +879,11 @@ def _run_layers(
 
     lifted.start_run()
     xs = (jnp.arange(spec.num_layers), params, layer_state, ys)
-    (x, state), (outs, layer_state) = jax.lax.scan(
-        step, (x, carried.values()), xs, unroll=spec.unroll
-    )
+    loop = (x, carried.values())
+    if spec.lists:
+        (x, state), (outs, layer_state) = _python_loop(step, loop, xs, spec.num_layers)
+    else:
+        (x, state), (outs, layer_state) = jax.lax.scan(step, loop, xs, unroll=spec.unroll)
     carried.finish({**state, **layer_state})
     return (x, outs) if spec.per_layer else x
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -43,11 +44,26 @@ class KVCache(NamedTuple):
     empty (:meth:`zeros`); a cross-attention cache holds the memory's keys
     and values, computed once (:func:`memory_cache`).
 
+    Beam search reorders the beams (the rows) at every step, and copying
+    every cache's rows then costs as much as attending to them. A cache made
+    with ``KVCache.zeros(..., beams=True)`` instead leaves its keys and
+    values where they were written and keeps, per beam and position, the
+    beam whose row holds that position (``origin``): :meth:`take_rows`
+    moves only these indices, and the attention reads each beam's history
+    through them (each query against every beam of its example, then the
+    right one picked: ``beam_size`` times the arithmetic of the scores,
+    none of the copying).
+
     Attributes:
         key: ``[..., num_heads, capacity, key_size]``.
         value: ``[..., num_heads, capacity, value_size]``.
         length: int32, the positions filled (the next is written there);
             shape ``[]``, or ``[num_layers]`` for stacked caches.
+        origin: ``None``, or with ``beams=True`` int32 ``[..., beam_size,
+            capacity]``: position ``s`` of beam ``b`` is in the row of beam
+            ``origin[..., b, s]`` of the same example. The batch axes are
+            then ``[..., beam_size]``; a query's batch axes may be those or
+            their product (beam-major rows, as ``jnp.repeat`` gives).
 
     >>> cache = js.nn.KVCache.zeros([2], 10, num_heads=4, key_size=8)
     >>> cache.key.shape, int(cache.length)
@@ -57,6 +73,7 @@ class KVCache(NamedTuple):
     key: jax.Array
     value: jax.Array
     length: jax.Array
+    origin: jax.Array | None = None
 
     @classmethod
     def zeros(
@@ -68,20 +85,51 @@ class KVCache(NamedTuple):
         key_size: int,
         value_size: int | None = None,
         dtype: Any = jnp.float32,
+        beams: bool = False,
     ) -> KVCache:
         """An empty cache for ``capacity`` positions of rows ``batch_shape``.
 
         ``num_heads``, ``key_size``, ``value_size`` and ``dtype`` are those
         of the attention layer's projections (``key_size`` defaults there to
-        ``query_dim // num_heads``, ``value_size`` to ``key_size``).
+        ``query_dim // num_heads``, ``value_size`` to ``key_size``). With
+        ``beams=True`` the last batch axis is the beams of beam search
+        (``[batch, beam_size]``), reordered through ``origin``.
+
+        >>> cache = js.nn.KVCache.zeros([2, 3], 10, num_heads=4, key_size=8, beams=True)
+        >>> cache.key.shape, cache.origin.shape
+        ((2, 3, 4, 10, 8), (2, 3, 10))
         """
         value_size = value_size or key_size
         batch_shape = tuple(batch_shape)
+        origin = None
+        if beams:
+            beam = jnp.arange(batch_shape[-1], dtype=jnp.int32)[:, None]
+            origin = jnp.broadcast_to(beam, (*batch_shape, capacity))
         return cls(
             jnp.zeros((*batch_shape, num_heads, capacity, key_size), dtype),
             jnp.zeros((*batch_shape, num_heads, capacity, value_size), dtype),
             jnp.zeros((), jnp.int32),
+            origin,
         )
+
+    def take_rows(self, rows: jax.Array) -> KVCache:
+        """The cache of the rows ``rows`` (indices into the batch axes,
+        flattened): beam search's reordering of the beams. A cache with
+        ``origin`` moves only its origin indices, and each row must then
+        come from a beam of the same example; otherwise the keys and values
+        are gathered.
+
+        >>> cache = js.nn.KVCache.zeros([1, 2], 4, num_heads=1, key_size=2, beams=True)
+        >>> cache.take_rows(jnp.array([1, 1])).origin[0, :, 0].tolist()
+        [1, 1]
+        """
+        if self.origin is None:
+            key, value = (
+                x.reshape(-1, *x.shape[-3:])[rows].reshape(x.shape) for x in (self.key, self.value)
+            )
+            return self._replace(key=key, value=value)
+        origin = self.origin.reshape(-1, self.origin.shape[-1])[rows]
+        return self._replace(origin=origin.reshape(self.origin.shape))
 
 
 def multi_head_attention(
@@ -130,10 +178,14 @@ def multi_head_attention(
     - ``cache=`` :func:`memory_cache`'s keys and values of a memory, and
       ``memory=None``: the query attends to them as they are (the memory is
       not projected again at every step); the cache is returned unchanged.
+    - ``cache=`` a beam search cache (``KVCache.zeros(..., beams=True)``):
+      as the first case, each beam reading its history through the cache's
+      ``origin``; the query's rows are the cache's batch axes, or their
+      product (``[batch * beam_size, T, query_dim]``, beam-major).
 
     A ``mask`` given with a cache masks the cache's positions: it is
-    broadcast to ``[..., num_heads, T, capacity]`` (a padding mask of the
-    memory as ``mask[:, None, None, :]``). With a cache the heads run the
+    broadcast to ``[..., num_heads, T, capacity]``, ``...`` the cache's
+    batch axes (a padding mask of the memory as ``mask[:, None, None, :]``). With a cache the heads run the
     explicit way (scores, softmax, weighted sum) over the heads-major cache.
     The cache is an explicit pytree rather than ``trainable=False``
     variables: its size is the decode's (batch, beams, length), not the
@@ -196,24 +248,11 @@ def multi_head_attention(
     query_dim = query.shape[-1]
     key_size = key_size or query_dim // num_heads
     value_size = value_size or key_size
-    output_size = output_size or query_dim
-    if key_size < 1:
-        raise errors.ArgumentError(
-            f"multi_head_attention: query_dim {query_dim} < num_heads {num_heads}; "
-            "give key_size explicitly."
-        )
-
-    def heads(x: jax.Array, size: int) -> jax.Array:  # [..., L, H*size] -> [..., L, H, size]
-        return x.reshape(*x.shape[:-1], num_heads, size)
-
-    if memory is None and cache is None:
-        raise errors.ArgumentError(
-            "multi_head_attention: memory=None attends to a cache's keys and values, "
-            "but no cache was given. Fix: pass memory (memory=query for "
-            "self-attention), or cache=js.nn.memory_cache(memory, ...)."
-        )
+    _check_sizes_and_memory(query_dim, num_heads, key_size, memory, cache)
+    drop = functools.partial(dropout, rate=dropout_rate, is_training=is_training)
     with layer_scope(name, "multihead_attention", reuse):
-        q = heads(dense(query, num_heads * key_size, use_bias=use_bias, name="query"), key_size)
+        q = dense(query, num_heads * key_size, use_bias=use_bias, name="query")
+        q = q.reshape(*q.shape[:-1], num_heads, key_size)
         sizes = (num_heads, key_size, value_size, use_bias)
         if cache is None:
             k, v = _keys_and_values(memory, *sizes, heads_first=False)
@@ -227,20 +266,37 @@ def multi_head_attention(
         )
         fused = cache is None and not return_weights and not dropout_active
         if fused and _fits_fused(q, k, v, mask):
-            out = _fused_attention(q, k, v, mask)
+            out, weights = _fused_attention(q, k, v, mask), None
+        elif cache is not None and cache.origin is not None:
+            out, weights = _beam_attention(q, cache, mask, drop)
         else:
             scores = jnp.einsum(f"...thd,...{layout}->...hts", q, k) / math.sqrt(key_size)
             if mask is not None:
                 mask = jnp.broadcast_to(mask, scores.shape)
             weights = masked_softmax(scores, mask)
-            dropped = dropout(weights, dropout_rate, is_training=is_training)
-            out = jnp.einsum(f"...hts,...{layout}->...thd", dropped, v)
+            out = jnp.einsum(f"...hts,...{layout}->...thd", drop(weights), v)
         out = out.reshape(*out.shape[:-2], num_heads * value_size)
-        out = dense(out, output_size, use_bias=use_bias, name="output")
+        out = dense(out, output_size or query_dim, use_bias=use_bias, name="output")
     outputs = (out, weights) if return_weights else (out,)
     if cache is not None:
         outputs = (*outputs, cache)
     return outputs if len(outputs) > 1 else out
+
+
+def _check_sizes_and_memory(
+    query_dim: int, num_heads: int, key_size: int, memory: Any, cache: Any
+) -> None:
+    if key_size < 1:
+        raise errors.ArgumentError(
+            f"multi_head_attention: query_dim {query_dim} < num_heads {num_heads}; "
+            "give key_size explicitly."
+        )
+    if memory is None and cache is None:
+        raise errors.ArgumentError(
+            "multi_head_attention: memory=None attends to a cache's keys and values, "
+            "but no cache was given. Fix: pass memory (memory=query for "
+            "self-attention), or cache=js.nn.memory_cache(memory, ...)."
+        )
 
 
 def memory_cache(
@@ -345,16 +401,63 @@ def _attend_to_cache(
                 f"{int(cache.length)} filled, too few for {steps} more. Fix: a larger "
                 "capacity in js.nn.KVCache.zeros (the longest decode's length)."
             )
+        # The new rows in the cache's batch axes ([..., beams] with beams).
+        k, v = (x.reshape(*cache.key.shape[:-3], *x.shape[-3:]) for x in (k, v))
         start = (0,) * (k.ndim - 2) + (cache.length, 0)
+        origin = cache.origin
+        if origin is not None:  # each beam writes its new positions in its own row
+            beam = jnp.arange(origin.shape[-2], dtype=origin.dtype)[:, None]
+            written = jnp.broadcast_to(beam, (*origin.shape[:-1], steps))
+            origin = jax.lax.dynamic_update_slice(origin, written, start[:-3] + start[-2:-1])
         cache = KVCache(
             jax.lax.dynamic_update_slice(cache.key, k.astype(cache.key.dtype), start),
             jax.lax.dynamic_update_slice(cache.value, v.astype(cache.value.dtype), start),
             cache.length + steps,
+            origin,
         )
         query_positions = cache.length - steps + jnp.arange(steps)
         visible = positions <= query_positions[:, None]  # [T, capacity]
     mask = visible if mask is None else visible & jnp.asarray(mask, bool)
     return cache.key, cache.value, mask, cache
+
+
+def _beam_attention(
+    q: jax.Array, cache: KVCache, mask: jax.Array | None, drop: Any
+) -> tuple[jax.Array, jax.Array]:
+    """The heads ``q`` ``[..., T, H, d]`` attending to a cache with beam
+    origins: each query against every beam's row of its example (a batched
+    product over the cache as it lies: no copy of it), then, per position,
+    the score of the beam that holds it. Returns the heads ``[..., T, H,
+    value_size]`` and the weights ``[..., H, T, capacity]``, in ``q``'s
+    batch axes."""
+    beams, capacity = cache.origin.shape[-2:]
+    steps, heads, key_size = q.shape[-3:]
+    value_size = cache.value.shape[-1]
+    n = math.prod(cache.key.shape[:-4])  # the examples
+    keys = cache.key.reshape(n, beams, heads, capacity, key_size)
+    values = cache.value.reshape(n, beams, heads, capacity, value_size)
+    # [n, c, H, (b, T), d]: every query of example n, against beam c's row.
+    queries = q.reshape(n, beams, steps, heads, key_size).transpose(0, 3, 1, 2, 4)
+    queries = queries.reshape(n, 1, heads, beams * steps, key_size)
+    queries = jnp.broadcast_to(queries, (n, beams, heads, beams * steps, key_size))
+    scores = jnp.einsum("nchqd,nchsd->nchqs", queries, keys) / math.sqrt(key_size)
+    # held[n, c, 0, (b, t), s]: beam c's row holds position s of beam b.
+    origin = cache.origin.reshape(n, beams, 1, capacity)
+    origin = jnp.broadcast_to(origin, (n, beams, steps, capacity))
+    beam = jnp.arange(beams).reshape(1, beams, 1, 1, 1)
+    held = origin.reshape(n, 1, 1, beams * steps, capacity) == beam
+    scores = jnp.sum(jnp.where(held, scores, 0.0), axis=1)  # [n, H, (b, T), S]
+    if mask is not None:
+        mask = jnp.broadcast_to(mask, (*cache.key.shape[:-3], heads, steps, capacity))
+        mask = mask.reshape(n, beams, heads, steps, capacity).transpose(0, 2, 1, 3, 4)
+        mask = mask.reshape(scores.shape)
+    weights = masked_softmax(scores, mask)
+    spread = jnp.where(held, drop(weights)[:, None], 0.0)
+    out = jnp.einsum("nchqs,nchsd->nchqd", spread, values).sum(axis=1)
+    out = out.reshape(n, heads, beams, steps, value_size).transpose(0, 2, 3, 1, 4)
+    weights = weights.reshape(n, heads, beams, steps, capacity).transpose(0, 2, 1, 3, 4)
+    batch = q.shape[:-3]
+    return out.reshape(*batch, *out.shape[-3:]), weights.reshape(*batch, *weights.shape[-3:])
 
 
 def _fits_fused(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> bool:
