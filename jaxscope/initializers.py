@@ -15,6 +15,17 @@ and on zero-size shapes (``[0, 3]``). An initializer asked for a shape or
 dtype it cannot fill (a normal distribution of ints, ``orthogonal`` on a
 vector) raises ``js.errors.InitializerError``; inside ``get_variable`` the
 error names the variable.
+
+The factories return the same initializer for the same arguments, and the
+built-in initializers are pure functions of key, shape and dtype: under
+``jax.jit(f.init)`` or ``jax.eval_shape(f.init)`` each variable's key
+derivation and initializer are staged as one call, traced once per
+initializer, shape and dtype (the values are those of the unstaged calls).
+``zeros``, ``ones`` and ``constant(...)`` ignore their key, so none is
+derived for them (``init`` still needs an ``rng``).
+
+>>> js.initializers.truncated_normal(stddev=0.02) is js.initializers.truncated_normal(stddev=0.02)
+True
 """
 
 from jaxscope._src.initializers import (

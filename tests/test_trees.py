@@ -62,7 +62,8 @@ def test_params_round_trip_and_still_apply():
     assert sorted(flat) == ["encoder/lstm/b", "encoder/lstm/w", "head/v"]
     restored = js.unflatten(flat)
     assert jax.tree.structure(restored) == jax.tree.structure(params)
-    np.testing.assert_array_equal(jax.jit(f.apply)(restored, x), f.apply(params, x))
+    apply = jax.jit(f.apply)
+    np.testing.assert_array_equal(apply(restored, x), apply(params, x))
 
 
 @pytest.mark.parametrize("name", ["a//b", "/a", "a/", "a:0", ""])

@@ -13,14 +13,19 @@ import enum
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jax.extend.core import get_opaque_trace_state
+import jax
+from jax.extend.core import find_top_trace
 
 from jaxscope._src import errors
 from jaxscope._src.scope_counts import ScopeCounts
+
+with jax.ensure_compile_time_eval():
+    _EAGER = find_top_trace(None)  # JAX's trace of operations run one by one
 
 
 class Mode(enum.Enum):
@@ -63,9 +68,10 @@ class Body:
     its own ``Body`` while it is traced. The one way lifting reaches
     ``get_variable`` and ``next_rng_key``."""
 
-    # JAX's trace when the body started (opaque): a variable created at
-    # another level would be a value of a raw transform opened inside it.
-    trace_state: Any
+    # JAX's trace when the body started (a weak reference, see trace_now):
+    # a variable created at another level would be a value of a raw
+    # transform opened inside it.
+    trace: weakref.ref
     # next_rng_key's base key in this body, and the keys drawn per scope.
     stream_key: Any = None
     rng_counts: dict[str, int] = field(default_factory=dict)
@@ -74,6 +80,11 @@ class Body:
     replay: dict[str, Any] | None = None
     # The layer_stack being discovered, if any.
     stack: LayerValues | None = None
+    # Whether the body started outside any trace (operations run one by one).
+    eager: bool = field(init=False)
+
+    def __post_init__(self):
+        self.eager = self.trace() is _EAGER
 
 
 @dataclass(eq=False)
@@ -90,6 +101,11 @@ class Frame:
     # its full name ({"a": {"w": "a/w"}}): finds a name that would be both a
     # variable and a scope, and gives init's trees their shape.
     names: dict = field(default_factory=dict)
+    # The sub-trees of ``names`` by scope name ("" is ``names``), and those
+    # of ``params`` found so far: a name's claim and lookup walk one
+    # component, however deep its scope (see trees.indexed_subtree).
+    name_nodes: dict[str, dict] = field(init=False)
+    param_nodes: dict[str, dict] = field(init=False)
     # default_name numbering: how often each full scope name was opened.
     scope_counts: ScopeCounts = field(default_factory=ScopeCounts)
     # (name, regularizer) in creation order, evaluated when asked for.
@@ -104,12 +120,26 @@ class Frame:
     body: Body = field(init=False)
 
     def __post_init__(self):
-        self.body = Body(get_opaque_trace_state())
+        self.body = Body(trace_now())
+        self.name_nodes = {"": self.names}
+        self.param_nodes = {"": self.params} if type(self.params) is dict else {}
 
     def in_outer_trace(self) -> bool:
         """Whether JAX is tracing at the level the current body started at,
         rather than inside a raw transform opened by the model function."""
-        return get_opaque_trace_state() == self.body.trace_state
+        return find_top_trace(None) is self.body.trace()
+
+
+def trace_now() -> weakref.ref:
+    """JAX's current trace, by identity (weakly: a scope that outlives its
+    call must not keep a finished trace's values alive)."""
+    return weakref.ref(find_top_trace(None))
+
+
+def tracing() -> bool:
+    """Whether JAX is tracing (``jit``, ``make_jaxpr``, a ``scan`` body, ...)
+    rather than running operations one by one."""
+    return find_top_trace(None) is not _EAGER
 
 
 class _Local(threading.local):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.nn import initializers as jinit
 
-from jaxscope._src import errors
+from jaxscope._src import errors, rng
 
 Initializer = Callable[[Any, tuple[int, ...], Any], jax.Array]
 
@@ -19,6 +21,64 @@ zeros: Initializer = jinit.zeros
 
 ones: Initializer = jinit.ones
 """Initializes to 1 (TF1 ``tf.ones_initializer()``)."""
+
+# What the built-in initializers promise, for a cheaper init: the keyless
+# ones ignore their key (none is derived for them); the pure ones are
+# functions of the key, shape and dtype alone, so a traced init stages each
+# as one call (see ``staged``).
+_KEYLESS: weakref.WeakSet = weakref.WeakSet([zeros, ones])
+_PURE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _pure(init: Initializer) -> Initializer:
+    _PURE.add(init)
+    return init
+
+
+def _shared(factory: Callable[..., Initializer]) -> Callable[..., Initializer]:
+    """``factory`` returning the same initializer for the same (hashable)
+    arguments: a model that builds its initializer in every layer then
+    stages it once per shape and dtype."""
+    cached = functools.lru_cache(maxsize=256, typed=True)(factory)
+
+    @functools.wraps(factory)
+    def make(*args, **kwargs):
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:  # an unhashable argument (or a wrong call, raised again)
+            return factory(*args, **kwargs)
+
+    return make
+
+
+def _member(init: Any, members: weakref.WeakSet) -> bool:
+    try:
+        return init in members
+    except TypeError:  # an unhashable callable
+        return False
+
+
+def keyless(init: Any) -> bool:
+    """Whether ``init`` is a built-in initializer that ignores its key."""
+    return _member(init, _KEYLESS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _staged(init: Initializer, shape: tuple, dtype: Any) -> Callable:
+    @jax.jit
+    def initial(variables_key: jax.Array, hi: Any, lo: Any) -> jax.Array:
+        return init(rng.fold_words(variables_key, hi, lo), shape, dtype)
+
+    return initial
+
+
+def staged(init: Any, shape: tuple, dtype: Any) -> Callable | None:
+    """For a pure built-in initializer: ``initial(variables_key, hi, lo)``,
+    ``init`` of the key folded with the name's hash words as one jitted
+    call, traced once per initializer, shape and dtype (under an outer trace
+    the operations, and so the values, are those of the unstaged calls);
+    ``None`` for any other initializer."""
+    return _staged(init, shape, dtype) if _member(init, _PURE) else None
 
 
 def constant(value: Any) -> Initializer:
@@ -44,6 +104,7 @@ def constant(value: Any) -> Initializer:
             )
         return jnp.asarray(value.reshape(shape), dtype)
 
+    _KEYLESS.add(init)
     return init
 
 
@@ -58,6 +119,7 @@ def _check_floating(what: str, shape: Any, dtype: Any) -> None:
         )
 
 
+@_shared
 def random_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     """TF1 ``tf.random_normal_initializer(mean, stddev)``."""
     base = jinit.normal(stddev)
@@ -66,9 +128,10 @@ def random_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
         _check_floating("js.initializers.random_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
-    return init
+    return _pure(init)
 
 
+@_shared
 def truncated_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     """TF1 ``tf.truncated_normal_initializer(mean, stddev)``: a normal cut at
     two standard deviations from the mean."""
@@ -78,9 +141,10 @@ def truncated_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
         _check_floating("js.initializers.truncated_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
-    return init
+    return _pure(init)
 
 
+@_shared
 def random_uniform(minval: float = 0.0, maxval: float | None = None) -> Initializer:
     """TF1 ``tf.random_uniform_initializer(minval, maxval)``: uniform in
     ``[minval, maxval)``; ``maxval`` defaults to 1."""
@@ -89,9 +153,10 @@ def random_uniform(minval: float = 0.0, maxval: float | None = None) -> Initiali
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, minval, maxval)
 
-    return init
+    return _pure(init)
 
 
+@_shared
 def variance_scaling(
     scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
 ) -> Initializer:
@@ -131,7 +196,7 @@ def variance_scaling(
             return jnp.zeros(shape, dtype)
         return (matrix if len(shape) >= 2 else vector)(key, shape, dtype)
 
-    return init
+    return _pure(init)
 
 
 def glorot_uniform() -> Initializer:
@@ -145,6 +210,7 @@ def glorot_normal() -> Initializer:
     return variance_scaling(1.0, "fan_avg", "truncated_normal")
 
 
+@_shared
 def orthogonal(gain: float = 1.0) -> Initializer:
     """TF1 ``tf.orthogonal_initializer(gain)``; needs at least two dims.
 
@@ -164,7 +230,7 @@ def orthogonal(gain: float = 1.0) -> Initializer:
             return base(key, shape, jnp.float32).astype(dtype)
         return base(key, shape, dtype)
 
-    return init
+    return _pure(init)
 
 
 _glorot_uniform = glorot_uniform()

@@ -30,17 +30,16 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import get_opaque_trace_state
 
 from jaxscope._src import context, errors, lift_state, rng, trees
 from jaxscope._src.context import Body, Frame, Mode, VariableRecord
 from jaxscope._src.lift_state import StateCarry
 from jaxscope._src.sharding import initialize, place
-from jaxscope._src.variables import run_initializer
+from jaxscope._src.variables import initial_value, run_initializer
 
 
 @contextlib.contextmanager
@@ -48,7 +47,7 @@ def _body(frame: Frame, key: Any, replay: dict | None, stack: Any):
     """Gives the frame a fresh Body for one trace of a lifted body, and
     restores the outer one (and the current scope) after it."""
     outer, scope = frame.body, frame.current_scope
-    frame.body = Body(get_opaque_trace_state(), key, {}, replay, stack)
+    frame.body = Body(context.trace_now(), key, {}, replay, stack)
     try:
         yield
     finally:
@@ -209,14 +208,7 @@ def _materialize(frame: Frame, records: list[VariableRecord]) -> None:
                 value = place(_concrete(record, init_fn), record.sharding)
                 record.value = record.initial_value = value
                 continue
-            key = rng.variable_key(frame, record.name)
-            value = initialize(
-                lambda k, r=record, f=init_fn, s=shape, d=dtype: run_initializer(
-                    r.name, f, k, s, d
-                ),
-                key,
-                record.sharding,
-            )
+            value = initial_value(frame, record.name, init_fn, shape, dtype, record.sharding)
             record.value = record.initial_value = value
 
 
@@ -590,9 +582,7 @@ class _Stack:
         if not needs_key:
             value = jnp.broadcast_to(_concrete(record, init_fn), (n, *shape))
             return place(value, record.sharding)
-        keys = jnp.stack(
-            [rng.variable_key(frame, self.unrolled_name(record.name, i)) for i in range(n)]
-        )
+        keys = rng.variable_keys(frame, [self.unrolled_name(record.name, i) for i in range(n)])
         made = {}  # what was made before this variable
         for name, value in self.made.items():
             if name == record.name:
@@ -719,73 +709,116 @@ def layer_stack(
             "js.layer_stack(n) with n >= 1 (without layers, call nothing)."
         )
 
+    spec = _StackSpec(num_layers, with_per_layer_inputs, unroll, layer_name)
+
     def decorate(f: Callable) -> Callable:
         @functools.wraps(f)
         def stacked(x, *args, **kwargs):
-            frame = context.current_or_none()
-            layer = functools.partial(f, **kwargs) if kwargs else f
-            if with_per_layer_inputs:
-                slices = _per_layer_slices(num_layers, args)
-
-                def one_layer(c, *ys):
-                    return layer(c, *ys)
-            else:
-                slices = ()
-
-                def one_layer(c):
-                    return layer(c, *args)
-
-            if frame is None:
-                if with_per_layer_inputs:
-                    return jax.lax.scan(lambda c, ys: one_layer(c, *ys), x, args)
-                return jax.lax.scan(lambda c, _: (one_layer(c), None), x, length=num_layers)[0]
-            if frame.body.stack is not None:
-                raise errors.LiftError(
-                    "js.layer_stack cannot be nested inside another js.layer_stack's "
-                    "layers. Fix: stack the inner layers outside, or make them one "
-                    "layer of the outer stack; other lifted transforms (js.scan, "
-                    "js.while_loop, js.cond, ...) can hold a layer stack."
-                )
-            stack = _Stack(num_layers, frame.current_scope.name, layer_name)
-            lifted = _Lifted(frame, discover=True, stack=stack)
-            try:
-                if lifted.discover:
-                    out = lifted.trace(one_layer, (_abstract(x), *slices))
-                    _check_layer_output(num_layers, with_per_layer_inputs, _abstract(x), out)
-                    created = lifted.created()
-                    stack.adopt(frame, created)
-                else:  # traced again inside another lifted body: found by its key
-                    created = [r for r in frame.records.values() if _of(r, stack.key)]
-                params = {r.name: r.value for r in created if r.trainable}
-                layer_state = {r.name: r.value for r in created if not r.trainable}
-                carried = StateCarry(frame, exclude=frozenset(layer_state))
-                run = lifted.body(one_layer, layer_params=True)
-
-                def step(loop, xs):
-                    c, state = loop
-                    i, layer_params, own_state, ys = xs
-                    values = {**state, **own_state}
-                    with carried.inside(values):
-                        out = run(lifted.key_at(i), layer_params, c, *ys)
-                        values = carried.collect(values)
-                    c, y = out if with_per_layer_inputs else (out, None)
-                    state = {name: values[name] for name in state}
-                    own_state = {name: values[name] for name in own_state}
-                    return (c, state), (y, own_state)
-
-                lifted.start_run()
-                xs = (jnp.arange(num_layers), params, layer_state, args if slices else ())
-                (x, state), (ys, layer_state) = jax.lax.scan(
-                    step, (x, carried.values()), xs, unroll=unroll
-                )
-                carried.finish({**state, **layer_state})
-                return (x, ys) if with_per_layer_inputs else x
-            finally:
-                lifted.end_run()
+            return _stack_call(spec, f, x, args, kwargs)
 
         return stacked
 
     return decorate
+
+
+class _StackSpec(NamedTuple):
+    """A ``layer_stack``'s arguments."""
+
+    num_layers: int
+    per_layer: bool  # with_per_layer_inputs
+    unroll: int
+    layer_name: str
+
+
+def _stack_call(spec: _StackSpec, f: Callable, x: Any, args: tuple, kwargs: dict) -> Any:
+    """One call of a layer stack: a plain scan outside a transform; inside,
+    the layers' variables (discovered, or found again), then the layers."""
+    num_layers = spec.num_layers
+    frame = context.current_or_none()
+    layer = functools.partial(f, **kwargs) if kwargs else f
+    if spec.per_layer:
+        slices = _per_layer_slices(num_layers, args)
+
+        def one_layer(c, *ys):
+            return layer(c, *ys)
+    else:
+        slices = ()
+
+        def one_layer(c):
+            return layer(c, *args)
+
+    if frame is None:
+        if spec.per_layer:
+            return jax.lax.scan(lambda c, ys: one_layer(c, *ys), x, args)
+        return jax.lax.scan(lambda c, _: (one_layer(c), None), x, length=num_layers)[0]
+    if frame.body.stack is not None:
+        raise errors.LiftError(
+            "js.layer_stack cannot be nested inside another js.layer_stack's "
+            "layers. Fix: stack the inner layers outside, or make them one "
+            "layer of the outer stack; other lifted transforms (js.scan, "
+            "js.while_loop, js.cond, ...) can hold a layer stack."
+        )
+    stack = _Stack(num_layers, frame.current_scope.name, spec.layer_name)
+    lifted = _Lifted(frame, discover=True, stack=stack)
+    try:
+        created = _stack_variables(lifted, stack, spec, one_layer, x, slices)
+        return _run_layers(lifted, spec, one_layer, created, x, args if slices else ())
+    finally:
+        lifted.end_run()
+
+
+def _stack_variables(
+    lifted: _Lifted, stack: _Stack, spec: _StackSpec, one_layer: Callable, x: Any, slices: tuple
+) -> list[VariableRecord]:
+    """The records of the stack's variables: discovered by tracing one layer
+    (its output checked), or, traced again inside another lifted body,
+    found by the stack's key."""
+    frame = lifted.frame
+    if not lifted.discover:
+        return [r for r in frame.records.values() if _of(r, stack.key)]
+    out = lifted.trace(one_layer, (_abstract(x), *slices))
+    _check_layer_output(spec.num_layers, spec.per_layer, _abstract(x), out)
+    created = lifted.created()
+    stack.adopt(frame, created)
+    return created
+
+
+def _run_layers(
+    lifted: _Lifted,
+    spec: _StackSpec,
+    one_layer: Callable,
+    created: list[VariableRecord],
+    x: Any,
+    ys: tuple,
+) -> Any:
+    """The layers as one ``lax.scan`` over their stacked variables, state
+    and per-layer inputs ``ys``: each layer reads and assigns its own slice
+    of the stacked state, and the state of the call is carried through."""
+    frame = lifted.frame
+    params = {r.name: r.value for r in created if r.trainable}
+    layer_state = {r.name: r.value for r in created if not r.trainable}
+    carried = StateCarry(frame, exclude=frozenset(layer_state))
+    run = lifted.body(one_layer, layer_params=True)
+
+    def step(loop, xs):
+        c, state = loop
+        i, layer_params, own_state, ys = xs
+        values = {**state, **own_state}
+        with carried.inside(values):
+            out = run(lifted.key_at(i), layer_params, c, *ys)
+            values = carried.collect(values)
+        c, y = out if spec.per_layer else (out, None)
+        state = {name: values[name] for name in state}
+        own_state = {name: values[name] for name in own_state}
+        return (c, state), (y, own_state)
+
+    lifted.start_run()
+    xs = (jnp.arange(spec.num_layers), params, layer_state, ys)
+    (x, state), (outs, layer_state) = jax.lax.scan(
+        step, (x, carried.values()), xs, unroll=spec.unroll
+    )
+    carried.finish({**state, **layer_state})
+    return (x, outs) if spec.per_layer else x
 
 
 def _of(record: VariableRecord, key: tuple) -> bool:

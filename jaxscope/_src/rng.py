@@ -55,24 +55,42 @@ def name_hash(name: str) -> tuple[int, int]:
 
 
 @jax.jit
-def _fold_words(key: jax.Array, hi: np.uint32, lo: np.uint32) -> jax.Array:
-    # One compiled call instead of two dispatches when init runs eagerly.
+def fold_words(key: jax.Array, hi: np.uint32, lo: np.uint32) -> jax.Array:
+    """``key`` folded with two hash words (one compiled call instead of two
+    dispatches when init runs eagerly)."""
     return jax.random.fold_in(jax.random.fold_in(key, hi), lo)
 
 
 def fold_name(key: jax.Array, name: str) -> jax.Array:
     """``key`` folded with the stable hash of ``name``."""
     hi, lo = name_hash(name)
-    return _fold_words(key, np.uint32(hi), np.uint32(lo))
+    return fold_words(key, np.uint32(hi), np.uint32(lo))
 
 
-def variable_key(frame: context.Frame, full_name: str) -> jax.Array:
-    """The init key of variable ``full_name`` in this call."""
+def variables_key(frame: context.Frame, full_name: str) -> jax.Array:
+    """The key every variable's init key is folded from in this call
+    (a ``MissingRNGError`` naming variable ``full_name`` without an rng)."""
     if frame.variable_key is None:
         if frame.rng is None:
             raise errors.MissingRNGError(path=full_name, fix="f.init(jax.random.key(0), ...)")
         frame.variable_key = jax.random.fold_in(frame.rng, _VARIABLES)
-    return fold_name(frame.variable_key, full_name)
+    return frame.variable_key
+
+
+def variable_key(frame: context.Frame, full_name: str) -> jax.Array:
+    """The init key of variable ``full_name`` in this call."""
+    return fold_name(variables_key(frame, full_name), full_name)
+
+
+_fold_many = jax.vmap(fold_words, in_axes=(None, 0, 0))
+
+
+def variable_keys(frame: context.Frame, full_names: list[str]) -> jax.Array:
+    """The init keys of variables ``full_names``, stacked: one batched fold
+    (as many operations whatever the number of names), each key equal to
+    ``variable_key``'s."""
+    words = np.array([name_hash(name) for name in full_names], np.uint32).reshape(-1, 2)
+    return _fold_many(variables_key(frame, full_names[0]), words[:, 0], words[:, 1])
 
 
 def ensure_keys(frame: context.Frame) -> None:

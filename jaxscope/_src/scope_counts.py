@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-# A node of ScopeCounts: [count, below], how often one full scope name was
-# opened and the nodes one name component below it (a dict, or None until
-# there is one: most scopes hold no sub-scopes). A list, not an object: every
-# new scope name makes one, on the trace path.
+# A node of ScopeCounts: [count, below, next_free], how often one full scope
+# name was opened, the nodes one name component below it (a dict, or None
+# until there is one: most scopes hold no sub-scopes), and, per default_name
+# prefix p numbered below it, an i such that p_1 ... p_{i-1} are all opened
+# (a dict, or None): the numbering starts there, so numbering n siblings is
+# linear in n. A list, not an object: every new scope name makes one, on the
+# trace path.
 CountNode = list
-_COUNT, _BELOW = 0, 1
+_COUNT, BELOW, _NEXT_FREE = 0, 1, 2
+_BELOW = BELOW  # a scope's exit tests node[BELOW] before forgetting what is below
 
 
 class ScopeCounts:
@@ -25,16 +29,19 @@ class ScopeCounts:
 
     Exiting a scope entered by name forgets every count below it (TF1 sets
     them to 0) by dropping that sub-tree, whatever its size or depth; a
-    count of 0 and an absent name are the same. While a mark is held, every
-    change is logged, so that the changes since a mark can be undone (a
-    re-entered captured scope restores the table on exit, as TF1 does) and
-    redone (a lifted body traced again)."""
+    count of 0 and an absent name are the same. Counts only grow otherwise,
+    so a node remembers, per ``default_name`` prefix, how far its numbering
+    has got, and forgets it with the counts below it. While a mark is held,
+    every change is logged, so that the changes since a mark can be undone
+    (a re-entered captured scope restores the table on exit, as TF1 does)
+    and redone (a lifted body traced again): never a copy of the table."""
 
     __slots__ = ("root", "_log", "_marks")
 
     def __init__(self):
-        self.root: CountNode = [0, None]
-        self._log: list[tuple[CountNode, int, Any]] = []
+        self.root: CountNode = [0, None, None]
+        # (node or next_free dict, index or prefix, old value)
+        self._log: list[tuple[Any, Any, Any]] = []
         self._marks = 0
 
     def node(self, name: str, start: CountNode | None = None) -> CountNode:
@@ -50,7 +57,7 @@ class ScopeCounts:
                 below = node[_BELOW] = {}
             node = below.get(part)
             if node is None:
-                node = below[part] = [0, None]
+                node = below[part] = [0, None, None]
         return node
 
     def open(self, name: str, start: CountNode | None = None) -> CountNode:
@@ -61,7 +68,7 @@ class ScopeCounts:
             if below is None or "/" in name or not name:
                 node = self.node(name, start)
             else:  # the common case: a new name of one component
-                node = below[name] = [0, None]
+                node = below[name] = [0, None, None]
         if self._marks:
             self._log.append((node, _COUNT, node[_COUNT]))
         node[_COUNT] += 1
@@ -70,6 +77,10 @@ class ScopeCounts:
     def count(self, name: str, start: CountNode) -> int:
         """How often ``name`` under ``start`` has been opened (0 if never)."""
         node = start
+        if "/" not in name:  # the common case: one component
+            below = node[_BELOW]
+            node = below.get(name) if below is not None else None
+            return 0 if node is None else node[_COUNT]
         for part in name.split("/"):
             below = node[_BELOW]
             node = below.get(part) if below is not None else None
@@ -82,7 +93,8 @@ class ScopeCounts:
         if node[_BELOW] is not None:
             if self._marks:
                 self._log.append((node, _BELOW, node[_BELOW]))
-            node[_BELOW] = None
+                self._log.append((node, _NEXT_FREE, node[_NEXT_FREE]))
+            node[_BELOW] = node[_NEXT_FREE] = None
 
     def mark(self) -> int:
         """Starts logging changes; :meth:`undo` returns to this point."""
@@ -114,12 +126,21 @@ class ScopeCounts:
     def unique_name(self, prefix: str, parent: CountNode) -> str:
         """TF1's ``default_name`` numbering under the scope of node ``parent``:
         ``prefix`` if unused there, else ``prefix_i`` for the smallest
-        ``i >= 1`` whose full name has not been opened."""
+        ``i >= 1`` whose full name has not been opened. Starts where the
+        last numbering of ``prefix`` there stopped: linear in the number of
+        siblings, not quadratic."""
         if not self.count(prefix, parent):
             return prefix
-        i = 1
+        next_free = parent[_NEXT_FREE]
+        if next_free is None:  # its entries are logged, not its creation
+            next_free = parent[_NEXT_FREE] = {}
+        start = i = next_free.get(prefix, 1)
         while self.count(f"{prefix}_{i}", parent):
             i += 1
+        if i != start:
+            if self._marks:  # undone with the counts: 1 is as good as absent
+                self._log.append((next_free, prefix, start))
+            next_free[prefix] = i
         return f"{prefix}_{i}"
 
     def restore(self, mark: int) -> None:

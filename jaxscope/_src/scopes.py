@@ -19,7 +19,7 @@ import jax
 from jax.extend import source_info_util
 
 from jaxscope._src import context, errors, trees, variables
-from jaxscope._src.scope_counts import CountNode
+from jaxscope._src.scope_counts import BELOW, CountNode
 from jaxscope._src.scope_settings import AUTO_REUSE, ROOT, Reuse, ScopeSettings
 
 
@@ -185,24 +185,33 @@ class _Entry:
 
     def __init__(self, owner: Any, scope: Any = None, old_scope: Any = None):
         self.owner = owner
-        self.named = None  # the JAX name-stack context, when an op-name scope is open
+        self.named = None  # the JAX name-stack context, when one was entered
+        self.old_op_path = None  # the call's op-name path to restore, when opened
         self.scope = scope  # the VariableScope, for a variable_scope entry
         self.old_scope = old_scope
         self.counts = None  # the counts mark to return to (a captured scope)
 
     def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
         """Opens the op-name scope ``name``, nested in the current one, or
-        absolute where ``name`` ends with ``/`` (as in TF1)."""
-        if name[-1] == "/":
-            name = name[:-1]
-            self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
-            path = name
+        absolute where ``name`` ends with ``/`` (as in TF1).
+
+        JAX's name stack is entered only while JAX traces: operations run
+        one by one have no names to show, and an eager call skips its cost.
+        The call's own op-name path (``original_name_scope``) is kept
+        either way."""
+        absolute = name[-1] == "/"
+        if absolute:
+            name = path = name[:-1]
+        elif frame is not None and frame.op_path:
+            path = f"{frame.op_path}/{name}"
         else:
-            self.named = jax.named_scope(name)
             path = name
-            if frame is not None and frame.op_path:
-                path = f"{frame.op_path}/{name}"
-        self.named.__enter__()
+        if (frame is not None and not frame.body.eager) or context.tracing():
+            if absolute:
+                self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
+            else:
+                self.named = jax.named_scope(name)
+            self.named.__enter__()
         if frame is not None:
             self.old_op_path = frame.op_path
             frame.op_path = path
@@ -214,12 +223,12 @@ class _Entry:
             frame.current_scope = self.old_scope
             if self.counts is not None:  # TF1 restores the table as it was on entry
                 frame.scope_counts.restore(self.counts)
-            else:  # TF1 resets the counts of every name below
+            elif scope._counts_node[BELOW] is not None:  # TF1 resets the counts below
                 frame.scope_counts.forget_below(scope._counts_node)
+        if self.old_op_path is not None:
+            frame.op_path = self.old_op_path
         named = self.named
         if named is not None:
-            if frame is not None:
-                frame.op_path = self.old_op_path
             self.named = None
             named.__exit__(exc_type, exc, tb)
 
@@ -288,7 +297,11 @@ class name_scope(_ScopeManager):
     entering ``"bar"`` twice names ops ``bar/...`` both times. A name ending
     in ``/``, such as a scope's ``original_name_scope``, re-enters that
     op-name scope absolutely, as in TF1. One object may be entered again
-    while it is open: each entry is a fresh one.
+    while it is open: each entry is a fresh one. JAX's name stack is entered
+    only while JAX traces (``jit``, ``make_jaxpr``, ``grad``, a lifted
+    body): operations run one by one carry no names, so an eager call does
+    not pay for them; the names seen by jaxscope (the value ``as`` binds, a
+    scope's ``original_name_scope``) are the same either way.
 
     >>> with js.name_scope("bar"):
     ...     y = jnp.ones(2) + 1.0

@@ -13,18 +13,19 @@ from typing import Any
 
 from jaxscope._src import errors
 
-_valid_names: set[str] = set()
+VALID_NAMES: set[str] = set()
+"""Names :func:`check_name` found valid: a bounded cache, emptied when
+full (so a model with more distinct names costs the same per name, with no
+step), that the trace path tests before calling ``check_name``."""
+_MAX_VALID_NAMES = 100_000
 
 
 def check_name(name: str, what: str = "variable", scope: str = "") -> None:
     """Raise ``InvalidNameError`` unless ``name`` is a valid ``a/b/c`` path
     (``ArgumentTypeError`` if it is not a str, as TF1 raises ``TypeError``);
     ``scope`` is the scope it is relative to, for the message."""
-    try:
-        if name in _valid_names:
-            return
-    except TypeError:  # unhashable: not a str either
-        pass
+    if type(name) is str and name in VALID_NAMES:
+        return
     if not isinstance(name, str):
         raise errors.ArgumentTypeError(
             f"Invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it "
@@ -46,8 +47,9 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
             f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
             "components joined by '/', such as 'encoder/lstm/kernel'."
         )
-    if len(_valid_names) < 100_000:
-        _valid_names.add(name)
+    if len(VALID_NAMES) >= _MAX_VALID_NAMES:
+        VALID_NAMES.clear()
+    VALID_NAMES.add(name)
 
 
 def join(scope_name: str, name: str) -> str:
@@ -80,6 +82,31 @@ def lookup(tree: Mapping | None, name: str, default: Any = None) -> Any:
             f"sub-tree there with keys {sorted(map(str, node))[:8]}. Fix: pass the "
             "params tree that init returned, or rename the variable."
         )
+    return node
+
+
+def indexed_subtree(index: dict[str, dict], path: str) -> dict | None:
+    """The sub-tree at ``path`` (a scope name), through ``index``: a cache
+    of the sub-trees found so far by path, holding the root at ``""``. A
+    miss walks down from the nearest cached ancestor and caches what it
+    passes, so a name's lookup costs one component however deep its scope.
+    ``None`` where the path is absent or runs into anything but a ``dict``
+    (the caller falls back to :func:`lookup`, which says what is wrong)."""
+    node = index.get(path)
+    if node is not None or not path:
+        return node
+    missing = [path]
+    parent = path.rpartition("/")[0]
+    while (node := index.get(parent)) is None and parent:
+        missing.append(parent)
+        parent = parent.rpartition("/")[0]
+    if node is None:
+        return None
+    for path in reversed(missing):
+        node = node.get(path[path.rfind("/") + 1 :])
+        if type(node) is not dict:
+            return None
+        index[path] = node
     return node
 
 

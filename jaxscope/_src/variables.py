@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import find_top_trace
 
 from jaxscope._src import context, errors, rng, trees
 from jaxscope._src import initializers as inits
@@ -183,9 +184,10 @@ def get_variable(
     >>> jax.tree.map(jnp.shape, params)
     {'dense': {'b': (4,), 'w': (3, 4)}}
     """
-    frame = context.current_or_none()
-    if frame is None:
+    frames = context.local.frames  # context.current, inlined: every variable comes here
+    if not frames:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
+    frame = frames[-1]
     scope = frame.current_scope
     request = resolve(
         scope._name,
@@ -216,7 +218,8 @@ def resolve(
 ) -> VariableRequest:
     """The request of ``get_variable(name, ...)`` in the scope ``scope_name``
     with ``settings``: its full name, and the settings for what it omits."""
-    trees.check_name(name, scope=scope_name)
+    if type(name) is not str or name not in trees.VALID_NAMES:
+        trees.check_name(name, scope=scope_name)
     cast = dtype is not None
     # tuple.__new__ skips NamedTuple's Python-level __new__: every variable
     # comes this way.
@@ -405,8 +408,9 @@ def _plan(frame: context.Frame, request: VariableRequest, trainable: bool) -> tu
                 "reuse=js.AUTO_REUSE."
             )
         return _lookup(frame, name, trainable=None), request.dtype
-    # A creation: checked identically in init and apply.
-    if not frame.in_outer_trace():
+    # A creation: checked identically in init and apply. (Frame.in_outer_trace,
+    # inlined: every new name comes here.)
+    if find_top_trace(None) is not frame.body.trace():
         raise errors.RawTransformError(
             f"Variable {name} is created inside a raw JAX transform (jax.jit, "
             "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
@@ -475,11 +479,7 @@ def _created(
     if frame.mode is Mode.INIT:
         value, init_spec = _initialized(frame, request, initial, shape, dtype, sharding)
     else:  # apply: the value in the tree its trainable flag names
-        value = trees.lookup(frame.params if trainable else frame.state, name, trees.MISSING)
-        if value is trees.MISSING or type(value) not in _ARRAY_TYPES:
-            value = _lookup(frame, name, trainable=trainable)[0]
-        elif frame.body.stack is not None:  # discovering a layer_stack body
-            value = frame.body.stack.layer_value(name, value)
+        value = _lookup(frame, name, trainable=trainable)[0]
         _check_stored(name, value, shape, dtype)
         if sharding is not None:  # read with its spec: gradients keep the layout
             value = sharding_lib.place(value, sharding)
@@ -530,11 +530,54 @@ def _initialized(
         init_fn = _ConcreteInit(name, request.initializer, request.dtype if request.cast else None)
         return sharding_lib.place(initial, sharding), (init_fn, shape, dtype, False)
     init_fn = inits.default_for(dtype) if request.initializer is None else request.initializer
-    key = rng.variable_key(frame, name)
-    value = sharding_lib.initialize(
-        lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
-    )
+    value = initial_value(frame, name, init_fn, shape, dtype, sharding)
     return value, (init_fn, shape, dtype, True)
+
+
+def initial_value(
+    frame: context.Frame, name: str, init_fn: Callable, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array:
+    """Variable ``name``'s initial value from its initializer function, in
+    the current trace, born with its sharding."""
+    value = _staged_initial(frame, name, init_fn, shape, dtype, sharding)
+    if value is None:
+        key = _init_key(frame, name, init_fn)
+        value = sharding_lib.initialize(
+            lambda k: run_initializer(name, init_fn, k, shape, dtype), key, sharding
+        )
+    return value
+
+
+def _init_key(frame: context.Frame, name: str, init_fn: Callable) -> jax.Array | None:
+    """The variable's init key; none for a built-in initializer that ignores
+    it (init needs an rng all the same)."""
+    if inits.keyless(init_fn):
+        rng.variables_key(frame, name)
+        return None
+    return rng.variable_key(frame, name)
+
+
+def _staged_initial(
+    frame: context.Frame, name: str, init_fn: Callable, shape: tuple, dtype: Any, sharding: Any
+) -> jax.Array | None:
+    """While init is traced (``jax.jit``, ``jax.eval_shape``): a pure built-in
+    initializer's value as one staged call (``inits.staged``), the same
+    value at a fraction of the trace time. ``None`` when init runs eagerly
+    (staging there could change the rounding), for other initializers, and
+    when the staged call fails or returns another shape or dtype: the plain
+    path then raises the error that names the variable."""
+    base = rng.variables_key(frame, name)
+    staged = inits.staged(init_fn, shape, dtype) if isinstance(base, jax.core.Tracer) else None
+    if staged is None:
+        return None
+    hi, lo = rng.name_hash(name)
+    try:
+        value = sharding_lib.initialize(
+            lambda k: staged(k, np.uint32(hi), np.uint32(lo)), base, sharding
+        )
+    except Exception:
+        return None
+    return value if value.shape == shape and value.dtype == dtype else None
 
 
 def _partition(name: str, partitioner: Callable, shape: tuple, dtype: Any) -> Any:
@@ -642,27 +685,37 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
 def _claim(frame: context.Frame, name: str) -> None:
     """Enters ``name`` in the call's tree of names (its leaf holds the full
     name), or raises ``NameConflictError`` if it would be both a variable and
-    a scope. One walk down the name's components: linear in its length."""
-    parts = _components.get(name)
-    if parts is None:
-        parts = tuple(name.split("/"))
-        if len(_components) < 100_000:
-            _components[name] = parts
-    node = frame.names
-    for part in parts[:-1]:
+    a scope. Its scope's node comes from ``frame.name_nodes``: a new scope
+    walks down from its nearest known ancestor, a known one not at all."""
+    scope, _, leaf = name.rpartition("/")
+    node = frame.name_nodes.get(scope)
+    if node is None:
+        node = _scope_names(frame, scope, name)
+    if leaf in node:
+        _raise_conflict(frame, name)
+    node[leaf] = name
+
+
+def _scope_names(frame: context.Frame, scope: str, name: str) -> dict:
+    """The node of ``scope`` in the call's tree of names, made where missing
+    (and entered in ``frame.name_nodes``); a conflict if a variable holds
+    one of its prefixes. Nothing is made before a conflict is found: only
+    missing nodes are made, and they hold nothing yet."""
+    nodes = frame.name_nodes
+    missing = [scope]
+    parent = scope.rpartition("/")[0]
+    while (node := nodes.get(parent)) is None:
+        missing.append(parent)
+        parent = parent.rpartition("/")[0]
+    for path in reversed(missing):
+        part = path[path.rfind("/") + 1 :]
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         elif type(child) is str:
             _raise_conflict(frame, name)
-        node = child
-    if parts[-1] in node:
-        _raise_conflict(frame, name)
-    node[parts[-1]] = name
-
-
-# A name's components, cached: the same names come back in every call.
-_components: dict[str, tuple[str, ...]] = {}
+        node = nodes[path] = child
+    return node
 
 
 def _unclaim(frame: context.Frame, name: str) -> None:
@@ -673,10 +726,11 @@ def _unclaim(frame: context.Frame, name: str) -> None:
     for part in scopes:
         path.append(path[-1][part])
     del path[-1][leaf]
-    for node, part in zip(reversed(path[:-1]), reversed(scopes), strict=True):
-        if node[part]:
+    for depth in range(len(scopes), 0, -1):
+        if path[depth]:
             break
-        del node[part]
+        del path[depth - 1][scopes[depth - 1]]
+        del frame.name_nodes["/".join(scopes[:depth])]
 
 
 def _raise_conflict(frame: context.Frame, name: str) -> None:
@@ -723,6 +777,16 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
     """Finds ``name`` in apply's trees; returns ``(value, is_trainable)``.
 
     ``trainable=None`` (a reuse) accepts either tree."""
+    if trainable is not False:  # the common case first: an array in params
+        scope, _, leaf = name.rpartition("/")
+        node = frame.param_nodes.get(scope)
+        if node is None:
+            node = trees.indexed_subtree(frame.param_nodes, scope)
+        value = node.get(leaf) if node is not None else None
+        if type(value) in _ARRAY_TYPES:
+            if frame.body.stack is not None:  # discovering a layer_stack body
+                value = frame.body.stack.layer_value(name, value)
+            return value, True
     for tree, is_param in ((frame.params, True), (frame.state, False)):
         if trainable is None or trainable is is_param:
             value = trees.lookup(tree, name, trees.MISSING)

@@ -12,7 +12,7 @@ element at the end), in either case.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
@@ -46,6 +46,67 @@ def _dimension_numbers(rank: int, data_format: str, layer: str) -> tuple[str, st
     return layout, f"{spatial}IO", layout
 
 
+class _Geometry(NamedTuple):
+    """A convolution's checked spatial arguments."""
+
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation_rate: tuple[int, ...]
+    padding: str  # "SAME" or "VALID"
+    dimension_numbers: tuple[str, str, str]
+    channel_axis: int
+
+
+def _geometry(
+    x: jax.Array,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    padding: str,
+    data_format: str,
+    dilation_rate: int | Sequence[int],
+    rank: int,
+    layer: str,
+) -> _Geometry:
+    if x.ndim != rank + 2:
+        raise errors.ArgumentError(
+            f"js.nn.{layer}: expected inputs of rank {rank + 2} (batch, {rank} spatial "
+            f"dims, channels), got shape {x.shape}."
+        )
+    if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
+        raise errors.ArgumentError(
+            f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}."
+        )
+    return _Geometry(
+        _tuple(kernel_size, rank, "kernel_size", layer),
+        _tuple(strides, rank, "strides", layer),
+        _tuple(dilation_rate, rank, "dilation_rate", layer),
+        padding.upper(),
+        _dimension_numbers(rank, data_format, f"js.nn.{layer}"),
+        -1 if data_format == "channels_last" else 1,
+    )
+
+
+def _convolve(x: jax.Array, kernel: jax.Array, geometry: _Geometry, transpose: bool) -> jax.Array:
+    if transpose:
+        return jax.lax.conv_transpose(
+            x,
+            kernel,
+            geometry.strides,
+            geometry.padding,
+            rhs_dilation=geometry.dilation_rate,
+            dimension_numbers=geometry.dimension_numbers,
+            transpose_kernel=True,
+        )
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        geometry.strides,
+        geometry.padding,
+        rhs_dilation=geometry.dilation_rate,
+        dimension_numbers=geometry.dimension_numbers,
+    )
+
+
 def _convolution(
     x: jax.Array,
     filters: int,
@@ -53,7 +114,6 @@ def _convolution(
     strides: int | Sequence[int],
     padding: str,
     data_format: str,
-    dilation_rate: int | Sequence[int],
     activation: Callable[[jax.Array], jax.Array] | None,
     use_bias: bool,
     kernel_initializer: Any,
@@ -63,49 +123,23 @@ def _convolution(
     *,
     rank: int,
     layer: str,
+    dilation_rate: int | Sequence[int] = 1,
     transpose: bool = False,
 ) -> jax.Array:
-    if x.ndim != rank + 2:
-        raise errors.ArgumentError(
-            f"js.nn.{layer}: expected inputs of rank {rank + 2} (batch, {rank} spatial "
-            f"dims, channels), got shape {x.shape}."
-        )
-    kernel_size = _tuple(kernel_size, rank, "kernel_size", layer)
-    strides = _tuple(strides, rank, "strides", layer)
-    dilation_rate = _tuple(dilation_rate, rank, "dilation_rate", layer)
-    if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
-        raise errors.ArgumentError(
-            f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}."
-        )
-    numbers = _dimension_numbers(rank, data_format, f"js.nn.{layer}")
-    channel_axis = -1 if data_format == "channels_last" else 1
-    channels = x.shape[channel_axis]
+    """The steps every convolution layer takes (the public layers pass their
+    arguments as they are, ``**locals()``): check the arguments, obtain the
+    kernel (in TF1's layout) and the bias in the layer's scope, convolve,
+    add the bias, activate."""
+    geometry = _geometry(x, kernel_size, strides, padding, data_format, dilation_rate, rank, layer)
+    channels = x.shape[geometry.channel_axis]
+    kernel_size = geometry.kernel_size
     shape = [*kernel_size, filters, channels] if transpose else [*kernel_size, channels, filters]
     with layer_scope(name, layer, reuse):
         kernel = get_variable("kernel", shape, initializer=kernel_initializer)
         bias = get_variable("bias", [filters], initializer=bias_initializer) if use_bias else None
-    x = x.astype(kernel.dtype)  # computes in the params' dtype
-    if transpose:
-        y = jax.lax.conv_transpose(
-            x,
-            kernel,
-            strides,
-            padding.upper(),
-            rhs_dilation=dilation_rate,
-            dimension_numbers=numbers,
-            transpose_kernel=True,
-        )
-    else:
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel,
-            strides,
-            padding.upper(),
-            rhs_dilation=dilation_rate,
-            dimension_numbers=numbers,
-        )
+    y = _convolve(x.astype(kernel.dtype), kernel, geometry, transpose)  # in the params' dtype
     if bias is not None:
-        y = y + (bias if channel_axis == -1 else bias.reshape(-1, *([1] * rank)))
+        y = y + (bias if geometry.channel_axis == -1 else bias.reshape(-1, *([1] * rank)))
     return y if activation is None else activation(y)
 
 
@@ -139,10 +173,7 @@ def conv1d(
     >>> f.apply(params, jnp.ones((2, 10, 3))).shape
     (2, 10, 4)
     """
-    return _convolution(
-        x, filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
-        use_bias, kernel_initializer, bias_initializer, name, reuse, rank=1, layer="conv1d",
-    )  # fmt: skip
+    return _convolution(**locals(), rank=1, layer="conv1d")
 
 
 def conv2d(
@@ -201,10 +232,7 @@ def conv2d(
     >>> f.apply(params, jnp.ones((2, 16, 16, 3))).shape
     (2, 6, 6, 4)
     """
-    return _convolution(
-        x, filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
-        use_bias, kernel_initializer, bias_initializer, name, reuse, rank=2, layer="conv2d",
-    )  # fmt: skip
+    return _convolution(**locals(), rank=2, layer="conv2d")
 
 
 def conv2d_transpose(
@@ -244,8 +272,4 @@ def conv2d_transpose(
     >>> f.apply(params, jnp.ones((2, 8, 8, 16))).shape
     (2, 16, 16, 3)
     """
-    return _convolution(
-        x, filters, kernel_size, strides, padding, data_format, 1, activation, use_bias,
-        kernel_initializer, bias_initializer, name, reuse, rank=2, layer="conv2d_transpose",
-        transpose=True,
-    )  # fmt: skip
+    return _convolution(**locals(), rank=2, layer="conv2d_transpose", transpose=True)
