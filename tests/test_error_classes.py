@@ -140,9 +140,17 @@ def test_the_message_is_built_from_the_arguments():
 
 
 def test_an_error_raised_by_jaxscope_exposes_its_arguments_as_attributes():
-    with pytest.raises(errors.MergeConflictError) as info:
-        js.merge({"gen": {"w": 1}}, {"gen": {"w": 2}})
-    assert (info.value.path, info.value.tree, info.value.other) == ("gen/w", 1, 0)
+    def model():
+        with js.variable_scope("enc"):
+            js.get_variable("w", [2])
+        with js.variable_scope("enc"):
+            js.get_variable("w", [2])
+
+    with pytest.raises(errors.VariableExistsError) as info:
+        js.transform(model).init(0)
+    assert info.value.path == "enc/w"
+    assert "test_error_classes.py:" in info.value.created_at
+    assert info.value.created_at in str(info.value)
 
 
 # --- docs/errors.md -------------------------------------------------------------------

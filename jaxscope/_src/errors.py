@@ -42,6 +42,12 @@ def _with_fix(problem: str, fix: str) -> str:
     return _sentence(problem) + (f" Fix: {_sentence(fix)}" if fix else "")
 
 
+def _capitalized(text: str) -> str:
+    """``text`` as a sentence's start; one starting with code (``js.x``) as it is."""
+    first = text.split(" ", 1)[0]
+    return text if any(c in first for c in "._()'\"") else text[:1].upper() + text[1:]
+
+
 def _listed(items: Sequence[Any], indent: str = "    ") -> str:
     shown = [f"{indent}{item}" for item in items[:MAX_LISTED]]
     if len(items) > MAX_LISTED:
@@ -93,12 +99,7 @@ class ScopeError(Exception):
         if not cls.__name__.startswith("_"):
             cls.__module__ = "jaxscope.errors"  # where users import them from
 
-    def __init__(self, *legacy_message: str, **fields: Any) -> None:
-        if legacy_message:  # a message written at the raise site
-            for name in self._fields:
-                setattr(self, name, fields.get(name, self._defaults.get(name)))
-            super().__init__(*legacy_message)
-            return
+    def __init__(self, **fields: Any) -> None:
         unknown = sorted(set(fields) - set(self._fields))
         missing = [n for n in self._fields if n not in fields and n not in self._defaults]
         if unknown or missing:
@@ -114,8 +115,6 @@ class ScopeError(Exception):
         return ""
 
     def __reduce__(self) -> Any:
-        if not self._fields or len(self.args) != 1 or self.args[0] != self._message():
-            return super().__reduce__()
         # An exception held as an argument may not pickle: its description does.
         fields = {
             n: describe_cause(v) if isinstance(v, BaseException) else v
@@ -148,8 +147,7 @@ class _Described(ScopeError):
 
     def _message(self) -> str:
         head = self._head()
-        problem = self.problem if head else self.problem[:1].upper() + self.problem[1:]
-        return _with_fix(head + problem, self.fix)
+        return _with_fix(head + (self.problem if head else _capitalized(self.problem)), self.fix)
 
 
 # --- Variables -----------------------------------------------------------------------
@@ -360,7 +358,7 @@ class NameConflictError(ScopeError, ValueError):
         if self.problem:
             if self.function:
                 return _with_fix(f"{self.function}: {self.problem}", self.fix)
-            return _with_fix(self.problem[:1].upper() + self.problem[1:], self.fix)
+            return _with_fix(_capitalized(self.problem), self.fix)
         if self.below:
             other = f"{self.path} is already a scope holding variables ({', '.join(self.below)})"
         else:
@@ -384,8 +382,8 @@ class InitializerError(_Described, ValueError):
     >>> js.transform(lambda: js.get_variable("enc/w")).init(0)
     Traceback (most recent call last):
     ...
-    jaxscope.errors.InitializerError: Variable enc/w has no shape: give shape=... or a
-    concrete initializer value (an array, scalar or nested list).
+    jaxscope.errors.InitializerError: Variable enc/w has no shape. Fix: give shape=... or
+    a concrete initializer value (an array, scalar or nested list).
     """
 
 
@@ -436,8 +434,8 @@ class ScopeArgumentError(ArgumentError):
     >>> js.transform(model).init(0)
     Traceback (most recent call last):
     ...
-    jaxscope.errors.ScopeArgumentError: js.variable_scope(default_name='layer') cannot
-    use reuse=True: a uniquified name is always new. Fix: ...
+    jaxscope.errors.ScopeArgumentError: js.variable_scope(default_name='layer'): reuse
+    cannot be True: a uniquified name is always new. Fix: ...
     """
 
 

@@ -98,8 +98,8 @@ def constant(value: Any) -> Initializer:
         if value.size != int(np.prod(shape)):
             raise errors.InitializerError(
                 function="js.initializers.constant",
-                problem=f"a value of shape {value.shape} ({value.size} elements) cannot "
-                f"fill a variable of shape {tuple(shape)}",
+                problem=f"cannot fill a variable of shape {tuple(shape)} with a value of "
+                f"shape {value.shape} ({value.size} elements)",
                 fix="give a scalar, or a value with as many elements as the variable",
             )
         return jnp.asarray(value.reshape(shape), dtype)
