@@ -180,12 +180,15 @@ def _scoped_model(seen):
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-def test_a_call_opens_a_jax_named_scope_per_scope_eager_or_traced(monkeypatch, jit):
+def test_a_call_opens_a_jax_named_scope_per_scope_only_while_traced(monkeypatch, jit):
+    """Eager ops carry no name a trace could show, so an eager call enters no
+    ``jax.named_scope``; the op-name scopes it reports are the same."""
     seen = []
     f = _scoped_model(seen)
     params = f.init(0, jnp.ones(2))
     apply = jax.jit(f.apply) if jit else f.apply
-    assert _named_scopes_opened(monkeypatch, lambda: apply(params, jnp.ones(2))) == ["a", "ops"]
+    opened = _named_scopes_opened(monkeypatch, lambda: apply(params, jnp.ones(2)))
+    assert opened == (["a", "ops"] if jit else [])
     assert seen == ["a/", "a/"]
 
 
@@ -202,7 +205,7 @@ def test_scopes_inside_a_lifted_body_of_an_eager_call_open_named_scopes(monkeypa
     f = js.transform(model)
     params = f.init(0, jnp.ones(3))
     opened = _named_scopes_opened(monkeypatch, lambda: f.apply(params, jnp.ones(3)))
-    assert opened == ["rnn", "cell"]
+    assert opened == ["cell"]  # the body is traced; "rnn" is entered eagerly
 
 
 def test_name_scope_outside_a_transform_names_ops():
