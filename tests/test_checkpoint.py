@@ -30,6 +30,8 @@ from jaxscope.checkpoint import (
     CheckpointWriteError,
 )
 
+from .conftest import assert_bit_identical
+
 
 def model(x):
     with js.variable_scope("encoder"):
@@ -98,14 +100,6 @@ def fresh_state(fn=model) -> dict:
 
 def host_copy(tree):
     return jax.tree.map(lambda x: np.array(x, copy=True), tree)
-
-
-def assert_bit_identical(a, b):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape
-        assert x.tobytes() == y.tobytes()
 
 
 def test_round_trip_is_bit_identical_including_optax_state(tmp_path):

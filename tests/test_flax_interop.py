@@ -19,13 +19,11 @@ from flax.training import train_state
 
 import jaxscope as js
 
+from .conftest import assert_close
+
 X = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3)), jnp.float32)
 XS = jnp.asarray(np.random.default_rng(1).normal(size=(5, 2, 3)), jnp.float32)
 UNITS = 4
-
-
-def assert_close(a, b):
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-6), a, b)
 
 
 def zero_carry():

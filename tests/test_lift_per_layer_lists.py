@@ -11,7 +11,8 @@ import pytest
 
 import jaxscope as js
 from jaxscope import errors
-from tests.test_lift_state import BATCH, LAYERS, XS, D, cached_layer, close, decoding, run, same
+from tests.conftest import assert_close as close
+from tests.test_lift_state import BATCH, LAYERS, XS, D, cached_layer, decoding, run, same
 
 
 def normalized_cached_layer(x, cache):

@@ -21,6 +21,8 @@ import pytest
 import jaxscope as js
 from jaxscope import errors
 
+from .conftest import assert_close
+
 D, T, LAYERS = 3, 4, 3
 XS = np.random.default_rng(0).standard_normal((T, 2, D)).astype(np.float32)
 # Batch norm over a batch of 8: over 2 rows, rounding in the normalization
@@ -32,10 +34,6 @@ def same(a, b):
     """Bit-identical trees: the same names, shapes, dtypes and values."""
     assert jax.tree.structure(a) == jax.tree.structure(b)
     jax.tree.map(np.testing.assert_array_equal, a, b)
-
-
-def close(a, b):
-    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6), a, b)
 
 
 def run(model, *args):
@@ -52,7 +50,7 @@ def run(model, *args):
     params, state = f.init(0, *args)
     with jax.disable_jit():
         out, new_state = f.apply(params, state, *args)
-    close((out, new_state), jax.jit(f.apply)(params, state, *args))
+    assert_close((out, new_state), jax.jit(f.apply)(params, state, *args))
     return params.get("m", {}), state.get("m", {}), out, new_state.get("m", {})
 
 

@@ -15,13 +15,9 @@ from flax import nnx
 
 import jaxscope as js
 
-from .conftest import run_both
+from .conftest import assert_close, run_both
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)
-
-
-def assert_close(a, b):
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-6), a, b)
 
 
 def pure(state):

@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 import jaxscope as js
 from jaxscope import errors
 
+from .conftest import assert_bit_identical
+
 SETTINGS = settings(
     deadline=None,
     database=None,
@@ -201,13 +203,6 @@ def predict(program) -> Prediction:
 
 
 # --- Helpers --------------------------------------------------------------------------
-
-
-def assert_bit_identical(a, b):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
 
 
 def repair(program):

@@ -13,11 +13,7 @@ import pytest
 
 import jaxscope as js
 
-from .conftest import run_both
-
-
-def paths(params):
-    return sorted(js.flatten(params))
+from .conftest import paths, run_both
 
 
 def test_cell_4_reuse_returns_the_same_variable():

@@ -26,8 +26,6 @@ from jaxscope._src.errors import (
     describe_cause,
 )
 
-_MAX_LISTED = 12
-
 
 def all_steps(directory: str | os.PathLike) -> list[int]:
     """The steps of the finished checkpoints in ``directory``, ascending.
@@ -51,22 +49,30 @@ def latest_step(directory: str | os.PathLike) -> int | None:
     return steps[-1] if steps else None
 
 
-def _present(root: pathlib.Path) -> str:
+def _present(root: pathlib.Path) -> list[int] | None:
+    """The steps in ``root``, or ``None`` if it cannot be listed."""
     try:
-        return f"steps present: {all_steps(root)}"
+        return all_steps(root)
     except CheckpointError:
-        return "the directory cannot be listed"
+        return None
 
 
 def _check_step(step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
-        raise CheckpointArgumentError(f"step must be a non-negative int, got {step!r}.")
+        raise CheckpointArgumentError(
+            argument="step",
+            value=step,
+            expected="a non-negative int",
+            fix="pass the step as an int, e.g. the training step",
+        )
     return int(step)
 
 
 def _check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
-        raise CheckpointArgumentError(f"{name} must be True or False, got {value!r}.")
+        raise CheckpointArgumentError(
+            argument=name, value=value, expected="True or False", fix=f"pass {name}=True or False"
+        )
     return bool(value)
 
 
@@ -114,19 +120,22 @@ def save(
     if keep is not None and (
         isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1
     ):
-        raise CheckpointArgumentError(f"keep must be None or an int of at least 1, got {keep!r}.")
+        raise CheckpointArgumentError(
+            argument="keep",
+            value=keep,
+            expected="None or an int of at least 1",
+            fix="keep=None keeps every step; keep=n the newest n",
+        )
     overwrite = _check_flag(overwrite, "overwrite")
     root = storage.root_of(directory)
-    where = f"save step {step} to {root}"
-    leaves = manifest_lib.leaves_to_save(tree, where)
+    leaves = manifest_lib.leaves_to_save(tree, dict(operation="save", step=step, directory=root))
     policy = storage.KeepNewest(int(keep), step) if keep is not None else None
     with storage.quiet_orbax():
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise CheckpointWriteError(
-                f"Cannot {where}: the directory cannot be created ({describe_cause(e)}). "
-                "Fix: give a writable directory path."
+                directory=root, step=step, cause=e, creating_directory=True
             ) from e
         try:
             with storage.exclusive(root):
@@ -135,24 +144,14 @@ def save(
                 storage.sync("recovered")
                 current = storage.step_dirs(root).get(step)
                 if current is not None and not overwrite:
-                    raise CheckpointExistsError(
-                        f"Checkpoint {root / str(step)} already exists. Fix: pass "
-                        "overwrite=True, or save under another step."
-                    )
+                    raise CheckpointExistsError(directory=root, step=step)
                 if current is None:
-                    _save_new(root, step, leaves, policy, where)
+                    _save_new(root, step, leaves, policy)
                 else:
-                    _save_over(root, step, current, leaves, policy, where)
+                    _save_over(root, step, current, leaves, policy)
         except OSError as e:  # renaming or deleting in the directory (writes are caught below)
-            raise _write_error(where, e, "Every earlier step is intact.") from e
+            raise CheckpointWriteError(directory=root, step=step, cause=e, kept="earlier") from e
     return root / str(step)
-
-
-def _write_error(where: str, error: Exception, kept: str) -> CheckpointWriteError:
-    return CheckpointWriteError(
-        f"Cannot {where}: {describe_cause(error)}. {kept} Fix: free disk space, or check "
-        "that the directory is writable, and save again."
-    )
 
 
 _Leaves = list[manifest_lib.Leaf]
@@ -163,7 +162,6 @@ def _save_new(
     step: int,
     leaves: _Leaves,
     policy: storage.KeepNewest | None,
-    where: str,
 ) -> None:
     """Saves a step that does not exist yet (orbax's manager applies keep)."""
     try:
@@ -173,9 +171,7 @@ def _save_new(
             if storage.primary():
                 storage.remove_unfinished(root, step)
                 storage.empty_trash(root)
-            raise _write_error(
-                where, e, "Nothing of this save is kept, and every earlier step is intact."
-            ) from e
+            raise CheckpointWriteError(directory=root, step=step, cause=e, kept="new") from e
         # Written: only deleting older steps (keep) failed.
         warnings.warn(
             f"Checkpoint {root / str(step)} is saved, but deleting older steps "
@@ -193,7 +189,6 @@ def _save_over(
     current: pathlib.Path,
     leaves: _Leaves,
     policy: storage.KeepNewest | None,
-    where: str,
 ) -> None:
     """Overwrites ``step``: old version aside, new one written and verified,
     then the old one discarded (see the module documentation)."""
@@ -213,11 +208,7 @@ def _save_over(
             storage.remove_unfinished(root, step)
             storage.empty_trash(root)
         if isinstance(e, Exception):
-            raise _write_error(
-                where,
-                e,
-                f"The previous version of step {step} is kept, and every other step is intact.",
-            ) from e
+            raise CheckpointWriteError(directory=root, step=step, cause=e, kept="previous") from e
         raise
     if storage.primary():
         storage.trash(root, previous)
@@ -232,7 +223,9 @@ def _verify(path: pathlib.Path, step: int, manifest: dict[str, Any]) -> None:
     """Reads a checkpoint just written back: its manifest, and every array
     whose checksum this process recorded."""
     if _read_manifest(path, path.parent, step) != manifest:
-        raise CheckpointCorruptError(f"Checkpoint {path}: its manifest reads back changed.")
+        raise CheckpointCorruptError(
+            path=path, steps=_present(path.parent), problem="its manifest reads back changed"
+        )
     entries = {
         name: entry for name, entry in manifest["variables"].items() if entry["crc32"] is not None
     }
@@ -245,10 +238,11 @@ def _verify(path: pathlib.Path, step: int, manifest: dict[str, Any]) -> None:
 
 
 def _manifest_error(path: pathlib.Path, root: pathlib.Path, what: str) -> CheckpointCorruptError:
-    manifest_file = path / storage.MANIFEST_ITEM / storage.MANIFEST_FILE
     return CheckpointCorruptError(
-        f"Checkpoint {path} is unreadable: its manifest {manifest_file} {what}. Fix: "
-        f"restore an earlier step ({_present(root)})."
+        path=path,
+        steps=_present(root),
+        file=path / storage.MANIFEST_ITEM / storage.MANIFEST_FILE,
+        problem=what,
     )
 
 
@@ -259,17 +253,16 @@ def _read_manifest(path: pathlib.Path, root: pathlib.Path, step: int) -> dict[st
     try:
         manifest = json.loads(manifest_file.read_bytes())
     except (OSError, ValueError) as e:  # missing, unreadable, not JSON, not UTF-8
-        raise _manifest_error(path, root, f"could not be read ({describe_cause(e)})") from e
+        raise CheckpointCorruptError(
+            path=path, steps=_present(root), file=manifest_file, cause=e
+        ) from e
     if not isinstance(manifest, dict) or manifest.get("format") != manifest_lib.FORMAT:
         raise _manifest_error(path, root, f"is not a {manifest_lib.FORMAT} manifest")
     version = manifest.get("version")
     if not isinstance(version, int) or version < 1:
         raise _manifest_error(path, root, "has no valid format version")
     if version > manifest_lib.VERSION:
-        raise CheckpointVersionError(
-            f"Checkpoint {path} was written by a newer jaxscope (format version {version}; "
-            f"this one reads versions 1 to {manifest_lib.VERSION}). Fix: upgrade jaxscope."
-        )
+        raise CheckpointVersionError(path=path, version=version, newest=manifest_lib.VERSION)
     variables = manifest.get("variables")
     if not isinstance(variables, dict):
         raise _manifest_error(path, root, "has no variables")
@@ -336,9 +329,10 @@ def _check_checksum(
     actual = None if recorded is None else manifest_lib.checksum(value)
     if actual is not None and actual != recorded:
         raise CheckpointCorruptError(
-            f"Checkpoint {path}: {name} fails its checksum (crc32 {actual:#010x}, "
-            f"recorded {recorded:#010x}); the file is damaged. Fix: restore an earlier "
-            f"step ({_present(root)})."
+            path=path,
+            steps=_present(root),
+            variable=name,
+            problem=f"fails its checksum (crc32 {actual:#010x}, recorded {recorded:#010x})",
         )
 
 
@@ -403,10 +397,7 @@ def _read_checked(
         except CheckpointError:
             raise
         except Exception as e:  # orbax and tensorstore raise many types for bad files
-            raise CheckpointCorruptError(
-                f"Checkpoint {path} could not be read ({describe_cause(e)}). Fix: restore an "
-                f"earlier step ({_present(root)})."
-            ) from e
+            raise CheckpointCorruptError(path=path, steps=_present(root), cause=e) from e
 
     def finish(batch: _Leaves, values: dict[str, Any]) -> list[Any]:
         def one(leaf: manifest_lib.Leaf) -> Any:
@@ -481,17 +472,12 @@ def restore(
     steps = storage.step_dirs(root)
     if step is None:
         if not steps:
-            raise CheckpointNotFoundError(
-                f"No finished checkpoint in {root}. Fix: check the directory, or save one first."
-            )
+            raise CheckpointNotFoundError(directory=root)
         step = max(steps)
     path = steps.get(step)
     if path is None:
-        raise CheckpointNotFoundError(
-            f"No checkpoint for step {step} in {root}; steps present: {sorted(steps)}. "
-            "Fix: restore one of those steps (or step=None for the latest)."
-        )
-    where = f"restore step {step} from {root}"
+        raise CheckpointNotFoundError(directory=root, step=step, steps=sorted(steps))
+    where = dict(operation="restore", step=step, directory=root)
     flat, treedef = manifest_lib.flatten(like, "`like`", where)
     leaves = [
         manifest_lib.Leaf(name, keys, manifest_lib.leaf_spec(leaf, name, "`like`", where), leaf)
@@ -502,14 +488,6 @@ def restore(
         stored = manifest["variables"]
         problems = _mismatches(leaves, stored, partial)
         if problems:
-            listed = "\n  ".join(problems[:_MAX_LISTED])
-            more = len(problems) - _MAX_LISTED
-            raise CheckpointMismatchError(
-                f"Checkpoint {path} does not match the template `like` "
-                f"({len(problems)} difference(s)):\n  {listed}"
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + "\nFix: build `like` the way the saved tree was built (same model config "
-                "and optimizer), or pass partial=True to ignore saved entries that `like` lacks."
-            )
+            raise CheckpointMismatchError(path=path, differences=problems)
         out = _read_checked(path, root, manifest, leaves, verify)
     return jax.tree.unflatten(treedef, out)

@@ -57,15 +57,20 @@ class Leaf:
     value: Any  # save: the array orbax writes; restore: the template leaf
 
 
-def flatten(tree: Any, what: str, where: str) -> tuple[list[tuple[str, list[str], Any]], Any]:
+def flatten(
+    tree: Any, what: str, where: dict[str, Any]
+) -> tuple[list[tuple[str, list[str], Any]], Any]:
     """``(name, keys, leaf)`` per leaf of ``tree``, and its treedef. Paths
     that join to the same name are a :class:`CheckpointTreeError`."""
     try:
         path_leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
     except Exception as e:  # e.g. dict keys of several types, which JAX cannot sort
         raise CheckpointTreeError(
-            f"Cannot {where}: JAX cannot flatten {what} ({describe_cause(e)}). Fix: use a "
-            "pytree of dicts, lists, tuples and registered nodes, with dict keys of one type."
+            **where,
+            tree=what,
+            problem=f"JAX cannot flatten {what} ({describe_cause(e)})",
+            fix="use a pytree of dicts, lists, tuples and registered nodes, with dict keys of "
+            "one type",
         ) from e
     flat, first = [], {}
     for path, leaf in path_leaves:
@@ -73,8 +78,11 @@ def flatten(tree: Any, what: str, where: str) -> tuple[list[tuple[str, list[str]
         name = "/".join(keys) or "<root>"
         if name in first:
             raise CheckpointTreeError(
-                f"Cannot {where}: two leaves of {what} have the path {name!r} (keys "
-                f"{first[name]} and {keys}: a key contains '/'). Fix: give them distinct keys."
+                **where,
+                tree=what,
+                problem=f"two leaves of {what} have the path {name!r} (keys {first[name]} and "
+                f"{keys}: a key contains '/')",
+                fix="give them distinct keys",
             )
         first[name] = keys
         flat.append((name, keys, leaf))
@@ -91,12 +99,12 @@ def storable(dtype: np.dtype) -> bool:
     return dtype == np.bool_ or jax.dtypes.issubdtype(dtype, np.number)
 
 
-def leaf_spec(leaf: Any, name: str, what: str, where: str) -> dict[str, Any]:
+def leaf_spec(leaf: Any, name: str, what: str, where: dict[str, Any]) -> dict[str, Any]:
     """The manifest entry of a leaf (kind, shape, dtype), or a
     :class:`CheckpointTreeError` saying why it cannot be stored."""
 
     def refuse(why: str, fix: str) -> CheckpointTreeError:
-        return CheckpointTreeError(f"Cannot {where}: {name} in {what} {why}. Fix: {fix}.")
+        return CheckpointTreeError(**where, path=name, tree=what, problem=why, fix=fix)
 
     if is_key(leaf):
         spec = {"kind": "key", "shape": list(leaf.shape), "dtype": str(leaf.dtype)}
@@ -201,7 +209,7 @@ def fmt_spec(spec: dict[str, Any]) -> str:
     return f"shape {tuple(spec['shape'])} {spec['dtype']}"
 
 
-def leaves_to_save(tree: Any, where: str) -> list[Leaf]:
+def leaves_to_save(tree: Any, where: dict[str, Any]) -> list[Leaf]:
     """The leaves of a tree to save, each checked to be storable (a
     :class:`CheckpointTreeError` otherwise), with the array orbax writes."""
     flat, _ = flatten(tree, "the tree", where)
@@ -210,14 +218,17 @@ def leaves_to_save(tree: Any, where: str) -> list[Leaf]:
         spec = leaf_spec(leaf, name, "the tree", where)
         if isinstance(leaf, jax.Array) and leaf.is_deleted():
             raise CheckpointTreeError(
-                f"Cannot {where}: {name} in the tree is a deleted array (donated to a jitted "
-                "function?). Fix: save the arrays the function returned, or do not donate them."
+                **where,
+                path=name,
+                problem="is a deleted array (donated to a jitted function?)",
+                fix="save the arrays the function returned, or do not donate them",
             )
         if isinstance(leaf, jax.ShapeDtypeStruct):
             raise CheckpointTreeError(
-                f"Cannot {where}: {name} in the tree is a jax.ShapeDtypeStruct, a shape "
-                "without values. Fix: save the arrays themselves (ShapeDtypeStructs "
-                "belong in restore's `like`)."
+                **where,
+                path=name,
+                problem="is a jax.ShapeDtypeStruct, a shape without values",
+                fix="save the arrays themselves (ShapeDtypeStructs belong in restore's `like`)",
             )
         value = stored(leaf, spec["kind"])
         if spec["kind"] == "key":

@@ -43,7 +43,10 @@ def root_of(directory: str | os.PathLike) -> pathlib.Path:
     """The checkpoint directory as an absolute path."""
     if not isinstance(directory, str | os.PathLike):
         raise CheckpointArgumentError(
-            f"directory must be a path (str or os.PathLike), got {type(directory).__name__}."
+            argument="directory",
+            value=directory,
+            expected="a path (str or os.PathLike)",
+            fix="pass the checkpoint directory, e.g. 'checkpoints/run1'",
         )
     return pathlib.Path(directory).expanduser().absolute()
 
@@ -57,10 +60,7 @@ def step_dirs(root: pathlib.Path) -> dict[int, pathlib.Path]:
     except (FileNotFoundError, NotADirectoryError):
         return {}
     except OSError as e:
-        raise CheckpointNotFoundError(
-            f"Cannot list the checkpoint directory {root} ({describe_cause(e)}). "
-            "Fix: check that it exists and is readable."
-        ) from e
+        raise CheckpointNotFoundError(directory=root, cause=e) from e
     found: dict[int, pathlib.Path] = {}
     for entry in entries:
         name = entry.name.removesuffix(PREVIOUS)

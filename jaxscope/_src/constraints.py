@@ -59,10 +59,10 @@ def apply_constraints(params: Mapping, constraints: Mapping) -> dict:
         value = trees.lookup(params, name, trees.MISSING)
         if value is trees.MISSING:
             raise errors.VariableMissingError(
-                f"js.apply_constraints: the constraints name variable {name}, which the "
-                "params lack. Fix: pass the constraints of the same model "
-                "(js.get_constraints(f, rng, *args)), or select the ones for these "
-                "params (js.select(constraints, ...))."
+                path=name,
+                problem="has a constraint given to js.apply_constraints, but the params lack it",
+                fix="pass the constraints of the same model (js.get_constraints(f, rng, "
+                "*args)), or select the ones for these params (js.select(constraints, ...))",
             )
         projected[name] = fn(value)
     return trees.replace_paths(params, projected)
@@ -86,7 +86,10 @@ def constraint_projection(constraints: Mapping) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         if params is None:
             raise errors.ArgumentError(
-                "js.constraint_projection needs params: call opt.update(grads, opt_state, params)."
+                function="js.constraint_projection",
+                argument="params",
+                problem="is required: the constraints project the updated params",
+                fix="call opt.update(grads, opt_state, params)",
             )
         new_params = apply_constraints(optax.apply_updates(params, updates), constraints)
         return jax.tree.map(lambda new, old: new - old, new_params, params), state

@@ -166,11 +166,7 @@ def current(what: str = "this function") -> Frame:
     """The innermost active call, or a ``NoTransformError``."""
     frames = local.frames
     if not frames:
-        raise errors.NoTransformError(
-            f"{what} can only be called inside a function transformed by "
-            "js.transform or js.transform_with_state, while its init or apply "
-            "runs. Fix: f = js.transform(model); params = f.init(rng, ...)."
-        )
+        raise errors.NoTransformError(function=what)
     return frames[-1]
 
 

@@ -118,10 +118,11 @@ def _check_collections(module_name: str, mount: str, structure: dict) -> None:
         for path in trees.flatten(tree):
             if path in seen:
                 raise errors.NameConflictError(
-                    f"Flax module {module_name} has a variable {path} in both its "
+                    path=trees.join(mount, path),
+                    problem=f"Flax module {module_name} has a variable {path} in both its "
                     f"'{seen[path]}' and '{collection}' collections; mounted at "
-                    f"{trees.join(mount, path)} they would share one jaxscope name. "
-                    "Fix: wrap the module so that the names differ."
+                    f"{trees.join(mount, path)} they would share one jaxscope name",
+                    fix="wrap the module so that the names differ",
                 )
             seen[path] = collection
 
@@ -173,24 +174,34 @@ def flax_module(
     """
     if isinstance(module, nnx.Module):
         raise errors.FlaxModuleTypeError(
-            f"js.flax_module takes a flax.linen.Module, but {type(module).__name__} is a "
-            "flax.nnx.Module. Fix: use js.nnx_module(module) for NNX modules."
+            function="js.flax_module",
+            argument="module",
+            problem=f"must be a flax.linen.Module, but {type(module).__name__} is a flax.nnx.Module",
+            fix="use js.nnx_module(module) for NNX modules",
         )
     if not isinstance(module, nn.Module):
         raise errors.FlaxModuleTypeError(
-            f"js.flax_module takes a flax.linen.Module, got {type(module).__name__}. "
-            "Fix: pass a module instance, e.g. nn.Dense(4)."
+            function="js.flax_module",
+            argument="module",
+            problem=f"must be a flax.linen.Module, got {type(module).__name__}",
+            fix="pass a module instance, e.g. nn.Dense(4)",
         )
     if module.scope is not None:
         raise errors.ArgumentTypeError(
-            f"js.flax_module expects an unbound flax module, but {type(module).__name__} "
-            "is bound to a parent module. Fix: pass a fresh instance (e.g. nn.Dense(4))."
+            function="js.flax_module",
+            argument="module",
+            problem=f"must be an unbound flax module, but {type(module).__name__} is bound "
+            "to a parent module",
+            fix="pass a fresh instance (e.g. nn.Dense(4))",
         )
     streams = tuple(rngs)
     if "params" in streams:
         raise errors.ArgumentError(
-            "rngs names the 'params' stream, which js.flax_module derives from the "
-            "variables' names. Fix: list only other streams, e.g. rngs=('dropout',)."
+            function="js.flax_module",
+            argument="rngs",
+            problem="names the 'params' stream, which js.flax_module derives from the "
+            "variables' names",
+            fix="list only other streams, e.g. rngs=('dropout',)",
         )
     name = name if name is not None else module.name
     default = _snake_case(type(module).__name__)
@@ -235,9 +246,10 @@ def flax_module(
                 )
             except flax.errors.InvalidRngError as e:
                 raise errors.MissingRNGError(
-                    f"The flax module mounted at {scope.name} needs a random key: {e} "
-                    "Fix: list the stream in js.flax_module(..., rngs=('dropout',)) and "
-                    "pass rng=jax.random.key(...) to apply."
+                    needed_by=f"The flax module mounted at {scope.name}",
+                    cause=str(e).strip(),
+                    fix="list the stream in js.flax_module(..., rngs=('dropout',)) and pass "
+                    "rng=jax.random.key(...) to apply",
                 ) from e
             if not state_collections:
                 return result

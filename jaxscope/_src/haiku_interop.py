@@ -97,7 +97,6 @@ def from_haiku(
         entries="Haiku parameters",
         side="Haiku",
         where="",
-        mismatch_head="The Haiku params do not match the model",
         name_map_error=HaikuNameMapError,
         mismatch_error=HaikuMismatchError,
     )
@@ -106,28 +105,18 @@ def from_haiku(
     if like is None:
         tree, report = renaming.load_all(plan, entries, leaves.__getitem__, dtype)
     else:
-        source = dataclasses.replace(source, hint=_rules_hint(name_map, plan))
+        tildes_kept = any("~" in new.split("/") for new in plan.renamed.values())
+        source = dataclasses.replace(
+            source,
+            mismatch_fields={
+                "name_map_given": name_map is not None,
+                "drop_tildes_rule": DEFAULT_NAME_MAP[0] if tildes_kept else None,
+            },
+        )
         tree, report = renaming.load_like(
             plan, entries, leaves.__getitem__, like, templates, single, strict=strict, source=source
         )
     return (tree, report) if return_report else tree
-
-
-def _rules_hint(name_map: renaming.NameMap | None, plan: renaming.Plan) -> str:
-    """How a given ``name_map`` relates to the default, for a mismatch that
-    rules would fix."""
-    default = "js.haiku_interop.DEFAULT_NAME_MAP"
-    if name_map is None:
-        return (
-            f"(name_map=None applies {default}, which drops Haiku's '~' components; a "
-            f"name_map given replaces it: name_map=[*{default}, <your rules>] keeps it.)"
-        )
-    if any("~" in new.split("/") for new in plan.renamed.values()):
-        return (
-            "(Haiku's '~' components stay when name_map is given: begin the rules with "
-            f"{DEFAULT_NAME_MAP[0]!r}, or *{default}, to drop them.)"
-        )
-    return ""
 
 
 def _haiku_leaves(hk_params: Any) -> dict[str, Any]:
@@ -135,21 +124,28 @@ def _haiku_leaves(hk_params: Any) -> dict[str, Any]:
     dicts = hk_params if isinstance(hk_params, tuple | list) else (hk_params,)
     if not dicts or not all(isinstance(d, Mapping) for d in dicts):
         raise HaikuArgumentError(
-            "hk_params must be the dict Haiku's init returned ({module: {name: array}}), or "
-            f"a tuple of such dicts such as (params, state); got {type(hk_params).__name__}. "
-            "Fix: params = hk.transform(f).init(rng, x); js.from_haiku(params, like=...)."
+            argument="hk_params",
+            problem="must be the dict Haiku's init returned ({module: {name: array}}), or a "
+            f"tuple of such dicts such as (params, state); got {type(hk_params).__name__}",
+            fix="params = hk.transform(f).init(rng, x); js.from_haiku(params, like=...)",
         )
     leaves: dict[str, Any] = {}
     for index, tree in enumerate(dicts):
         try:
             flat = trees.flatten(tree)
         except errors.ScopeError as e:
-            raise HaikuArgumentError(f"The Haiku params cannot be read as names: {e}") from None
+            raise HaikuArgumentError(
+                argument="hk_params",
+                problem=f"cannot be read as names: {e}",
+                fix="pass the dicts Haiku's init returned, with str keys",
+            ) from None
         for name, leaf in flat.items():
             if name in leaves:
                 raise HaikuArgumentError(
-                    f"Haiku parameter {name} is in two of the dicts given (the second in dict "
-                    f"{index}), so which to convert is unclear. Fix: pass each name once."
+                    path=name,
+                    problem=f"is in two of the dicts given (the second in dict {index}), so "
+                    "which to convert is unclear",
+                    fix="pass each name once",
                 )
             leaves[name] = leaf
     return leaves
@@ -161,8 +157,9 @@ def _entry(name: str, leaf: Any) -> renaming.Entry:
     drop = f"skip=({'^' + re.escape(name) + '$'!r},)"
     if not isinstance(leaf, jax.Array | np.ndarray | np.generic):
         raise HaikuArgumentError(
-            f"Haiku parameter {name} is a {type(leaf).__name__}, not an array. Fix: pass the "
-            f"arrays Haiku's init (or training) returned, or drop this name with {drop}."
+            path=name,
+            problem=f"is a {type(leaf).__name__}, not an array",
+            fix=f"pass the arrays Haiku's init (or training) returned, or drop this name with {drop}",
         )
     try:
         dtype = np.dtype(leaf.dtype)
@@ -170,7 +167,8 @@ def _entry(name: str, leaf: Any) -> renaming.Entry:
         dtype = None
     if dtype is None or renaming.kind(dtype) == "other":
         raise HaikuArgumentError(
-            f"Haiku parameter {name} holds {leaf.dtype} values, not numbers, which a params "
-            f"tree cannot take. Fix: drop it with {drop}."
+            path=name,
+            problem=f"holds {leaf.dtype} values, not numbers, which a params tree cannot take",
+            fix=f"drop it with {drop}",
         )
     return renaming.Entry(tuple(leaf.shape), dtype, dtype.name)

@@ -97,8 +97,10 @@ def constant(value: Any) -> Initializer:
             return jnp.full(shape, value, dtype)
         if value.size != int(np.prod(shape)):
             raise errors.InitializerError(
-                f"constant initializer of shape {value.shape} ({value.size} "
-                f"elements) cannot fill a variable of shape {shape}."
+                function="js.initializers.constant",
+                problem=f"cannot fill a variable of shape {tuple(shape)} with a value of "
+                f"shape {value.shape} ({value.size} elements)",
+                fix="give a scalar, or a value with as many elements as the variable",
             )
         return jnp.asarray(value.reshape(shape), dtype)
 
@@ -109,9 +111,11 @@ def constant(value: Any) -> Initializer:
 def _check_floating(what: str, shape: Any, dtype: Any) -> None:
     if not jnp.issubdtype(dtype, jnp.inexact):
         raise errors.InitializerError(
-            f"{what} fills floating-point variables, but dtype {jnp.dtype(dtype)} was "
-            f"asked for (shape {tuple(shape)}). Fix: use js.initializers.zeros or "
-            "constant(...) for integer variables, or a floating dtype."
+            function=what,
+            problem=f"fills floating-point variables, but dtype {jnp.dtype(dtype)} was asked "
+            f"for (shape {tuple(shape)})",
+            fix="use js.initializers.zeros or constant(...) for integer variables, or a "
+            "floating dtype",
         )
 
 
@@ -121,7 +125,7 @@ def random_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     base = jinit.normal(stddev)
 
     def init(key, shape, dtype=jnp.float32):
-        _check_floating("random_normal", shape, dtype)
+        _check_floating("js.initializers.random_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
     return _pure(init)
@@ -134,7 +138,7 @@ def truncated_normal(mean: float = 0.0, stddev: float = 1.0) -> Initializer:
     base = jinit.truncated_normal(stddev)
 
     def init(key, shape, dtype=jnp.float32):
-        _check_floating("truncated_normal", shape, dtype)
+        _check_floating("js.initializers.truncated_normal", shape, dtype)
         return base(key, shape, dtype) + jnp.asarray(mean, dtype)
 
     return _pure(init)
@@ -164,7 +168,10 @@ def variance_scaling(
     """
     if mode not in ("fan_in", "fan_out", "fan_avg"):
         raise errors.ArgumentError(
-            f"variance_scaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}."
+            function="js.initializers.variance_scaling",
+            argument="mode",
+            problem=f"must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}",
+            fix="pass one of those (TF1's default is 'fan_in')",
         )
     # TF1's "normal" is truncated; its "untruncated_normal" is jax's "normal".
     distribution = {"normal": "truncated_normal", "untruncated_normal": "normal"}.get(
@@ -172,8 +179,11 @@ def variance_scaling(
     )
     if distribution not in ("truncated_normal", "normal", "uniform"):
         raise errors.ArgumentError(
-            "variance_scaling: distribution must be 'truncated_normal' (or 'normal'), "
-            f"'untruncated_normal' or 'uniform', got {distribution!r}."
+            function="js.initializers.variance_scaling",
+            argument="distribution",
+            problem="must be 'truncated_normal' (or 'normal'), 'untruncated_normal' or "
+            f"'uniform', got {distribution!r}",
+            fix="pass one of those (TF1's default is 'truncated_normal')",
         )
     matrix = jinit.variance_scaling(scale, mode, distribution)
     # TF1 takes a vector's fans to be its length and a scalar's to be 1;
@@ -181,7 +191,7 @@ def variance_scaling(
     vector = jinit.variance_scaling(scale, mode, distribution, in_axis=(), out_axis=())
 
     def init(key, shape, dtype=jnp.float32):
-        _check_floating("variance_scaling (glorot_*)", shape, dtype)
+        _check_floating("js.initializers.variance_scaling (glorot_*)", shape, dtype)
         if 0 in shape:  # no values, and fans of zero: TF1 creates it
             return jnp.zeros(shape, dtype)
         return (matrix if len(shape) >= 2 else vector)(key, shape, dtype)
@@ -211,10 +221,11 @@ def orthogonal(gain: float = 1.0) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         if len(shape) < 2:
             raise errors.InitializerError(
-                f"orthogonal needs a shape of at least two dims, got {tuple(shape)} (as "
-                "in TF1). Fix: use another initializer for vectors and scalars."
+                function="js.initializers.orthogonal",
+                problem=f"needs a shape of at least two dims, got {tuple(shape)} (as in TF1)",
+                fix="use another initializer for vectors and scalars",
             )
-        _check_floating("orthogonal", shape, dtype)
+        _check_floating("js.initializers.orthogonal", shape, dtype)
         if jnp.dtype(dtype).itemsize < 4 and jnp.issubdtype(dtype, jnp.floating):
             return base(key, shape, jnp.float32).astype(dtype)
         return base(key, shape, dtype)

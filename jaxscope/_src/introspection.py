@@ -196,8 +196,10 @@ def summary(
     """
     if depth is not None and depth < 0:
         raise errors.ArgumentError(
-            f"js.summary: depth must be >= 0 or None, got {depth}. Fix: depth=None for "
-            "every variable, or the number of name components to group by."
+            function="js.summary",
+            argument="depth",
+            problem=f"must be >= 0 or None, got {depth}",
+            fix="depth=None for every variable, or the number of name components to group by",
         )
     records = variable_records(f, rng, *args, **kwargs)
     variables: list[SummaryRow] = []

@@ -171,11 +171,11 @@ def _concrete(record: VariableRecord, init_fn: Callable) -> jax.Array:
         return jnp.copy(init_fn(None, None, None))
     except jax.errors.UnexpectedTracerError:
         raise errors.InitializerError(
-            f"Variable {record.name} is created inside a lifted transform with a "
-            "concrete initializer computed inside it (a jax array built in the "
-            "body), which cannot be used outside. Fix: build the value before the "
-            "lifted transform, pass a numpy array, or use an initializer function "
-            "such as js.initializers.zeros."
+            path=record.name,
+            problem="is created inside a lifted transform with a concrete initializer computed "
+            "inside it (a jax array built in the body), which cannot be used outside",
+            fix="build the value before the lifted transform, pass a numpy array, or use an "
+            "initializer function such as js.initializers.zeros",
         ) from None
 
 
@@ -253,8 +253,9 @@ def scan(
         leaves = jax.tree.leaves(xs)
         if not leaves:
             raise errors.ArgumentError(
-                "js.scan needs xs with at least one array to scan over, or length=... "
-                "Fix: js.scan(f, init, xs) or js.scan(f, init, None, length=n)."
+                function="js.scan",
+                problem="needs xs with at least one array to scan over, or length=...",
+                fix="js.scan(f, init, xs) or js.scan(f, init, None, length=n)",
             )
         length = leaves[0].shape[0]
     lifted = _Lifted(frame, discover=frame.mode is Mode.INIT)
@@ -422,11 +423,12 @@ def _raise_batched_state(
             jax.eval_shape(run(axes), state, *args, **kwargs)
         except ValueError:
             raise errors.LiftError(
-                f"js.assign to variable {name} inside js.vmap gives a value that differs "
-                "between the examples, but state is shared by the whole batch: which example's "
-                "value would it keep? Fix: assign one value for the batch (e.g. "
-                "jax.lax.pmean(value, axis_name) with the vmap's axis_name), or return "
-                "the per-example values and assign after the vmap."
+                function=f"js.assign to variable {name} inside js.vmap",
+                path=name,
+                problem="the value differs between the examples, but state is shared by the whole "
+                "batch: which example's value would it keep?",
+                fix="assign one value for the batch (e.g. jax.lax.pmean(value, axis_name) with the "
+                "vmap's axis_name), or return the per-example values and assign after the vmap",
             ) from None
 
 
@@ -496,9 +498,11 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
                 assigned = [n for n, v in carried.collect(state).items() if v is not state[n]]
             if assigned:
                 raise errors.LiftError(
-                    f"js.assign to variable {assigned[0]} in js.while_loop's cond_fun: "
-                    "the condition's assignments would be lost (jax.lax.while_loop's "
-                    "condition returns only a bool). Fix: assign in body_fun."
+                    function=f"js.assign to variable {assigned[0]} in js.while_loop's cond_fun",
+                    path=assigned[0],
+                    problem="the condition's assignments would be lost (jax.lax.while_loop's condition "
+                    "returns only a bool)",
+                    fix="assign in body_fun",
                 )
             return out
 
@@ -535,10 +539,7 @@ class _Stack:
         handed to the body being discovered."""
         if value.ndim == 0 or value.shape[0] != self.num_layers:
             raise errors.ShapeMismatchError(
-                f"Variable {name} is created inside js.layer_stack({self.num_layers}), "
-                f"so it must have a leading axis of size {self.num_layers}, but found "
-                f"shape {tuple(value.shape)}. Fix: pass params made for this model "
-                "(js.stack_layers converts params of the unrolled model)."
+                path=name, stored=value.shape, num_layers=self.num_layers
             )
         self.stacked[name] = value
         return value[0]
@@ -547,10 +548,11 @@ class _Stack:
         prefix = self.prefix + "/" if self.prefix else ""
         if not name.startswith(prefix):
             raise errors.LiftError(
-                f"Variable {name} is created inside js.layer_stack, which was called "
-                f"in scope '{self.prefix}', but the variable is not under that scope. "
-                "Fix: create the layers' variables under the scope layer_stack is "
-                "called in (do not re-enter a captured scope from elsewhere)."
+                path=name,
+                problem=f"is created inside js.layer_stack, which was called in scope '{self.prefix}', "
+                "but the variable is not under that scope",
+                fix="create the layers' variables under the scope layer_stack is called in (do not "
+                "re-enter a captured scope from elsewhere)",
             )
         return f"{prefix}{self.layer_name}_{index}/{name[len(prefix) :]}"
 
@@ -606,11 +608,12 @@ def _per_layer_slices(num_layers: int, inputs: tuple) -> tuple:
         shape = jnp.shape(leaf)
         if not shape or shape[0] != num_layers:
             raise errors.LayerBodyError(
-                f"js.layer_stack({num_layers}, with_per_layer_inputs=True): a per-layer "
-                f"input has shape {tuple(shape)}, but per-layer inputs need a leading "
-                f"axis of size {num_layers} (layer i gets row i). Fix: stack the "
-                "inputs by layer, or pass inputs shared by every layer as keyword "
-                "arguments."
+                num_layers=num_layers,
+                per_layer_inputs=True,
+                problem=f"a per-layer input has shape {tuple(shape)}, but per-layer inputs need a "
+                f"leading axis of size {num_layers} (layer i gets row i)",
+                fix="stack the inputs by layer, or pass inputs shared by every layer as keyword "
+                "arguments",
             )
     return jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[1:], jnp.result_type(a)), inputs
@@ -623,10 +626,13 @@ def _per_layer_items(num_layers: int, inputs: tuple) -> tuple:
     for items in inputs:
         if not isinstance(items, (list, tuple)) or len(items) != num_layers:
             raise errors.LayerBodyError(
-                f"js.layer_stack({num_layers}, per_layer_lists=True): a per-layer input "
-                f"is {_describe(items)}, but per-layer inputs need to be lists of "
-                f"{num_layers} items (layer i gets item i). Fix: pass one item per layer, "
-                "or pass inputs shared by every layer as keyword arguments."
+                num_layers=num_layers,
+                per_layer_inputs=True,
+                problem=f"with per_layer_lists=True, a per-layer input is {_describe(items)}, "
+                f"but per-layer inputs need to be lists of {num_layers} items (layer i gets "
+                "item i)",
+                fix="pass one item per layer, or pass inputs shared by every layer as keyword "
+                "arguments",
             )
     return tuple(_abstract(items[0]) for items in inputs)
 
@@ -634,8 +640,9 @@ def _per_layer_items(num_layers: int, inputs: tuple) -> tuple:
 def _per_layer_lists(per_layer_lists: bool, with_per_layer_inputs: bool) -> bool:
     if per_layer_lists and not with_per_layer_inputs:
         raise errors.ArgumentError(
-            "js.layer_stack(per_layer_lists=True) is about per-layer inputs and outputs. "
-            "Fix: add with_per_layer_inputs=True."
+            function="js.layer_stack",
+            problem="per_layer_lists=True is about per-layer inputs and outputs, which are off",
+            fix="add with_per_layer_inputs=True",
         )
     return per_layer_lists
 
@@ -679,10 +686,11 @@ def _check_layer_output(num_layers: int, per_layer: bool, x: Any, out: Any) -> N
     if per_layer:
         if not isinstance(out, tuple) or len(out) != 2:
             raise errors.LayerBodyError(
-                f"js.layer_stack({num_layers}, with_per_layer_inputs=True): the layer "
-                f"body must return {expected}, the carry and this layer's output, but it "
-                f"returned {_describe(out)}. Fix: return a pair, e.g. (x, None) for no "
-                "per-layer output."
+                num_layers=num_layers,
+                per_layer_inputs=True,
+                problem=f"the layer body must return {expected}, the carry and this layer's output, "
+                f"but it returned {_describe(out)}",
+                fix="return a pair, e.g. (x, None) for no per-layer output",
             )
         out = out[0]
 
@@ -691,11 +699,12 @@ def _check_layer_output(num_layers: int, per_layer: bool, x: Any, out: Any) -> N
 
     if jax.tree.structure(x) != jax.tree.structure(out) or signature(x) != signature(out):
         raise errors.LayerBodyError(
-            f"js.layer_stack({num_layers}): the layer body must return {expected} with x "
-            "of the structure, shapes and dtypes it was given, since layer i + 1 takes "
-            f"what layer i returns; it was given {_describe(x)} and returned "
-            f"{_describe(out)}. Fix: return the carry unchanged in shape (per-layer "
-            "results go in a per-layer output: with_per_layer_inputs=True)."
+            num_layers=num_layers,
+            problem=f"the layer body must return {expected} with x of the structure, shapes and "
+            "dtypes it was given, since layer i + 1 takes what layer i returns; it was given "
+            f"{_describe(x)} and returned {_describe(out)}",
+            fix="return the carry unchanged in shape (per-layer results go in a per-layer output: "
+            "with_per_layer_inputs=True)",
         )
 
 
@@ -769,8 +778,10 @@ def layer_stack(
     """
     if not isinstance(num_layers, int) or num_layers < 1:
         raise errors.ArgumentError(
-            f"js.layer_stack needs a positive int num_layers, got {num_layers!r}. Fix: "
-            "js.layer_stack(n) with n >= 1 (without layers, call nothing)."
+            function="js.layer_stack",
+            argument="num_layers",
+            problem=f"must be a positive int, got {num_layers!r}",
+            fix="js.layer_stack(n) with n >= 1 (without layers, call nothing)",
         )
 
     lists = _per_layer_lists(per_layer_lists, with_per_layer_inputs)
@@ -817,10 +828,9 @@ def _stack_call(spec: _StackSpec, f: Callable, x: Any, args: tuple, kwargs: dict
         return _plain_layers(one_layer, x, args, num_layers, spec.per_layer, spec.lists)
     if frame.body.stack is not None:
         raise errors.LiftError(
-            "js.layer_stack cannot be nested inside another js.layer_stack's "
-            "layers. Fix: stack the inner layers outside, or make them one "
-            "layer of the outer stack; other lifted transforms (js.scan, "
-            "js.while_loop, js.cond, ...) can hold a layer stack."
+            problem="js.layer_stack cannot be nested inside another js.layer_stack's layers",
+            fix="stack the inner layers outside, or make them one layer of the outer stack; other "
+            "lifted transforms (js.scan, js.while_loop, js.cond, ...) can hold a layer stack",
         )
     stack = _Stack(num_layers, frame.current_scope.name, spec.layer_name)
     lifted = _Lifted(frame, discover=True, stack=stack)
@@ -905,16 +915,18 @@ def unstack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     scalars = [name for name, leaf in flat.items() if not jnp.ndim(leaf)]
     if scalars:
         raise errors.ArgumentError(
-            f"js.unstack_layers: variable {scalars[0]} is a scalar, so it has no "
-            "leading layer axis. Fix: pass the sub-tree of the scope js.layer_stack "
-            "was called in (every leaf stacked, of shape [num_layers, ...])."
+            function="js.unstack_layers",
+            path=scalars[0],
+            problem=f"variable {scalars[0]} is a scalar, so it has no leading layer axis",
+            fix="pass the sub-tree of the scope js.layer_stack was called in (every leaf stacked, "
+            "of shape [num_layers, ...])",
         )
     sizes = {jnp.shape(leaf)[0] for leaf in flat.values()}
     if len(sizes) != 1:
         raise errors.ArgumentError(
-            f"js.unstack_layers: the leaves disagree on the number of layers "
-            f"({sorted(sizes)}). Fix: pass only the sub-tree of the scope js.layer_stack "
-            "was called in."
+            function="js.unstack_layers",
+            problem=f"the leaves disagree on the number of layers ({sorted(sizes)})",
+            fix="pass only the sub-tree of the scope js.layer_stack was called in",
         )
     (n,) = sizes
     return trees.unflatten(
@@ -935,18 +947,19 @@ def stack_layers(tree: Mapping, layer_name: str = "layer") -> dict:
     if sorted(tree) != sorted(names):
         missing = sorted(set(names) - set(tree))
         raise errors.ArgumentError(
-            f"js.stack_layers expects the keys {names[0]} ... {names[-1]} (layer_name="
-            f"{layer_name!r}), got {sorted(tree)[:5]}"
-            f"{f'; missing {missing[0]}' if missing else ''}. Fix: pass the sub-tree "
-            "holding exactly the unrolled layers, numbered from 0."
+            function="js.stack_layers",
+            problem=f"expects the keys {names[0]} ... {names[-1]} (layer_name={layer_name!r}), got "
+            f"{sorted(tree)[:5]}{f'; missing {missing[0]}' if missing else ''}",
+            fix="pass the sub-tree holding exactly the unrolled layers, numbered from 0",
         )
     layers = [trees.flatten(tree[name]) for name in names]
     for name, layer in zip(names, layers, strict=True):
         if layer.keys() != layers[0].keys():
             differ = sorted(layer.keys() ^ layers[0].keys())
             raise errors.ArgumentError(
-                f"js.stack_layers: {name} and {names[0]} do not hold the same variables "
-                f"({', '.join(differ[:3])} is in one only). Fix: every layer must have "
-                "the same variables."
+                function="js.stack_layers",
+                problem=f"{name} and {names[0]} do not hold the same variables "
+                f"({', '.join(differ[:3])} is in one only)",
+                fix="every layer must have the same variables",
             )
     return trees.unflatten({k: jnp.stack([layer[k] for layer in layers]) for k in layers[0]})

@@ -49,13 +49,17 @@ def _fresh_key(old: jax.Array) -> jax.Array:
 def _check_nnx(module: Any, what: str) -> None:
     if isinstance(module, linen.Module):
         raise errors.FlaxModuleTypeError(
-            f"{what} takes a flax.nnx.Module, but {type(module).__name__} is a "
-            "flax.linen.Module. Fix: use js.flax_module(module) for Linen modules."
+            function=what,
+            argument="module",
+            problem=f"must be a flax.nnx.Module, but {type(module).__name__} is a flax.linen.Module",
+            fix="use js.flax_module(module) for Linen modules",
         )
     if not isinstance(module, nnx.Module):
         raise errors.FlaxModuleTypeError(
-            f"{what} takes a flax.nnx.Module, got {type(module).__name__}. Fix: pass "
-            "a module instance, e.g. nnx.Linear(3, 4, rngs=nnx.Rngs(0))."
+            function=what,
+            argument="module",
+            problem=f"must be a flax.nnx.Module, got {type(module).__name__}",
+            fix="pass a module instance, e.g. nnx.Linear(3, 4, rngs=nnx.Rngs(0))",
         )
 
 
@@ -121,10 +125,10 @@ def nnx_module(
     for path, variable in leaves:
         if not _is_array(variable.get_value()):
             raise errors.FlaxModuleTypeError(
-                f"The NNX {type(variable).__name__} at {_name(path)} of "
+                problem=f"the NNX {type(variable).__name__} at {_name(path)} of "
                 f"{type(module).__name__} holds a {type(variable.get_value()).__name__}, "
-                "not an array; jaxscope variables are arrays. Fix: give it an array value "
-                "(e.g. jnp.zeros(shape)) before mounting the module."
+                "not an array; jaxscope variables are arrays",
+                fix="give it an array value (e.g. jnp.zeros(shape)) before mounting the module",
             )
     default = _snake_case(type(module).__name__)
 
@@ -170,20 +174,22 @@ def _store_updates(module_name, mount, copy, given, rng_values, frame) -> None:
             continue
         if isinstance(variable, nnx.Param):
             raise errors.AssignError(
-                f"The NNX module {module_name} mounted at {mount} changed its nnx.Param "
-                f"{trees.join(mount, _name(path))} during the call; params are read-only "
-                "inside a jaxscope function. Fix: make it another variable type (e.g. "
-                "nnx.BatchStat) to keep it as state, or update params outside the model."
+                path=trees.join(mount, _name(path)),
+                problem=f"it is an nnx.Param, which the NNX module {module_name} mounted at "
+                f"{mount} changed during the call; params are read-only inside a jaxscope "
+                "function",
+                fix="make it another variable type (e.g. nnx.BatchStat) to keep it as "
+                "state, or update params outside the model",
             )
         assign(_name(path), new)
     if frame.rng is None:
         for path, count in nnx.to_flat_state(rng_state):
             if isinstance(count, nnx.RngCount) and count.get_value() is not rng_values[path]:
                 raise errors.MissingRNGError(
-                    f"The NNX module {module_name} mounted at {mount} drew a random key "
-                    f"from its '{count.get_metadata('tag', '?')}' stream, but the call has "
-                    "no rng. Fix: pass rng=jax.random.key(...) to apply (or make the "
-                    "module deterministic, e.g. module.eval())."
+                    needed_by=f"The NNX module {module_name} mounted at {mount} (its "
+                    f"'{count.get_metadata('tag', '?')}' stream)",
+                    fix="pass rng=jax.random.key(...) to apply (or make the module "
+                    "deterministic, e.g. module.eval())",
                 )
 
 
@@ -218,9 +224,10 @@ class JaxscopeNNXModule(nnx.Module):
         for top, tree in trees.unflatten(flat).items():
             if top.startswith(("jaxscope__", "_")) or hasattr(nnx.Module, top):
                 raise errors.NameConflictError(
-                    f"The jaxscope variables under '{top}' cannot be an attribute of an "
-                    f"nnx.Module: '{top}' is a name nnx.Module itself uses. Fix: open a "
-                    "scope around the function's body (js.variable_scope('model'))."
+                    path=top,
+                    problem=f"the jaxscope variables under '{top}' cannot be an attribute "
+                    f"of an nnx.Module: '{top}' is a name nnx.Module itself uses",
+                    fix="open a scope around the function's body (js.variable_scope('model'))",
                 )
             setattr(self, top, nnx.data(tree))
 
@@ -247,8 +254,10 @@ class JaxscopeNNXModule(nnx.Module):
         except errors.MissingRNGError as error:
             if self.jaxscope__rngs is None:
                 raise errors.MissingRNGError(
-                    f"{error} (This module was built without an rng stream for "
-                    "js.next_rng_key. Fix: js.to_nnx(fn, ..., rngs=nnx.Rngs(0, dropout=1)).)"
+                    needed_by=error.needed_by,
+                    path=error.path,
+                    cause="this module was built without an rng stream for js.next_rng_key",
+                    fix="js.to_nnx(fn, ..., rngs=nnx.Rngs(0, dropout=1))",
                 ) from error
             out, new_state = apply(*values, *args, rng=self.jaxscope__rngs(), **kwargs)
         for name, value in trees.flatten(new_state).items():

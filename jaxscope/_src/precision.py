@@ -58,14 +58,18 @@ def _as_dtype(value: Any, field: str) -> np.dtype:
         dtype = jnp.dtype(value)
     except TypeError:
         raise errors.ArgumentTypeError(
-            f"js.precision.Policy: {field}={value!r} is not a dtype. Fix: e.g. "
-            f"{field}=jnp.bfloat16 (or the string 'bfloat16')."
+            function="js.precision.Policy",
+            argument=field,
+            problem=f"is {value!r}, which is not a dtype",
+            fix=f"e.g. {field}=jnp.bfloat16 (or the string 'bfloat16')",
         ) from None
     if not _floating(dtype):
         raise errors.ArgumentError(
-            f"js.precision.Policy: {field}={dtype} is not a floating dtype; a policy "
-            "only changes floating variables and values. Fix: use float32, bfloat16 "
-            "or float16."
+            function="js.precision.Policy",
+            argument=field,
+            problem=f"is {dtype}, not a floating dtype; a policy only changes floating "
+            "variables and values",
+            fix="use float32, bfloat16 or float16",
         )
     return dtype
 
@@ -228,8 +232,10 @@ def select_tree(pred: jax.Array, on_true: T, on_false: T) -> T:
     pred = jnp.asarray(pred)
     if pred.shape != () or pred.dtype != jnp.bool_:
         raise errors.ArgumentError(
-            f"js.precision.select_tree needs a scalar bool predicate, got shape "
-            f"{pred.shape} and dtype {pred.dtype}. Fix: pass js.precision.all_finite(grads)."
+            function="js.precision.select_tree",
+            argument="pred",
+            problem=f"must be a scalar bool, got shape {pred.shape} and dtype {pred.dtype}",
+            fix="pass js.precision.all_finite(grads)",
         )
     return jax.tree.map(functools.partial(jax.lax.select, pred), on_true, on_false)
 
@@ -326,13 +332,17 @@ class DynamicLossScale(_Scaling):
             object.__setattr__(self, "counter", jnp.asarray(self.counter, jnp.int32))
         if not isinstance(self.period, int) or self.period < 1:
             raise errors.ArgumentError(
-                f"js.precision.DynamicLossScale: period must be a positive int, got "
-                f"{self.period!r}. Fix: e.g. period=2000 (steps between increases)."
+                function="js.precision.DynamicLossScale",
+                argument="period",
+                problem=f"must be a positive int, got {self.period!r}",
+                fix="e.g. period=2000 (steps between increases)",
             )
         if self.factor <= 1:
             raise errors.ArgumentError(
-                f"js.precision.DynamicLossScale: factor must be greater than 1, got "
-                f"{self.factor!r}. Fix: e.g. factor=2."
+                function="js.precision.DynamicLossScale",
+                argument="factor",
+                problem=f"must be greater than 1, got {self.factor!r}",
+                fix="e.g. factor=2",
             )
 
     def adjust(self, grads_finite: jax.Array) -> DynamicLossScale:

@@ -29,7 +29,6 @@ from jaxscope._src import errors, trees
 
 NameMap = Mapping[str, str | None] | Sequence[tuple[str, str | None]]
 Rules = list[tuple[re.Pattern, str | None]]
-MAX_LISTED = 12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,23 +85,21 @@ class Source:
         entries: several of them (``checkpoint entries``).
         side: the source's side of a comparison (``checkpoint`` shape).
         where: appended to an entry's name (`` in ckpt/model.ckpt-1000``).
-        mismatch_head: the first words of a mismatch message.
         below_hint: a hint for an entry that would sit below another.
-        hint: a last hint for a mismatch that name_map rules would fix.
         name_map_error: raised for rules and the names they make.
-        mismatch_error: raised when the entries do not fit ``like``; takes
-            ``(message, report)``.
+        mismatch_error: raised when the entries do not fit ``like``, with the
+            report, the nearest names, a suggested rule, and ``mismatch_fields``.
+        mismatch_fields: the loader's own arguments of ``mismatch_error``.
     """
 
     entry: str
     entries: str
     side: str
     where: str
-    mismatch_head: str
     name_map_error: type[errors.ScopeError]
     mismatch_error: type[errors.ScopeError]
     below_hint: str = ""
-    hint: str = ""
+    mismatch_fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Entry(NamedTuple):
@@ -131,15 +128,17 @@ _RULE_FORMAT = (
 def _compile(pattern: Any, what: str, error: type[errors.ScopeError]) -> re.Pattern:
     if not isinstance(pattern, str):
         raise error(
-            f"{what}: the pattern {pattern!r} ({type(pattern).__name__}) is not a regex string. "
-            f"Fix: {_RULE_FORMAT}."
+            function=what,
+            problem=f"the pattern {pattern!r} ({type(pattern).__name__}) is not a regex string",
+            fix=_RULE_FORMAT,
         )
     try:
         return re.compile(pattern)
     except re.error as e:
         raise error(
-            f"{what}: {pattern!r} is not a valid regex ({e}). Fix: correct it (re.escape() "
-            "matches a name literally)."
+            function=what,
+            problem=f"{pattern!r} is not a valid regex ({e})",
+            fix="correct it (re.escape() matches a name literally)",
         ) from None
 
 
@@ -151,8 +150,10 @@ def compile_rules(name_map: NameMap | None, error: type[errors.ScopeError]) -> R
         return []
     if isinstance(name_map, str | bytes) or not isinstance(name_map, Mapping | Sequence):
         raise error(
-            f"name_map must be a list of pairs or a dict, got {type(name_map).__name__} "
-            f"{name_map!r}. Fix: {_RULE_FORMAT}, e.g. [(r'^model/', '')]."
+            argument="name_map",
+            problem=f"must be a list of pairs or a dict, got {type(name_map).__name__} "
+            f"{name_map!r}",
+            fix=f"{_RULE_FORMAT}, e.g. [(r'^model/', '')]",
         )
     pairs = list(name_map.items()) if isinstance(name_map, Mapping) else list(name_map)
     rules = []
@@ -160,22 +161,27 @@ def compile_rules(name_map: NameMap | None, error: type[errors.ScopeError]) -> R
         what = f"name_map rule {index}"
         if isinstance(rule, str | bytes) or not (isinstance(rule, Sequence) and len(rule) == 2):
             raise error(
-                f"{what} is {rule!r}, not a (pattern, replacement) pair. Fix: {_RULE_FORMAT}."
+                argument=what,
+                problem=f"is {rule!r}, not a (pattern, replacement) pair",
+                fix=_RULE_FORMAT,
             )
         pattern, replacement = _compile(rule[0], what, error), rule[1]
         if replacement is not None:
             if not isinstance(replacement, str):
                 raise error(
-                    f"{what} ({rule[0]!r}): the replacement {replacement!r} "
-                    f"({type(replacement).__name__}) is not a string or None. Fix: {_RULE_FORMAT}."
+                    function=f"{what} ({rule[0]!r})",
+                    problem=f"the replacement {replacement!r} ({type(replacement).__name__}) "
+                    "is not a string or None",
+                    fix=_RULE_FORMAT,
                 )
             try:
                 pattern.sub(replacement, "")  # parses the template: group references
             except (re.error, IndexError) as e:
                 raise error(
-                    f"{what} ({rule[0]!r}, {replacement!r}): the replacement is invalid for "
-                    f"this pattern ({e}). Fix: refer only to the pattern's groups (\\1, "
-                    "\\g<name>), and write a literal backslash as \\\\."
+                    function=f"{what} ({rule[0]!r}, {replacement!r})",
+                    problem=f"the replacement is invalid for this pattern ({e})",
+                    fix="refer only to the pattern's groups (\\1, \\g<name>), and write a "
+                    "literal backslash as \\\\",
                 ) from None
         rules.append((pattern, replacement))
     return rules
@@ -185,8 +191,9 @@ def compile_skip(skip: Iterable[str], error: type[errors.ScopeError]) -> tuple[r
     """The ``skip`` patterns, compiled; one string (not a sequence) is an ``error``."""
     if isinstance(skip, str | bytes) or not isinstance(skip, Iterable):
         raise error(
-            f"skip must be a sequence of regex patterns, got {skip!r}. Fix: wrap a single "
-            f"pattern in a tuple, skip=({skip!r},); skip=() keeps every entry."
+            argument="skip",
+            problem=f"must be a sequence of regex patterns, got {skip!r}",
+            fix=f"wrap a single pattern in a tuple, skip=({skip!r},); skip=() keeps every entry",
         )
     return tuple(_compile(pattern, "skip", error) for pattern in skip)
 
@@ -214,8 +221,9 @@ def dtype_arg(dtype: Any, error: type[errors.ScopeError]) -> np.dtype | None:
         return np.dtype(dtype)
     except TypeError:
         raise error(
-            f"dtype must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}. "
-            "Fix: pass a dtype (jnp.float32, jnp.bfloat16, ...), or None to keep each entry's."
+            argument="dtype",
+            problem=f"must be a floating dtype such as jnp.bfloat16 or None, got {dtype!r}",
+            fix="pass a dtype (jnp.float32, jnp.bfloat16, ...), or None to keep each entry's",
         ) from None
 
 
@@ -226,10 +234,11 @@ def flat_templates(like: Any, error: type[errors.ScopeError]) -> tuple[list[dict
     if isinstance(like, tuple | list) and like and all(isinstance(t, Mapping) for t in like):
         return [trees.flatten(t) for t in like], False
     raise error(
-        "like must be a params tree (a nested dict of arrays or jax.ShapeDtypeStruct, "
-        "e.g. jax.eval_shape(f.init, rng, x)) or a tuple of trees such as (params, "
-        f"state); got {type(like).__name__}. Fix: pass the model's params (or their "
-        "jax.eval_shape), or like=None to load every entry."
+        argument="like",
+        problem="must be a params tree (a nested dict of arrays or jax.ShapeDtypeStruct, "
+        "e.g. jax.eval_shape(f.init, rng, x)) or a tuple of trees such as (params, state); "
+        f"got {type(like).__name__}",
+        fix="pass the model's params (or their jax.eval_shape), or like=None to load every entry",
     )
 
 
@@ -263,23 +272,21 @@ def plan(
     return result
 
 
-def _sentence(words: str) -> str:
-    return words[:1].upper() + words[1:]
-
-
 def _check_renamed(name: str, new: str, taken: dict[str, str], source: Source) -> None:
     try:
         trees.check_name(new)
     except errors.InvalidNameError as e:
         raise source.name_map_error(
-            f"{_sentence(source.entry)} {name}{source.where} is renamed to {new!r}, which is "
-            f"not a valid variable name ({e}). Fix: change the name_map rules."
+            problem=f"{source.entry} {name}{source.where} is renamed to {new!r}, which is not "
+            f"a valid variable name ({e})",
+            fix="change the name_map rules",
         ) from None
     if new in taken:
         raise source.name_map_error(
-            f"{_sentence(source.entries)} {taken[new]} and {name}{source.where} are both "
-            f"renamed to {new}. Fix: change the name_map rules so that each model path gets "
-            "one entry, or drop one of them with a (pattern, None) rule."
+            problem=f"{source.entries} {taken[new]} and {name}{source.where} are both renamed "
+            f"to {new}",
+            fix="change the name_map rules so that each model path gets one entry, or drop "
+            "one of them with a (pattern, None) rule",
         )
 
 
@@ -291,10 +298,10 @@ def _check_prefixes(taken: dict[str, str], source: Source) -> None:
             prefix = "/".join(parts[:depth])
             if prefix in taken:
                 raise source.name_map_error(
-                    f"{_sentence(source.entry)} {taken[prefix]}{source.where} (model path "
+                    problem=f"{source.entry} {taken[prefix]}{source.where} (model path "
                     f"{prefix}) is a variable, and entry {name} (model path {new}) would be "
-                    "below it; a nested params tree cannot hold both. Fix: rename one of them "
-                    f"with name_map{source.below_hint}."
+                    "below it; a nested params tree cannot hold both",
+                    fix=f"rename one of them with name_map{source.below_hint}",
                 )
 
 
@@ -375,8 +382,10 @@ def load_like(
         cast=cast,
     )
     if mismatched or (strict and (missing or unused)):
-        message = _mismatch_message(report, templates, entries, source)
-        raise source.mismatch_error(message, report)
+        nearest, suggestion = _nearest_entries(report, templates, entries)
+        raise source.mismatch_error(
+            report=report, nearest=nearest, suggestion=suggestion, **source.mismatch_fields
+        )
 
     outs = [dict(flat_template) for flat_template in templates]
     for model_path, name in report.loaded.items():
@@ -392,13 +401,6 @@ def load_like(
             )
     result = [trees.unflatten(flat) for flat in outs]
     return (result[0] if single else type(like)(result)), report
-
-
-def _listing(items: Sequence[str]) -> str:
-    shown = [f"    {item}" for item in items[:MAX_LISTED]]
-    if len(items) > MAX_LISTED:
-        shown.append(f"    ... and {len(items) - MAX_LISTED} more")
-    return "\n".join(shown)
 
 
 def suggest_rule(source_name: str, model_path: str) -> tuple[str, str] | None:
@@ -426,53 +428,22 @@ def _nearest(path: str, shape: tuple, candidates: dict[str, tuple]) -> list[str]
     return []
 
 
-def _mismatch_message(
-    report: LoadReport,
-    templates: list[dict[str, Any]],
-    entries: Mapping[str, Entry],
-    source: Source,
-) -> str:
-    counts = str(report).splitlines()[0]
-    lines = [f"{source.mismatch_head} ({counts})."]
+def _nearest_entries(
+    report: LoadReport, templates: list[dict[str, Any]], entries: Mapping[str, Entry]
+) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
+    """For each missing model path, the nearest unused source names; and a
+    ``name_map`` rule that would map the first path to its nearest name."""
     unused_shapes = {report.renamed[n]: entries[n].shape for n in report.unused}
     back = {report.renamed[n]: n for n in report.unused}
+    nearest: dict[str, list[str]] = {}
     suggestion = None
-    if report.missing:
-        lines.append(f"Model paths with no {source.entry} (model path <- nearest unused entries):")
-        shown = []
-        for model_path in report.missing:
-            template = next(t[model_path] for t in templates if model_path in t)
-            near = _nearest(model_path, tuple(np.shape(template)), unused_shapes)
-            names = [back[n] for n in near]
-            shown.append(f"{model_path} <- {', '.join(names) if names else '(none)'}")
-            if suggestion is None and names:
-                suggestion = suggest_rule(report.renamed[names[0]], model_path)
-        lines.append(_listing(shown))
-    if report.unused:
-        lines.append(
-            f"{_sentence(source.entries)} the model does not use ({source.side} name [-> renamed]):"
-        )
-        lines.append(_listing([_renamed(n, report.renamed[n]) for n in report.unused]))
-    if report.mismatched:
-        lines.append(f"Entries that do not fit (model path <- {source.side} name: why):")
-        lines.append(_listing([f"{p} <- {n}: {why}" for p, n, why in report.mismatched]))
-    if report.missing or report.unused:
-        fix = "Fix: add name_map rules (ordered (pattern, replacement) regexes)"
-        if suggestion is not None:
-            fix += f", e.g. append the rule {suggestion!r}"
-        fix += (
-            "; drop entries with (pattern, None); or pass strict=False to load the "
-            "names that match (mismatched shapes or dtypes always raise)."
-        )
-        if source.hint:
-            fix += f"\n{source.hint}"
-    else:
-        fix = (
-            "Fix: build the model with the shapes (and dtype kinds) of these entries, or "
-            "map them to other model paths with name_map."
-        )
-    lines.append(fix)
-    return "\n".join(lines)
+    for model_path in report.missing:
+        template = next(t[model_path] for t in templates if model_path in t)
+        names = [back[n] for n in _nearest(model_path, tuple(np.shape(template)), unused_shapes)]
+        nearest[model_path] = names
+        if suggestion is None and names:
+            suggestion = suggest_rule(report.renamed[names[0]], model_path)
+    return nearest, suggestion
 
 
 def _renamed(name: str, new: str) -> str:

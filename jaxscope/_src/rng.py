@@ -39,11 +39,11 @@ def as_key(rng: Any) -> jax.Array | None:
     elif dtype == jnp.uint32 and ndim == 1:
         return jax.random.wrap_key_data(rng)
     raise errors.ArgumentTypeError(
-        f"rng must be a JAX PRNG key (jax.random.key(0)), a raw uint32 key "
+        argument="rng",
+        problem="must be a JAX PRNG key (jax.random.key(0)), a raw uint32 key "
         f"(jax.random.PRNGKey(0)) or an int seed; got {type(rng).__name__}"
-        f"{'' if dtype is None else f' of dtype {dtype} and shape {rng.shape}'}. "
-        "Fix: pass one key (not a batch of keys from jax.random.split: vmap over "
-        "them instead)."
+        f"{'' if dtype is None else f' of dtype {dtype} and shape {rng.shape}'}",
+        fix="pass one key (not a batch of keys from jax.random.split: vmap over them instead)",
     )
 
 
@@ -72,10 +72,7 @@ def variables_key(frame: context.Frame, full_name: str) -> jax.Array:
     (a ``MissingRNGError`` naming variable ``full_name`` without an rng)."""
     if frame.variable_key is None:
         if frame.rng is None:
-            raise errors.MissingRNGError(
-                f"Variable {full_name} needs a random key to be initialized, but "
-                "init was called without one. Fix: f.init(jax.random.key(0), ...)."
-            )
+            raise errors.MissingRNGError(path=full_name, fix="f.init(jax.random.key(0), ...)")
         frame.variable_key = jax.random.fold_in(frame.rng, _VARIABLES)
     return frame.variable_key
 
@@ -138,8 +135,6 @@ def next_rng_key() -> jax.Array:
     frame = context.current("js.next_rng_key")
     if frame.rng is None:
         raise errors.MissingRNGError(
-            f"js.next_rng_key() was called in scope '{frame.current_scope.name}' but "
-            "no rng was given. Fix: pass rng=jax.random.key(...) to apply (or a key "
-            "to init)."
+            needed_by=f"js.next_rng_key() in scope '{frame.current_scope.name}'"
         )
     return draw_key(frame)

@@ -64,12 +64,7 @@ class VariableScope:
     def _check_alive(self) -> context.Frame:
         frame = self._frame
         if not frame.alive or context.current_or_none() is not frame:
-            raise errors.StaleScopeError(
-                f"VariableScope '{self._name}' belongs to a transform call that "
-                "has ended (or to another call). Scopes live for one init or "
-                "apply call. Fix: capture the scope inside the model function "
-                "and use it there."
-            )
+            raise errors.StaleScopeError(scope=self._name)
         return frame
 
     @property
@@ -158,9 +153,11 @@ def get_variable_scope() -> VariableScope:
 def _check_custom_getter(custom_getter: Any, scope: Any) -> None:
     if custom_getter is not None and not callable(custom_getter):
         raise errors.ScopeArgumentError(
-            f"js.variable_scope({scope!r}): custom_getter must be callable, got "
-            f"{custom_getter!r}. Fix: pass a function getter(getter, name, *args, "
-            "**kwargs) that returns getter(name, *args, **kwargs), or None."
+            function=f"js.variable_scope({scope!r})",
+            argument="custom_getter",
+            problem=f"must be callable, got {custom_getter!r}",
+            fix="pass a function getter(getter, name, *args, **kwargs) that returns "
+            "getter(name, *args, **kwargs), or None",
         )
 
 
@@ -277,15 +274,10 @@ class _ScopeManager:
             return
         # Refused exits change nothing: the scopes can still exit in order.
         if index is None:
-            raise errors.ScopeNestingError(
-                f"{self._describe(None)} was exited but is not open (exited twice, "
-                "never entered, or entered in another transform call). Fix: use "
-                "`with` blocks."
-            )
+            raise errors.ScopeNestingError(scope=self._describe(None))
         raise errors.ScopeNestingError(
-            f"{self._describe(stack[index])} was exited out of order: "
-            f"{stack[-1].describe()}, entered inside it, is still open. Fix: use "
-            "`with` blocks, or exit scopes in the reverse order of entering them."
+            scope=self._describe(stack[index]),
+            still_open=[entry.describe() for entry in stack[index + 1 :]],
         )
 
 
@@ -402,36 +394,43 @@ class variable_scope(_ScopeManager):
             reuse = None  # as in TF1, False cannot turn reuse off
         elif reuse is not None and reuse is not True and reuse is not AUTO_REUSE:
             raise errors.ScopeArgumentError(
-                f"js.variable_scope({name_or_scope!r}): reuse must be True, False, None "
-                f"or js.AUTO_REUSE, got {reuse!r}. Fix: pass one of those."
+                function=f"js.variable_scope({name_or_scope!r})",
+                argument="reuse",
+                problem=f"must be True, False, None or js.AUTO_REUSE, got {reuse!r}",
+                fix="pass one of those",
             )
         if name_or_scope is None:
             if default_name is None:
                 raise errors.ArgumentTypeError(
-                    "js.variable_scope needs a name_or_scope or a default_name. "
-                    "Fix: js.variable_scope('layer') or "
-                    "js.variable_scope(None, default_name='layer')."
+                    function="js.variable_scope",
+                    problem="a name_or_scope or a default_name is required",
+                    fix="js.variable_scope('layer') or js.variable_scope(None, default_name='layer')",
                 )
             if reuse:
                 raise errors.ScopeArgumentError(
-                    f"js.variable_scope(default_name={default_name!r}) cannot "
-                    f"use reuse={reuse!r}: a uniquified name is always new. Fix: "
-                    "reuse by name (js.variable_scope('layer', reuse=True)) or "
-                    "by a captured scope object."
+                    function=f"js.variable_scope(default_name={default_name!r})",
+                    argument="reuse",
+                    problem=f"cannot be {reuse!r}: a uniquified name is always new",
+                    fix="reuse by name (js.variable_scope('layer', reuse=True)) or by a captured scope "
+                    "object",
                 )
             trees.check_name(default_name, "scope")
         elif isinstance(name_or_scope, str):
             trees.check_name(name_or_scope, "scope")
         elif not isinstance(name_or_scope, VariableScope):
             raise errors.ArgumentTypeError(
-                "name_or_scope must be a str or a VariableScope, got "
-                f"{type(name_or_scope).__name__}. Fix: js.variable_scope('name'), or "
-                "re-enter a scope captured with `with js.variable_scope(...) as scope`."
+                function="js.variable_scope",
+                argument="name_or_scope",
+                problem=f"must be a str or a VariableScope, got {type(name_or_scope).__name__}",
+                fix="js.variable_scope('name'), or re-enter a scope captured with "
+                "`with js.variable_scope(...) as scope`",
             )
         if auxiliary_name_scope is not True and auxiliary_name_scope is not False:
             raise errors.ArgumentTypeError(
-                f"js.variable_scope({name_or_scope!r}): auxiliary_name_scope must be "
-                f"True or False, got {auxiliary_name_scope!r}. Fix: pass a bool."
+                function=f"js.variable_scope({name_or_scope!r})",
+                argument="auxiliary_name_scope",
+                problem=f"must be True or False, got {auxiliary_name_scope!r}",
+                fix="pass a bool",
             )
         if custom_getter is not None:
             _check_custom_getter(custom_getter, name_or_scope)

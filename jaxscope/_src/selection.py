@@ -63,8 +63,10 @@ def _scope_parts(scope: Scope, caller: str) -> tuple[str, ...]:
     name = scope.name if isinstance(scope, VariableScope) else scope
     if not isinstance(name, str):
         raise errors.ArgumentTypeError(
-            f"{caller}: a scope is a name such as 'discriminator' or "
-            f"'model/encoder' (or a js.VariableScope), got {type(scope).__name__}."
+            function=caller,
+            problem="a scope is a name such as 'discriminator' or 'model/encoder' (or a "
+            f"js.VariableScope), got {type(scope).__name__}",
+            fix="pass scope names as str",
         )
     name = name.rstrip("/")
     check_name(name, what="scope")
@@ -82,12 +84,7 @@ def _check_found(caller: str, scopes: list[tuple[str, ...]], names: list[tuple[s
             known = sorted({"/".join(p[:i]) for p in names for i in range(1, len(p) + 1)})
             wanted = "/".join(scope)
             near = difflib.get_close_matches(wanted, known, n=3, cutoff=0.5) or known[:3]
-            raise errors.SelectionError(
-                f"{caller}: scope {wanted!r} holds no variable of the tree (nearest "
-                f"names: {', '.join(near) or 'none, the tree is empty'}). Scopes "
-                "match whole name components ('enc' does not match 'encoder/...'). "
-                "Fix: use a scope name the tree holds (js.flatten(tree) lists them)."
-            )
+            raise errors.SelectionError(function=caller, scope=wanted, nearest=near)
 
 
 def partition(tree: Any, *scopes: Scope, predicate: Predicate | None = None) -> tuple[dict, dict]:
@@ -160,28 +157,16 @@ def merge(*trees: Any) -> dict:
     items = []
     for index, tree in enumerate(trees):
         for keys, name, leaf in _leaves(tree):
-            problem = None
+            conflict = dict(path=name, tree=index)
             if keys in leaf_owner:
-                problem = f"trees {leaf_owner[keys]} and {index} both hold variable {name}"
-            elif keys in scope_owner:
+                raise errors.MergeConflictError(**conflict, other=leaf_owner[keys])
+            if keys in scope_owner:
                 other, inside = scope_owner[keys]
-                problem = (
-                    f"tree {index} holds variable {name} and tree {other} holds {inside} inside it"
-                )
-            else:
-                above = next(
-                    (keys[:i] for i in range(1, len(keys)) if keys[:i] in leaf_owner), None
-                )
-                if above is not None:
-                    problem = (
-                        f"tree {leaf_owner[above]} holds variable "
-                        f"{'/'.join(map(str, above))} and tree {index} holds {name} inside it"
-                    )
-            if problem is not None:
+                raise errors.MergeConflictError(**conflict, other=other, inside=inside)
+            above = next((keys[:i] for i in range(1, len(keys)) if keys[:i] in leaf_owner), None)
+            if above is not None:
                 raise errors.MergeConflictError(
-                    f"js.merge: {problem}. Fix: merge trees that hold different "
-                    "variables (such as the two results of js.partition), or drop the "
-                    "duplicate from one of them."
+                    **conflict, other=leaf_owner[above], above="/".join(map(str, above))
                 )
             leaf_owner[keys] = index
             for i in range(1, len(keys)):
@@ -233,10 +218,9 @@ def labels(tree: Any, scope_labels: Mapping[Scope, Hashable], default: Any = _NO
         ]
         if unlabelled:
             raise errors.SelectionError(
-                f"js.labels: {len(unlabelled)} variable(s) under none of the scopes "
-                f"{sorted('/'.join(s) for s, _ in wanted)}: {', '.join(unlabelled[:8])}"
-                f"{' ...' if len(unlabelled) > 8 else ''}. Fix: add their scopes to the "
-                "mapping, or pass default=<label> for the variables left over."
+                function="js.labels",
+                unlabelled=unlabelled,
+                scopes=["/".join(s) for s, _ in wanted],
             )
 
     def label_at(path: Any, leaf: Any) -> Any:

@@ -25,9 +25,10 @@ def as_spec(name: str, sharding: Any) -> PartitionSpec | None:
     if isinstance(sharding, (tuple, list)):
         return PartitionSpec(*sharding)
     raise errors.ShardingError(
-        f"Variable {name}: sharding must be a jax.sharding.PartitionSpec or a tuple "
-        f"of mesh axis names, got {type(sharding).__name__}. Fix: "
-        "sharding=PartitionSpec('data', None)."
+        path=name,
+        problem=f"has a sharding of type {type(sharding).__name__}, but a sharding must be "
+        "a jax.sharding.PartitionSpec or a tuple of mesh axis names",
+        fix="sharding=PartitionSpec('data', None)",
     )
 
 
@@ -69,8 +70,10 @@ def check(name: str, spec: PartitionSpec, shape: tuple[int, ...], mesh: Any = No
     """
     if len(spec) > len(shape):
         raise errors.ShardingError(
-            f"Variable {name} has shape {shape} ({len(shape)} dims) but its sharding "
-            f"{spec} has {len(spec)} entries. Fix: give at most one entry per dim."
+            path=name,
+            problem=f"has shape {shape} ({len(shape)} dims) but its sharding {spec} has "
+            f"{len(spec)} entries",
+            fix="give at most one entry per dim",
         )
     if mesh is None:
         return
@@ -81,24 +84,28 @@ def check(name: str, spec: PartitionSpec, shape: tuple[int, ...], mesh: Any = No
         for axis in _axes(entry):
             if axis not in sizes:
                 raise errors.ShardingError(
-                    f"Variable {name}: sharding {spec} names mesh axis {axis!r}, but "
-                    f"the mesh has axes {tuple(sizes)} (sizes {_mesh_text(sizes)}). "
-                    "Fix: use one of those axes, add the axis to the mesh, or map the "
-                    "logical name to one of them."
+                    path=name,
+                    problem=f"has sharding {spec}, which names mesh axis {axis!r}, but the "
+                    f"mesh has axes {tuple(sizes)} (sizes {_mesh_text(sizes)})",
+                    fix="use one of those axes, add the axis to the mesh, or map the "
+                    "logical name to one of them",
                 )
             if axis in seen:
                 raise errors.ShardingError(
-                    f"Variable {name}: sharding {spec} uses mesh axis {axis!r} for "
-                    "more than one dim. Fix: shard each dim over different axes."
+                    path=name,
+                    problem=f"has sharding {spec}, which uses mesh axis {axis!r} for more "
+                    "than one dim",
+                    fix="shard each dim over different axes",
                 )
             seen.add(axis)
             total *= sizes[axis]
         if shape[dim] % total:
             raise errors.ShardingError(
-                f"Variable {name}: dim {dim} of shape {shape} has size {shape[dim]}, "
-                f"which mesh axes {_axes(entry)} (size {total}, mesh "
-                f"{_mesh_text(sizes)}) do not divide. Fix: pick a size divisible by "
-                f"{total}, or replicate that dim (None)."
+                path=name,
+                problem=f"has shape {shape}, whose dim {dim} has size {shape[dim]}, which "
+                f"mesh axes {_axes(entry)} (size {total}, mesh {_mesh_text(sizes)}) do not "
+                "divide",
+                fix=f"pick a size divisible by {total}, or replicate that dim (None)",
             )
 
 
@@ -232,7 +239,10 @@ def shard_largest_axis(axis_name: str | tuple[str, ...], *, min_size: int = 1024
     axes = _axes(axis_name)
     if not axes or not all(isinstance(axis, str) for axis in axes):
         raise errors.ShardingError(
-            f"shard_largest_axis needs a mesh axis name or a tuple of names, got {axis_name!r}."
+            function="js.sharding.shard_largest_axis",
+            argument="axis_name",
+            problem=f"must be a mesh axis name or a tuple of names, got {axis_name!r}",
+            fix="e.g. shard_largest_axis('model')",
         )
 
     def partitioner(name: str, shape: tuple[int, ...], dtype: Any) -> PartitionSpec | None:
@@ -246,10 +256,11 @@ def shard_largest_axis(axis_name: str | tuple[str, ...], *, min_size: int = 1024
         missing = [axis for axis in axes if axis not in sizes]
         if missing:
             raise errors.ShardingError(
-                f"Variable {name}: its scope's partitioner shard_largest_axis("
-                f"{axis_name!r}) names mesh axis {missing[0]!r}, but the mesh has axes "
-                f"{tuple(sizes)} (sizes {_mesh_text(sizes)}). Fix: build the mesh with "
-                "that axis, or give the partitioner one of the mesh's axes."
+                path=name,
+                problem=f"has a scope whose partitioner shard_largest_axis({axis_name!r}) "
+                f"names mesh axis {missing[0]!r}, but the mesh has axes {tuple(sizes)} "
+                f"(sizes {_mesh_text(sizes)})",
+                fix="build the mesh with that axis, or give the partitioner one of the mesh's axes",
             )
         total = int(np.prod([sizes[axis] for axis in axes]))
         candidates = [dim for dim, size in enumerate(shape) if size % total == 0]
@@ -295,8 +306,10 @@ class AxisRules:
                 or (isinstance(target, tuple) and all(isinstance(t, str) for t in target))
             ):
                 raise errors.ShardingError(
-                    f"AxisRules: rule {logical!r} -> {target!r} must map a name to a mesh "
-                    "axis name, a tuple of names, or None."
+                    function="js.sharding.AxisRules",
+                    problem=f"rule {logical!r} -> {target!r} does not map a name to a mesh "
+                    "axis name, a tuple of names, or None",
+                    fix="map each logical name (a str) to a mesh axis, a tuple of axes, or None",
                 )
         self.rules = dict(rules)
 

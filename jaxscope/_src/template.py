@@ -59,22 +59,28 @@ class Template:
     ):
         if name is None:
             raise errors.ArgumentError(
-                "js.make_template: name_ cannot be None. Fix: give the template's "
-                "scope a name, js.make_template('layer', fn)."
+                function="js.make_template",
+                argument="name_",
+                problem="cannot be None",
+                fix="give the template's scope a name, js.make_template('layer', fn)",
             )
         trees.check_name(name, "template")
         if unique_name is not None:
             trees.check_name(unique_name, "template")
         if not callable(func):
             raise errors.ArgumentTypeError(
-                f"js.make_template({name!r}): func_ must be callable, got "
-                f"{type(func).__name__}. Fix: js.make_template({name!r}, fn, **kwargs)."
+                function=f"js.make_template({name!r})",
+                argument="func_",
+                problem=f"must be callable, got {type(func).__name__}",
+                fix=f"js.make_template({name!r}, fn, **kwargs)",
             )
         if custom_getter is not None and not callable(custom_getter):
             raise errors.ScopeArgumentError(
-                f"js.make_template({name!r}): custom_getter_ must be callable, got "
-                f"{custom_getter!r}. Fix: pass a function getter(getter, name, *args, "
-                "**kwargs) that returns getter(name, *args, **kwargs), or None."
+                function=f"js.make_template({name!r})",
+                argument="custom_getter_",
+                problem=f"must be callable, got {custom_getter!r}",
+                fix="pass a function getter(getter, name, *args, **kwargs) that returns "
+                "getter(name, *args, **kwargs), or None",
             )
         self._name = name
         self._func = func
@@ -201,9 +207,7 @@ class Template:
             before = len(frame.records)
             out = self._func(*args, **kwargs)
             if len(frame.records) != before:
-                raise errors.TemplateVariableError(
-                    self._later_call_message(call, list(frame.records)[before])
-                )
+                raise self._later_call_error(call, list(frame.records)[before])
             return out
         if call.first_call:
             call.first_call = False
@@ -225,20 +229,14 @@ class Template:
 
         def check(getter, name, *args, **kwargs):
             if name not in frame.records:
-                raise errors.TemplateVariableError(self._later_call_message(call, name))
+                raise self._later_call_error(call, name)
             return getter(name, *args, **kwargs)
 
         return check
 
-    def _later_call_message(self, call: _Call, name: str) -> str:
-        return (
-            f"Template {self._name!r} (scope {call.scope.name}, made at {self._origin}) "
-            f"asks for variable {name} on a later call, but its first call in this "
-            "init/apply call did not create it: a template creates all its variables "
-            "on its first call and reuses them afterwards. Fix: make the names the "
-            "function asks for the same on every call (not depending on its "
-            "arguments; pass such arguments to js.make_template as keywords), or use "
-            "a separate template."
+    def _later_call_error(self, call: _Call, name: str) -> errors.TemplateVariableError:
+        return errors.TemplateVariableError(
+            template=self._name, scope=call.scope.name, made_at=self._origin, path=name
         )
 
     def __repr__(self) -> str:

@@ -19,7 +19,6 @@ from jaxscope._src.errors import (
     TF1DependencyError,
     TF1NameMapError,
     TF1UnsupportedEntryError,
-    describe_cause,
 )
 
 _SLOTS = (
@@ -50,11 +49,7 @@ def _import_tensorflow() -> Any:
     try:
         import tensorflow as tf
     except ImportError as e:
-        raise TF1DependencyError(
-            "js.load_tf1_checkpoint reads TF1 checkpoints with TensorFlow, an optional "
-            "dependency of jaxscope that is not installed. Fix: pip install "
-            "'jaxscope[tf]' (or pip install tensorflow-cpu)."
-        ) from e
+        raise TF1DependencyError(function="js.load_tf1_checkpoint") from e
     return tf
 
 
@@ -93,8 +88,10 @@ def _prefix(path: Any) -> str:
     lists the checkpoints beside it."""
     if not isinstance(path, str | os.PathLike):
         raise TF1ArgumentError(
-            f"path must be a checkpoint prefix or directory (str or os.PathLike), got "
-            f"{type(path).__name__}. Fix: e.g. js.load_tf1_checkpoint('ckpt/model.ckpt-1000')."
+            argument="path",
+            problem="must be a checkpoint prefix or directory (str or os.PathLike), got "
+            f"{type(path).__name__}",
+            fix="e.g. js.load_tf1_checkpoint('ckpt/model.ckpt-1000')",
         )
     path = os.fspath(path)
     if os.path.isdir(path) or os.path.isfile(path + ".index"):
@@ -106,23 +103,13 @@ def _prefix(path: Any) -> str:
         return path  # a checkpoint in TF's V1 format: one file, read by TensorFlow
     data_files = glob.glob(glob.escape(prefix) + ".data-*-of-*")
     if data_files:
-        raise TF1CheckpointCorruptError(
-            f"TF1 checkpoint {prefix} has data ({os.path.basename(data_files[0])}) but no "
-            f"index file ({os.path.basename(prefix)}.index), so its entries cannot be found. "
-            "Fix: use an intact copy of the checkpoint (the .index file comes with it), or an "
-            "earlier one."
-        )
+        raise TF1CheckpointCorruptError(path=prefix, data_file=os.path.basename(data_files[0]))
     folder = os.path.dirname(path) or "."
     try:
         found = sorted(n[: -len(".index")] for n in os.listdir(folder) if n.endswith(".index"))
     except OSError:
         found = []
-    near = f" Checkpoints in {folder}: {', '.join(found[: renaming.MAX_LISTED])}." if found else ""
-    raise TF1CheckpointNotFoundError(
-        f"No TF1 checkpoint at {path}: neither {path}.index nor a directory exists.{near} "
-        "Fix: give the checkpoint prefix (e.g. model.ckpt-1000, without .index or .data-*) "
-        "or the directory holding the 'checkpoint' file."
-    )
+    raise TF1CheckpointNotFoundError(path=path, found=found)
 
 
 def _reader(tf: Any, path: str) -> tuple[Any, dict, dict]:
@@ -133,26 +120,15 @@ def _reader(tf: Any, path: str) -> tuple[Any, dict, dict]:
         return reader, reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     except Exception as e:  # TF raises OpErrors, ValueError, IndexError, ...
         if os.path.isdir(path) and tf.train.latest_checkpoint(path) is None:
-            raise TF1CheckpointNotFoundError(
-                f"No TF1 checkpoint in the directory {path}: it has no valid 'checkpoint' "
-                "file naming one. Fix: give the checkpoint prefix (e.g. "
-                f"{os.path.join(path, 'model.ckpt-1000')})."
-            ) from e
-        raise TF1CheckpointCorruptError(
-            f"TF1 checkpoint {path} cannot be read: {describe_cause(e)}. Its index or data file "
-            "is damaged or missing. Fix: use an intact copy of the checkpoint, or an earlier one."
-        ) from e
+            raise TF1CheckpointNotFoundError(path=path, directory=True) from e
+        raise TF1CheckpointCorruptError(path=path, cause=e) from e
 
 
 def _read_tensor(reader: Any, path: str, name: str) -> np.ndarray:
     try:
         return np.asarray(reader.get_tensor(name))
     except Exception as e:  # DataLossError (checksum), OutOfRangeError, IndexError, ...
-        raise TF1CheckpointCorruptError(
-            f"TF1 checkpoint {path}: entry {name} cannot be read ({describe_cause(e)}); the "
-            "data file is damaged or missing. Fix: use an intact copy of the checkpoint, "
-            "or an earlier one."
-        ) from e
+        raise TF1CheckpointCorruptError(path=path, entry=name, cause=e) from e
 
 
 def load_tf1_checkpoint(
@@ -236,7 +212,7 @@ def load_tf1_checkpoint(
         entries="checkpoint entries",
         side="checkpoint",
         where=f" in {path}",
-        mismatch_head=f"TF1 checkpoint {path} does not match the model",
+        mismatch_fields={"path": path},
         below_hint=(
             " (optimizer slots such as <var>/Adam sit below their variable; the default "
             "skip drops them)"
@@ -253,9 +229,7 @@ def load_tf1_checkpoint(
         for new, name in plan.taken.items():
             if renaming.kind(entries[name].dtype) == "other":
                 raise TF1UnsupportedEntryError(
-                    f"Checkpoint entry {name} (model path {new}) in {path} holds "
-                    f"{entries[name].dtype_name} values, which JAX cannot hold. Fix: drop it "
-                    f"with the name_map rule ({'^' + re.escape(name) + '$'!r}, None)."
+                    path=path, entry=name, model_path=new, dtype=entries[name].dtype_name
                 )
         tree, report = renaming.load_all(plan, entries, read, dtype)
     else:

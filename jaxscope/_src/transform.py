@@ -59,13 +59,16 @@ class TransformedWithState:
         return iter((self.init, self.apply))
 
 
-def _check_tree(tree: Any, what: str, hint: str) -> Mapping:
+def _check_tree(tree: Any, what: str, fix: str) -> Mapping:
     if tree is None:
         return {}
     if not isinstance(tree, Mapping):
         raise errors.InvalidParamsError(
-            f"apply's {what} argument must be the {what} tree (a dict) returned "
-            f"by init, but got a {type(tree).__name__}. {hint}"
+            function="apply",
+            argument=what,
+            problem=f"must be the {what} tree (a dict) returned by init, but got a "
+            f"{type(tree).__name__}",
+            fix=fix,
         )
     return tree
 
@@ -96,9 +99,8 @@ def _run(
             entry.close_op_scope()
     if open_scopes:
         raise errors.ScopeNestingError(
-            f"{getattr(fn, '__name__', 'fn')} entered scopes that it never exited: "
-            f"{', '.join(entry.describe() for entry in open_scopes)}. Fix: open "
-            "scopes with `with` blocks."
+            function=getattr(fn, "__name__", "fn"),
+            still_open=[entry.describe() for entry in open_scopes],
         )
     return out, frame
 
@@ -119,10 +121,11 @@ def _refuse_lazy_model(fn: Callable, out: Any = None) -> None:
             out.close()  # never awaited: close it quietly
         kind = f"a function returning a {type(out).__name__}"
     raise errors.ArgumentTypeError(
-        f"js.transform({getattr(fn, '__name__', fn)!r}): the model function is {kind}, so "
-        "its body (and every get_variable in it) would not run while init or apply "
-        "runs. Fix: make the model an ordinary function that computes and returns "
-        "its output (collect values in a list instead of yielding them)."
+        function=f"js.transform({getattr(fn, '__name__', fn)!r})",
+        problem=f"the model function is {kind}, so its body (and every get_variable in it) "
+        "would not run while init or apply runs",
+        fix="make the model an ordinary function that computes and returns its output "
+        "(collect values in a list instead of yielding them)",
     )
 
 
@@ -178,12 +181,7 @@ def _check_unused(frame: Frame, trees_given: tuple[Mapping, ...]) -> None:
         name for tree in trees_given for name in trees.flatten(tree) if name not in frame.records
     ]
     if unused:
-        raise errors.UnusedVariableError(
-            f"apply was given {len(unused)} variable(s) that the model never obtained: "
-            f"{', '.join(unused[:8])}{' ...' if len(unused) > 8 else ''}. Fix: check "
-            "their scope names, or drop them from the tree (check_unused=True asked "
-            "for this check)."
-        )
+        raise errors.UnusedVariableError(paths=unused)
 
 
 def transform(fn: Callable, *, check_unused: bool = False) -> Transformed:
@@ -220,7 +218,7 @@ def transform(fn: Callable, *, check_unused: bool = False) -> Transformed:
     @_wraps(fn)
     def apply(params: Params, *args, rng: Any = None, **kwargs) -> Any:
         params = _check_tree(
-            params, "params", "Fix: call f.apply(params, *args) with init's params first."
+            params, "params", "call f.apply(params, *args) with init's params first"
         )
         out, frame = _run(fn, Mode.APPLY, rng, False, args, kwargs, params=params)
         if check_unused:
@@ -258,11 +256,11 @@ def transform_with_state(fn: Callable, *, check_unused: bool = False) -> Transfo
 
     @_wraps(fn)
     def apply(params: Params, state: State, *args, rng: Any = None, **kwargs) -> tuple[Any, State]:
-        params = _check_tree(params, "params", "Fix: call f.apply(params, state, *args).")
+        params = _check_tree(params, "params", "call f.apply(params, state, *args)")
         state = _check_tree(
             state,
             "state",
-            "Fix: call f.apply(params, state, *args) with both trees from init.",
+            "call f.apply(params, state, *args) with both trees from init",
         )
         out, frame = _run(fn, Mode.APPLY, rng, True, args, kwargs, params=params, state=state)
         if check_unused:

@@ -28,9 +28,9 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
         return
     if not isinstance(name, str):
         raise errors.ArgumentTypeError(
-            f"Invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it "
-            f"must be a str, got {type(name).__name__}. Fix: use non-empty components "
-            "joined by '/', such as 'encoder/lstm/kernel'."
+            problem=f"invalid {what} name {name!r}{f' in scope {scope}' if scope else ''}: it must "
+            f"be a str, got {type(name).__name__}",
+            fix="use non-empty components joined by '/', such as 'encoder/lstm/kernel'",
         )
     problem = None
     if not name:
@@ -42,11 +42,7 @@ def check_name(name: str, what: str = "variable", scope: str = "") -> None:
     elif "//" in name:
         problem = "has an empty component ('//')"
     if problem is not None:
-        where = f" (full name {scope}/{name})" if scope else ""
-        raise errors.InvalidNameError(
-            f"Invalid {what} name {name!r}{where}: it {problem}. Fix: use non-empty "
-            "components joined by '/', such as 'encoder/lstm/kernel'."
-        )
+        raise errors.InvalidNameError(name=name, problem=problem, kind=what, scope=scope)
     if len(VALID_NAMES) >= _MAX_VALID_NAMES:
         VALID_NAMES.clear()
     VALID_NAMES.add(name)
@@ -78,9 +74,10 @@ def lookup(tree: Mapping | None, name: str, default: Any = None) -> Any:
     leaf_type = type(node)
     if leaf_type is dict or (leaf_type not in _leaf_types and _is_mapping(node)):
         raise errors.InvalidParamsError(
-            f"Expected variable {name} to be an array, but the tree holds a "
-            f"sub-tree there with keys {sorted(map(str, node))[:8]}. Fix: pass the "
-            "params tree that init returned, or rename the variable."
+            path=name,
+            problem="is expected to be an array, but the tree holds a sub-tree there with keys "
+            f"{sorted(map(str, node))[:8]}",
+            fix="pass the params tree that init returned, or rename the variable",
         )
     return node
 
@@ -127,10 +124,10 @@ def _raise_leaf_on_path(tree: Mapping, name: str) -> None:
     for depth, part in enumerate(parts):
         if not isinstance(node, Mapping):
             raise errors.InvalidParamsError(
-                f"Expected a sub-tree at '{'/'.join(parts[:depth])}' while looking "
-                f"up variable {name}, but found a leaf of type "
-                f"{type(node).__name__}. Fix: pass the params tree that init "
-                "returned."
+                path=name,
+                problem=f"is looked up where the tree should hold a sub-tree at "
+                f"'{'/'.join(parts[:depth])}', but it holds a leaf of type {type(node).__name__}",
+                fix="pass the params tree that init returned",
             )
         node = node[part]
 
@@ -153,9 +150,10 @@ def flatten(tree: Mapping) -> dict[str, Any]:
         for key, child in items:
             if not isinstance(key, str):
                 raise errors.ArgumentTypeError(
-                    f"Cannot flatten: the tree has the key {key!r} ({type(key).__name__})"
-                    f"{f' under {prefix}' if prefix else ''}, but names are made of str "
-                    "keys. Fix: use str keys."
+                    function="js.flatten",
+                    problem=f"the tree has the key {key!r} ({type(key).__name__})"
+                    f"{f' under {prefix}' if prefix else ''}, but names are made of str keys",
+                    fix="use str keys",
                 )
             name = f"{prefix}/{key}" if prefix else key
             if isinstance(child, Mapping):
@@ -163,9 +161,11 @@ def flatten(tree: Mapping) -> dict[str, Any]:
                 break
             if name in flat:
                 raise errors.NameConflictError(
-                    f"Cannot flatten: the tree holds two leaves named {name} (a key with "
-                    "'/' in it beside nested keys of the same path). Fix: keep one of "
-                    "them, or nest the key with '/' (js.unflatten does)."
+                    path=name,
+                    function="js.flatten",
+                    problem=f"the tree holds two leaves named {name} (a key with '/' in it beside nested "
+                    "keys of the same path)",
+                    fix="keep one of them, or nest the key with '/' (js.unflatten does)",
                 )
             flat[name] = child
         else:
@@ -193,14 +193,19 @@ def unflatten(flat: Mapping[str, Any]) -> dict:
             elif id(child) not in subtrees:
                 prefix = "/".join(scopes[: depth + 1])
                 raise errors.NameConflictError(
-                    f"Cannot unflatten: {prefix} is a variable and also a scope holding "
-                    f"{name}; a nested tree cannot hold both. Fix: rename one of them."
+                    path=name,
+                    variable=prefix,
+                    function="js.unflatten",
+                    problem=f"{prefix} is a variable and also a scope holding {name}; a nested tree "
+                    "cannot hold both",
                 )
             node = child
         if last in node:
             raise errors.NameConflictError(
-                f"Cannot unflatten: {name} is a variable and also a scope holding "
-                f"variables; a nested tree cannot hold both. Fix: rename one of them."
+                path=name,
+                function="js.unflatten",
+                problem=f"{name} is a variable and also a scope holding variables; a nested tree "
+                "cannot hold both",
             )
         node[last] = leaf
     return tree

@@ -65,9 +65,10 @@ def _concrete_array(name: str, value: Any, dtype: Any) -> jax.Array:
         # ValueError for a ragged nested list; so do we.
         error = errors.ArgumentTypeError if isinstance(e, TypeError) else errors.InitializerError
         raise error(
-            f"Variable {name}: its initializer value cannot be made an array ({e}). "
-            "Fix: pass a rectangular array, scalar or nested list, or an initializer "
-            "function init(key, shape, dtype)."
+            path=name,
+            problem=f"has an initializer value that cannot be made an array ({e})",
+            fix="pass a rectangular array, scalar or nested list, or an initializer function "
+            "init(key, shape, dtype)",
         ) from e
 
 
@@ -382,11 +383,7 @@ def _reused(record: VariableRecord, request: VariableRequest, shape: Any) -> jax
     """A name obtained earlier in this call: a reuse, checked against it."""
     name = request.name
     if not request.reuse:
-        raise errors.VariableExistsError(
-            f"Variable {name} already exists, created at {record.origin}. "
-            "Fix: set reuse=True or reuse=js.AUTO_REUSE in the variable scope "
-            "(or call scope.reuse_variables()) to share it, or use another name."
-        )
+        raise errors.VariableExistsError(path=name, created_at=str(record.origin))
     _check_stored(name, record.value, shape, request.dtype)
     if request.sharding is not None or request.partitioner is not None:
         _check_reused_sharding(name, record, request.sharding, request.partitioner)
@@ -401,30 +398,14 @@ def _plan(frame: context.Frame, request: VariableRequest, trainable: bool) -> tu
     name = request.name
     if request.reuse is True:
         if frame.mode is Mode.INIT:
-            raise errors.VariableMissingError(
-                f"Variable {name} does not exist, or was not created by "
-                "get_variable(): it is asked for with reuse=True before being "
-                "created. Fix: create it first in a scope with reuse=None, or use "
-                "reuse=js.AUTO_REUSE."
-            )
+            raise errors.VariableMissingError(path=name)
         return _lookup(frame, name, trainable=None), request.dtype
     # A creation: checked identically in init and apply. (Frame.in_outer_trace,
     # inlined: every new name comes here.)
     if find_top_trace(None) is not frame.body.trace():
-        raise errors.RawTransformError(
-            f"Variable {name} is created inside a raw JAX transform (jax.jit, "
-            "jax.vmap, jax.lax.scan, jax.checkpoint, jax.lax.while_loop, ...) "
-            "opened inside the model function; its value would leak as a tracer. "
-            "Fix: use the lifted version (js.scan, js.vmap, js.remat, "
-            "js.while_loop, js.cond, js.layer_stack), or create the variable "
-            "before entering the transform."
-        )
+        raise errors.RawTransformError(path=name)
     if not trainable and not frame.allow_state:
-        raise errors.StateInStatelessTransformError(
-            f"Variable {name} has trainable=False, so it lives in `state`, which "
-            "js.transform does not return. Fix: use js.transform_with_state, "
-            "whose init returns (params, state) and apply returns (out, new_state)."
-        )
+        raise errors.StateInStatelessTransformError(path=name)
     if request.reuse is AUTO_REUSE and frame.mode is Mode.APPLY:
         # Found in apply's tree, as a reuse, asking for the dtype init's
         # creation would have given it.
@@ -468,8 +449,9 @@ def _created(
         shape, dtype = initial.shape, initial.dtype
     elif shape is None:
         raise errors.InitializerError(
-            f"Variable {name} has no shape: give shape=... or a concrete "
-            "initializer value (an array, scalar or nested list)."
+            path=name,
+            problem="has no shape",
+            fix="give shape=... or a concrete initializer value (an array, scalar or nested list)",
         )
     else:
         dtype = _FLOAT32 if request.dtype is None else _valid_dtype(name, request.dtype)
@@ -495,9 +477,10 @@ def _concrete_initial(request: VariableRequest, shape: Any) -> jax.Array:
     )
     if shape is not None and initial.shape != shape:
         raise errors.InitializerError(
-            f"Variable {request.name}: the initializer value has shape "
-            f"{initial.shape} but shape {shape} was given. Fix: make them "
-            "agree, or omit shape."
+            path=request.name,
+            problem=f"has an initializer value that has shape {initial.shape}, but shape {shape} "
+            "was given",
+            fix="make them agree, or omit shape",
         )
     return initial
 
@@ -596,9 +579,11 @@ def _check_reused_sharding(name: str, record: VariableRecord, sharding: Any, par
         asked = _partition(name, partitioner, record.shape, record.dtype)
     if asked is not None and not sharding_lib.same_spec(asked, record.sharding):
         raise errors.ShardingError(
-            f"Trying to share variable {name}, but specified sharding {asked} and found "
-            f"sharding {record.sharding}. Fix: ask for sharding {record.sharding} (or "
-            "none) on reuse, or give the variable that sharding where it is created."
+            path=name,
+            problem=f"is reused with specified sharding {asked}, but found sharding "
+            f"{record.sharding}",
+            fix=f"ask for sharding {record.sharding} (or none) on reuse, or give the variable that "
+            "sharding where it is created",
         )
 
 
@@ -617,23 +602,25 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
             dims = tuple(operator.index(d) for d in shape)
         except jax.errors.TracerIntegerConversionError:
             raise errors.ArgumentTypeError(
-                f"Variable {name}: shape {list(shape)!r} holds a value traced by JAX "
-                "(an int argument of a jitted or eval_shape'd function), but shapes must "
-                "be static Python ints. Fix: mark that argument static "
-                "(jax.jit(f.init, static_argnums=...) or static_argnames=...), or take "
-                "the size from an array's .shape."
+                path=name,
+                problem=f"has shape {list(shape)!r}, which holds a value traced by JAX (an int "
+                "argument of a jitted or eval_shape'd function), but shapes must be static Python ints",
+                fix="mark that argument static (jax.jit(f.init, static_argnums=...) or "
+                "static_argnames=...), or take the size from an array's .shape",
             ) from None
         except TypeError:
             pass
     if dims is None:
         raise errors.ArgumentTypeError(
-            f"Variable {name}: shape must be a sequence of non-negative ints, got "
-            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+            path=name,
+            problem=f"has shape {shape!r}, but a shape must be a sequence of non-negative ints",
+            fix="e.g. shape=[3, 4]",
         )
     if any(d < 0 for d in dims):
         raise errors.InitializerError(
-            f"Variable {name}: shape must be a sequence of non-negative ints, got "
-            f"{shape!r}. Fix: e.g. shape=[3, 4]."
+            path=name,
+            problem=f"has shape {shape!r}, but a shape must be a sequence of non-negative ints",
+            fix="e.g. shape=[3, 4]",
         )
     return dims
 
@@ -643,8 +630,17 @@ def _valid_dtype(name: str, dtype: Any) -> np.dtype:
         return canonical_dtype(dtype)
     except TypeError:
         raise errors.ArgumentTypeError(
-            f"Variable {name}: {dtype!r} is not a dtype. Fix: e.g. dtype=jnp.float32."
+            path=name,
+            problem=f"has dtype {dtype!r}, which is not a dtype",
+            fix="e.g. dtype=jnp.float32",
         ) from None
+
+
+def _initializer_problem(error: errors.InitializerError) -> str:
+    """What an initializer's own ``InitializerError`` says, as a clause."""
+    if error.function:
+        return f"{error.function} {error.problem}"
+    return f"variable {error.path} {error.problem}" if error.path else error.problem
 
 
 def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax.Array:
@@ -657,7 +653,9 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
         value = init_fn(key, shape, dtype)
     except (errors.InitializerError, TypeError, ValueError, ArithmeticError) as e:
         if isinstance(e, errors.InitializerError):  # says what and the fix
-            raise errors.InitializerError(f"The initializer of variable {name} failed: {e}") from e
+            raise errors.InitializerError(
+                path=name, problem=f"cannot be initialized: {_initializer_problem(e)}", fix=e.fix
+            ) from e
         if isinstance(e, errors.ScopeError):
             raise  # e.g. an initializer's own get_variable call failed
         hint = (
@@ -667,17 +665,19 @@ def run_initializer(name: str, init_fn: Callable, key: Any, shape, dtype) -> jax
             else ""
         )
         raise errors.InitializerError(
-            f"The initializer of variable {name} failed for shape {shape} and dtype "
-            f"{dtype}: {e}. Fix: pass an initializer init(key, shape, dtype) that "
-            f"supports them{hint}."
+            path=name,
+            problem=f"cannot be initialized: its initializer failed for shape {shape} and dtype "
+            f"{dtype}: {e}",
+            fix=f"pass an initializer init(key, shape, dtype) that supports them{hint}",
         ) from e
     if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
         got = f"shape {getattr(value, 'shape', '?')} and dtype {getattr(value, 'dtype', type(value).__name__)}"
         raise errors.InitializerError(
-            f"The initializer of variable {name} returned {got}, but shape {shape} "
-            f"and dtype {dtype} were asked for. Fix: the initializer must follow "
-            "JAX's convention init(key, shape, dtype) and return that shape and "
-            "dtype (see js.initializers)."
+            path=name,
+            problem=f"cannot be initialized: its initializer returned {got}, but shape {shape} and "
+            f"dtype {dtype} were asked for",
+            fix="the initializer must follow JAX's convention init(key, shape, dtype) and return "
+            "that shape and dtype (see js.initializers)",
         )
     return jnp.asarray(value)
 
@@ -743,22 +743,12 @@ def _raise_conflict(frame: context.Frame, name: str) -> None:
     prefix = "/".join(walked)
     if type(node) is not str:
         below = sorted(_names_below(node))[:3]
-        raise errors.NameConflictError(
-            f"Variable {name} cannot be created: {name} is already a scope holding "
-            f"variables ({', '.join(below)}), and a nested params tree cannot "
-            "hold a variable and a sub-tree at one path. Fix: rename one of them."
-        )
+        raise errors.NameConflictError(path=name, below=below)
     record = frame.records.get(prefix)
     if prefix == name:  # claimed, not yet recorded: its initializer asks for it
-        raise errors.VariableExistsError(
-            f"Variable {name} is obtained while it is being created: its initializer "
-            "calls get_variable for it. Fix: have the initializer obtain another name."
-        )
-    where = f"created at {record.origin}" if record is not None else "being created"
+        raise errors.VariableExistsError(path=name, being_created=True)
     raise errors.NameConflictError(
-        f"Variable {name} cannot be created: {prefix} is already a variable, {where}, "
-        "and a nested params tree cannot hold a variable and a sub-tree at one path. "
-        "Fix: rename one of them."
+        path=name, variable=prefix, created_at=str(record.origin) if record is not None else ""
     )
 
 
@@ -801,27 +791,24 @@ def _lookup(frame: context.Frame, name: str, trainable: bool | None) -> tuple[An
     if elsewhere is not trees.MISSING:
         here, there = ("params", "state") if trainable else ("state", "params")
         raise errors.VariableMissingError(
-            f"Variable {name} is asked for with trainable={trainable}, so it should "
-            f"be in {here}, but it is in {there}. Fix: pass the trees in the order "
-            "apply(params, state, ...), or ask with the trainable flag it was "
-            "created with."
+            path=name,
+            problem=f"is asked for with trainable={trainable}, so it should be in {here}, but it is "
+            f"in {there}",
+            fix="pass the trees in the order apply(params, state, ...), or ask with the trainable "
+            "flag it was created with",
         )
     given = [frame.params, frame.state]
     flat = trees.flat_keys(given)
     if flat:
         raise errors.VariableMissingError(
-            f"Variable {name} is not in the tree given to apply, which is flat: it has "
-            f"keys with '/' in them ({', '.join(map(repr, flat))}), as js.flatten or "
-            "an .npz file gives, where apply wants the nested tree init returns. Fix: "
-            "pass js.unflatten(params) (and js.unflatten(state))."
+            path=name,
+            problem="is not in the tree given to apply, which is flat: it has keys with '/' in them "
+            f"({', '.join(map(repr, flat))}), as js.flatten or an .npz file gives, where apply "
+            "wants the nested tree init returns",
+            fix="pass js.unflatten(params) (and js.unflatten(state))",
         )
     near = trees.nearest_names(name, given)
-    raise errors.VariableMissingError(
-        f"Variable {name} is not in the tree given to apply. Nearest names "
-        f"present: {', '.join(near) if near else '(the tree is empty)'}. Fix: pass "
-        "the params that init returned for this model, or check the variable's "
-        "scope."
-    )
+    raise errors.VariableMissingError(path=name, in_apply=True, nearest=near)
 
 
 def _check_leaf(name: str, value: Any) -> Any:
@@ -832,30 +819,21 @@ def _check_leaf(name: str, value: Any) -> Any:
     else:
         hint = " (jax.eval_shape's results only describe arrays)"
         raise errors.InvalidParamsError(
-            f"Variable {name} in the tree given to apply is a "
-            f"{type(value).__name__}, not an array. Fix: pass the params tree "
-            "that init returned (arrays at every leaf)"
-            f"{hint if isinstance(value, jax.ShapeDtypeStruct) else ''}."
+            path=name,
+            problem=f"in the tree given to apply is a {type(value).__name__}, not an array",
+            fix="pass the params tree that init returned (arrays at every leaf)"
+            f"{hint if isinstance(value, jax.ShapeDtypeStruct) else ''}",
         )
     return value
 
 
 def _check_stored(name: str, value: Any, shape, dtype) -> None:
     if shape is not None and value.shape != shape:
-        raise errors.ShapeMismatchError(
-            f"Trying to share variable {name}, but specified shape {shape} and "
-            f"found shape {tuple(value.shape)}. Fix: ask for shape "
-            f"{tuple(value.shape)} (or omit shape on reuse), or pass params made "
-            "for this model."
-        )
+        raise errors.ShapeMismatchError(path=name, requested=shape, stored=value.shape)
     if dtype is not None and value.dtype != dtype:
         want = canonical_dtype(dtype)
         if value.dtype != want:
-            raise errors.DtypeMismatchError(
-                f"Trying to share variable {name}, but specified dtype {want} and "
-                f"found dtype {value.dtype}. Fix: ask for dtype {value.dtype} (or "
-                "omit dtype on reuse), or cast the params tree to the model's dtype."
-            )
+            raise errors.DtypeMismatchError(path=name, requested=want, stored=value.dtype)
 
 
 def _replayed(frame: context.Frame, replay: dict, name: str) -> jax.Array:
@@ -866,10 +844,10 @@ def _replayed(frame: context.Frame, replay: dict, name: str) -> jax.Array:
         record = frame.records.get(name)
         if record is None:
             raise errors.LiftError(
-                f"Variable {name} is obtained inside a lifted transform's body, "
-                "but it was not obtained when the body was first traced: the body "
-                "must obtain the same variables every time it is traced. Fix: do "
-                "not make get_variable calls depend on traced values."
+                path=name,
+                problem="is obtained inside a lifted transform's body, but it was not obtained when the "
+                "body was first traced: the body must obtain the same variables every time it is traced",
+                fix="do not make get_variable calls depend on traced values",
             )
         value = record.value
     return value
@@ -928,40 +906,38 @@ def assign(name: str, value: Any) -> jax.Array:
     trees.check_name(name, scope=frame.current_scope.name)
     full = trees.join(frame.current_scope.name, name)
     if not frame.in_outer_trace():
-        raise errors.RawTransformError(
-            f"js.assign({full!r}) is called inside a raw JAX transform (jax.lax.scan, "
-            "jax.vmap, jax.jit, ...); the new state would be a tracer of that "
-            "transform. Fix: return the value from the transform and assign it "
-            "after it."
-        )
+        raise errors.RawTransformError(path=full, assigned=True)
     record = frame.records.get(full)
     if record is None:
         raise errors.AssignError(
-            f"Cannot assign to variable {full}: it has not been obtained in this "
-            "call. Fix: call js.get_variable(..., trainable=False) for it first."
+            path=full,
+            problem="it has not been obtained in this call",
+            fix="call js.get_variable(..., trainable=False) for it first",
         )
     if record.trainable:
         raise errors.AssignError(
-            f"Cannot assign to variable {full}: it is trainable (a param). Only "
-            "trainable=False variables (state) can be assigned. Fix: create it "
-            "with trainable=False and use js.transform_with_state."
+            path=full,
+            problem="it is trainable (a param). Only trainable=False variables (state) can be "
+            "assigned",
+            fix="create it with trainable=False and use js.transform_with_state",
         )
     if not isinstance(value, (jax.Array, np.ndarray, np.generic)):
         value = np.asarray(value)  # Python scalars and lists take the variable's dtype
         if not np.can_cast(value.dtype, record.dtype, "same_kind"):
             raise errors.AssignError(
-                f"Cannot assign to variable {full}: it has dtype {record.dtype}, and "
-                f"the value {value.tolist()!r} is {value.dtype.kind == 'f' and 'a float' or value.dtype}. "
-                f"Fix: pass a value of dtype {record.dtype}."
+                path=full,
+                problem=f"it has dtype {record.dtype}, and the value {value.tolist()!r} is "
+                f"{value.dtype.kind == 'f' and 'a float' or value.dtype}",
+                fix=f"pass a value of dtype {record.dtype}",
             )
         value = jnp.asarray(value, record.dtype)
     shape = tuple(record.value.shape)  # inside a js.layer_stack: the layer's slice
     if tuple(value.shape) != shape or value.dtype != record.dtype:
         raise errors.AssignError(
-            f"Cannot assign to variable {full}: it has shape {shape} and "
-            f"dtype {record.dtype}, the value has shape {tuple(value.shape)} and "
-            f"dtype {value.dtype}. Fix: reshape or cast the value (e.g. "
-            f"value.astype(jnp.{record.dtype}))."
+            path=full,
+            problem=f"it has shape {shape} and dtype {record.dtype}, the value has shape "
+            f"{tuple(value.shape)} and dtype {value.dtype}",
+            fix=f"reshape or cast the value (e.g. value.astype(jnp.{record.dtype}))",
         )
     record.value = value
     return value

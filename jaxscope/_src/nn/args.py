@@ -16,7 +16,9 @@ def static_flag(value: Any, layer: str, arg: str = "is_training") -> bool:
         return bool(value)
     except jax.errors.ConcretizationTypeError:
         raise errors.ArgumentTypeError(
-            f"{layer}: {arg} must be a Python bool, not a traced value. Fix: pass it "
-            f"as a static argument (jax.jit(f.apply, static_argnames={arg!r})), or "
-            "close over it in the model function."
+            function=layer,
+            argument=arg,
+            problem="must be a Python bool, not a traced value",
+            fix=f"pass it as a static argument (jax.jit(f.apply, static_argnames={arg!r})), "
+            "or close over it in the model function",
         ) from None

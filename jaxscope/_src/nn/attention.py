@@ -165,9 +165,10 @@ def luong_attention(
     """
     if query.shape[-1] != keys.shape[-1]:
         raise errors.ArgumentError(
-            f"luong_attention: the query's size ({query.shape[-1]}) must equal the "
-            f"keys' num_units ({keys.shape[-1]}). Fix: project the memory to the "
-            "query's size (memory_layer), or use bahdanau_attention."
+            function="luong_attention",
+            problem=f"the query's size ({query.shape[-1]}) must equal the keys' num_units "
+            f"({keys.shape[-1]})",
+            fix="project the memory to the query's size (memory_layer), or use bahdanau_attention",
         )
     scores = jnp.einsum("...u,...su->...s", query, keys)
     with layer_scope(name, "luong_attention", reuse):

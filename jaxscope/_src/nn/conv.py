@@ -27,7 +27,10 @@ def _tuple(value: int | Sequence[int], rank: int, what: str, layer: str) -> tupl
     values = (value,) * rank if isinstance(value, int) else tuple(value)
     if len(values) != rank or not all(isinstance(v, int) and v >= 1 for v in values):
         raise errors.ArgumentError(
-            f"{layer}: {what} must be a positive int or {rank} of them, got {value!r}."
+            function=f"js.nn.{layer}",
+            argument=what,
+            problem=f"must be a positive int or {rank} of them, got {value!r}",
+            fix=f"e.g. {what}=3 or {what}={(3,) * rank}",
         )
     return values
 
@@ -40,8 +43,10 @@ def _dimension_numbers(rank: int, data_format: str, layer: str) -> tuple[str, st
         layout = f"NC{spatial}"
     else:
         raise errors.ArgumentError(
-            f"{layer}: data_format must be 'channels_last' or 'channels_first', got "
-            f"{data_format!r}."
+            function=layer,
+            argument="data_format",
+            problem=f"must be 'channels_last' or 'channels_first', got {data_format!r}",
+            fix="pass one of those (TF1's default is 'channels_last')",
         )
     return layout, f"{spatial}IO", layout
 
@@ -69,12 +74,18 @@ def _geometry(
 ) -> _Geometry:
     if x.ndim != rank + 2:
         raise errors.ArgumentError(
-            f"js.nn.{layer}: expected inputs of rank {rank + 2} (batch, {rank} spatial "
-            f"dims, channels), got shape {x.shape}."
+            function=f"js.nn.{layer}",
+            argument="inputs",
+            problem=f"must have rank {rank + 2} (batch, {rank} spatial dims, channels), got shape "
+            f"{x.shape}",
+            fix="add the missing batch or channel axis (x[None] or x[..., None])",
         )
     if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
         raise errors.ArgumentError(
-            f"js.nn.{layer}: padding must be 'valid' or 'same', got {padding!r}."
+            function=f"js.nn.{layer}",
+            argument="padding",
+            problem=f"must be 'valid' or 'same', got {padding!r}",
+            fix="pass one of those (TF1's default is 'valid')",
         )
     return _Geometry(
         _tuple(kernel_size, rank, "kernel_size", layer),

@@ -89,7 +89,12 @@ def dropout(
     if not static_flag(is_training, "js.nn.dropout") or (_is_number(rate) and rate == 0):
         return x
     if _is_number(rate) and not 0 <= rate < 1:
-        raise errors.ArgumentError(f"js.nn.dropout: rate must be in [0, 1), got {rate}.")
+        raise errors.ArgumentError(
+            function="js.nn.dropout",
+            argument="rate",
+            problem=f"must be in [0, 1), got {rate}",
+            fix="pass a rate of at least 0 and below 1 (the fraction of values dropped)",
+        )
     return _drop(x, 1.0 - rate, noise_shape, rng, name)
 
 
@@ -128,16 +133,25 @@ def tf1_dropout(
     """
     if (keep_prob is None) == (rate is None):
         raise errors.ArgumentError(
-            "js.nn.tf1_dropout: give exactly one of keep_prob (TF1's second "
-            f"positional argument) and rate= (got keep_prob={keep_prob!r}, rate={rate!r})."
+            function="js.nn.tf1_dropout",
+            problem=f"got keep_prob={keep_prob!r} and rate={rate!r}",
+            fix="give exactly one of keep_prob (TF1's second positional argument) and rate=",
         )
     if keep_prob is None:
         if _is_number(rate) and not 0 <= rate < 1:
-            raise errors.ArgumentError(f"js.nn.tf1_dropout: rate must be in [0, 1), got {rate}.")
+            raise errors.ArgumentError(
+                function="js.nn.tf1_dropout",
+                argument="rate",
+                problem=f"must be in [0, 1), got {rate}",
+                fix="pass a rate of at least 0 and below 1 (the fraction of values dropped)",
+            )
         keep_prob = 1.0 - rate if _is_number(rate) else 1.0 - jnp.asarray(rate)
     elif _is_number(keep_prob) and not 0 < keep_prob <= 1:
         raise errors.ArgumentError(
-            f"js.nn.tf1_dropout: keep_prob must be in (0, 1], got {keep_prob}."
+            function="js.nn.tf1_dropout",
+            argument="keep_prob",
+            problem=f"must be in (0, 1], got {keep_prob}",
+            fix="pass a keep_prob above 0 and at most 1 (the fraction of values kept)",
         )
     if _is_number(keep_prob) and keep_prob == 1:
         return x

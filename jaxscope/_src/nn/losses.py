@@ -64,22 +64,32 @@ def sequence_loss(
     """
     if jnp.ndim(logits) != 3:
         raise errors.ArgumentError(
-            "js.nn.sequence_loss: logits must be [batch, time, num_classes], got shape "
-            f"{jnp.shape(logits)}."
+            function="js.nn.sequence_loss",
+            argument="logits",
+            problem=f"must be [batch, time, num_classes], got shape {jnp.shape(logits)}",
+            fix="pass the decoder's logits for every time step, batch first",
         )
     if jnp.ndim(targets) != 2 or jnp.ndim(weights) != 2:
         raise errors.ArgumentError(
-            "js.nn.sequence_loss: targets and weights must be [batch, time], got shapes "
-            f"{jnp.shape(targets)} and {jnp.shape(weights)}."
+            function="js.nn.sequence_loss",
+            argument="targets and weights",
+            problem=f"must be [batch, time], got shapes {jnp.shape(targets)} and "
+            f"{jnp.shape(weights)}",
+            fix="pass one target id and one weight per batch entry and time step",
         )
     if average_across_timesteps and sum_over_timesteps:
         raise errors.ArgumentError(
-            "js.nn.sequence_loss: average_across_timesteps and sum_over_timesteps cannot "
-            "both be True."
+            function="js.nn.sequence_loss",
+            argument="average_across_timesteps and sum_over_timesteps",
+            problem="cannot both be True",
+            fix="set at most one of them",
         )
     if average_across_batch and sum_over_batch:
         raise errors.ArgumentError(
-            "js.nn.sequence_loss: average_across_batch and sum_over_batch cannot both be True."
+            function="js.nn.sequence_loss",
+            argument="average_across_batch and sum_over_batch",
+            problem="cannot both be True",
+            fix="set at most one of them",
         )
     batch_time = logits.shape[:2]
     flat_logits = logits.reshape(-1, logits.shape[-1])

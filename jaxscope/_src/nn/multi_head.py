@@ -288,14 +288,17 @@ def _check_sizes_and_memory(
 ) -> None:
     if key_size < 1:
         raise errors.ArgumentError(
-            f"multi_head_attention: query_dim {query_dim} < num_heads {num_heads}; "
-            "give key_size explicitly."
+            function="multi_head_attention",
+            problem=f"query_dim {query_dim} < num_heads {num_heads}, so the default "
+            "key_size (query_dim // num_heads) is 0",
+            fix="give key_size explicitly",
         )
     if memory is None and cache is None:
         raise errors.ArgumentError(
-            "multi_head_attention: memory=None attends to a cache's keys and values, "
-            "but no cache was given. Fix: pass memory (memory=query for "
-            "self-attention), or cache=js.nn.memory_cache(memory, ...)."
+            function="multi_head_attention",
+            problem="memory=None attends to a cache's keys and values, but no cache was given",
+            fix="pass memory (memory=query for self-attention), or "
+            "cache=js.nn.memory_cache(memory, ...)",
         )
 
 
@@ -380,9 +383,11 @@ def _attend_to_cache(
     heads-major: ``[..., H, positions, d]``."""
     if not isinstance(cache, KVCache):
         raise errors.ArgumentTypeError(
-            f"multi_head_attention: cache must be a js.nn.KVCache, got "
-            f"{type(cache).__name__}. Fix: js.nn.KVCache.zeros(...) for self-attention, "
-            "js.nn.memory_cache(memory, ...) for cross-attention."
+            function="multi_head_attention",
+            argument="cache",
+            problem=f"must be a js.nn.KVCache, got {type(cache).__name__}",
+            fix="js.nn.KVCache.zeros(...) for self-attention, js.nn.memory_cache(memory, ...) "
+            "for cross-attention",
         )
     capacity = cache.key.shape[-2]
     positions = jnp.arange(capacity)
@@ -397,9 +402,11 @@ def _attend_to_cache(
             end = None  # traced: dynamic_update_slice would clamp a write past the end
         if end is not None and end > capacity:
             raise errors.ArgumentError(
-                f"multi_head_attention: the cache holds {capacity} positions, "
-                f"{int(cache.length)} filled, too few for {steps} more. Fix: a larger "
-                "capacity in js.nn.KVCache.zeros (the longest decode's length)."
+                function="multi_head_attention",
+                argument="cache",
+                problem=f"holds {capacity} positions, {int(cache.length)} filled, too few "
+                f"for {steps} more",
+                fix="a larger capacity in js.nn.KVCache.zeros (the longest decode's length)",
             )
         # The new rows in the cache's batch axes ([..., beams] with beams).
         k, v = (x.reshape(*cache.key.shape[:-3], *x.shape[-3:]) for x in (k, v))

@@ -58,8 +58,10 @@ def multi_rnn_cell(cells: Sequence[Cell], *, name: str | None = None) -> Cell:
     def stacked(x: Any, state: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
         if len(state) != len(cells):
             raise errors.ArgumentError(
-                f"js.nn.multi_rnn_cell: the state holds {len(state)} cell states for "
-                f"{len(cells)} cells. Fix: pass one state per cell, as a tuple."
+                function="js.nn.multi_rnn_cell",
+                argument="state",
+                problem=f"holds {len(state)} cell states for {len(cells)} cells",
+                fix="pass one state per cell, as a tuple",
             )
         new_states = []
         with layer_scope(name, "multi_rnn_cell"):
@@ -79,7 +81,12 @@ def _time_major(tree: Any) -> Any:
 def _length(inputs: Any, where: str) -> int:
     leaves = jax.tree.leaves(inputs)
     if not leaves or any(jnp.ndim(a) < 2 for a in leaves):
-        raise errors.ArgumentError(f"{where}: inputs must be arrays of rank >= 2 (batch and time).")
+        raise errors.ArgumentError(
+            function=where,
+            argument="inputs",
+            problem="must be arrays of rank >= 2 (batch and time)",
+            fix="pass arrays of shape [batch, time, ...] ([time, batch, ...] with time_major=True)",
+        )
     return leaves[0].shape[0]
 
 
@@ -87,9 +94,11 @@ def _run(cell: Cell, xs: Any, sequence_length: Any, initial_state: Any, where: s
     """The cell over time-major ``xs`` in the current scope."""
     if initial_state is None:
         raise errors.ArgumentError(
-            f"{where}: initial_state is required (TF1 built it from dtype=; here the "
-            "cell's state size comes from it). Fix: pass e.g. "
-            "initial_state=js.nn.LSTMState.zeros(batch, units)."
+            function=where,
+            argument="initial_state",
+            problem="is required (TF1 built it from dtype=; here the cell's state size "
+            "comes from it)",
+            fix="pass e.g. initial_state=js.nn.LSTMState.zeros(batch, units)",
         )
     if sequence_length is None:
 
