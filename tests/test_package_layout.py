@@ -53,3 +53,23 @@ def test_the_implementation_modules_import_each_other_without_cycles():
     }
     assert "jaxscope._src.variables" in graph["jaxscope._src.scopes"]
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def _code_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's lines, its docstring (often a doctested example) left out."""
+    lines = function.end_lineno - function.lineno + 1
+    first = function.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        if isinstance(first.value.value, str):
+            lines -= first.end_lineno - first.lineno + 1
+    return lines
+
+
+def test_no_implementation_function_is_over_60_lines():
+    long = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if _code_lines(node) > 60:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+    assert long == []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax
@@ -172,6 +172,50 @@ def flax_module(
     >>> jax.jit(f.apply)(params, jnp.ones((1, 3))).shape
     (1, 2)
     """
+    streams = _checked_module(module, rngs)
+    name = name if name is not None else module.name
+    default = _snake_case(type(module).__name__)
+
+    def call(*args, **kwargs):
+        frame = context.current(f"js.flax_module({type(module).__name__})")
+        with _mount_scope(name, default, reuse) as scope:
+            specs = _specs((args, kwargs))
+
+            def abstract_init():
+                keys = {s: jax.random.key(0) for s in ("params", *streams)}
+                shaped_args, shaped_kwargs = _zeros(specs)
+                return flax.core.unfreeze(module.init(keys, *shaped_args, **shaped_kwargs))
+
+            structure = jax.eval_shape(abstract_init)
+            _check_collections(type(module).__name__, scope.name, structure)
+            initializer = _Initializer(module, streams, specs, frame, scope.name)
+            variables = _obtain(structure, initializer)
+            state_collections = _state_collections(mutable, variables)
+            keys = {}
+            if frame.rng is not None:
+                keys = {stream: next_rng_key() for stream in streams}
+            try:
+                result = module.apply(
+                    variables, *args, rngs=keys, mutable=state_collections or False, **kwargs
+                )
+            except flax.errors.InvalidRngError as e:
+                raise errors.MissingRNGError(
+                    needed_by=f"The flax module mounted at {scope.name}",
+                    cause=str(e).strip(),
+                    fix="list the stream in js.flax_module(..., rngs=('dropout',)) and pass "
+                    "rng=jax.random.key(...) to apply",
+                ) from e
+            if not state_collections:
+                return result
+            out, updates = result
+            _assign_updates(variables, updates, state_collections)
+        return out
+
+    return call
+
+
+def _checked_module(module: Any, rngs: Any) -> tuple[str, ...]:
+    """``js.flax_module``'s module and streams checked; returns the streams."""
     if isinstance(module, nnx.Module):
         raise errors.FlaxModuleTypeError(
             function="js.flax_module",
@@ -203,64 +247,42 @@ def flax_module(
             "variables' names",
             fix="list only other streams, e.g. rngs=('dropout',)",
         )
-    name = name if name is not None else module.name
-    default = _snake_case(type(module).__name__)
+    return streams
 
-    def call(*args, **kwargs):
-        frame = context.current(f"js.flax_module({type(module).__name__})")
-        with _mount_scope(name, default, reuse) as scope:
-            specs = _specs((args, kwargs))
 
-            def abstract_init():
-                keys = {s: jax.random.key(0) for s in ("params", *streams)}
-                shaped_args, shaped_kwargs = _zeros(specs)
-                return flax.core.unfreeze(module.init(keys, *shaped_args, **shaped_kwargs))
+def _obtain(structure: Mapping, initializer: Any) -> dict[str, dict]:
+    """The module's variables, collection by collection, through
+    ``get_variable`` (created with the module's own initializers in init)."""
+    variables: dict[str, dict] = {}
+    for collection, tree in structure.items():
+        for path, leaf in trees.flatten(tree).items():
+            value = get_variable(
+                path,
+                leaf.shape,
+                leaf.dtype,
+                initializer=initializer.of(collection, path),
+                trainable=collection == "params",
+            )
+            trees.set_path(variables.setdefault(collection, {}), path, value)
+    return variables
 
-            structure = jax.eval_shape(abstract_init)
-            _check_collections(type(module).__name__, scope.name, structure)
-            initializer = _Initializer(module, streams, specs, frame, scope.name)
-            variables: dict[str, dict] = {}
-            for collection, tree in structure.items():
-                for path, leaf in trees.flatten(tree).items():
-                    value = get_variable(
-                        path,
-                        leaf.shape,
-                        leaf.dtype,
-                        initializer=initializer.of(collection, path),
-                        trainable=collection == "params",
-                    )
-                    trees.set_path(variables.setdefault(collection, {}), path, value)
-            if mutable is True:
-                state_collections = [c for c in variables if c != "params"]
-            elif mutable is False:
-                state_collections = []
-            else:
-                names = [mutable] if isinstance(mutable, str) else mutable
-                state_collections = [c for c in names if c in variables]
-            keys = {}
-            if frame.rng is not None:
-                keys = {stream: next_rng_key() for stream in streams}
-            try:
-                result = module.apply(
-                    variables, *args, rngs=keys, mutable=state_collections or False, **kwargs
-                )
-            except flax.errors.InvalidRngError as e:
-                raise errors.MissingRNGError(
-                    needed_by=f"The flax module mounted at {scope.name}",
-                    cause=str(e).strip(),
-                    fix="list the stream in js.flax_module(..., rngs=('dropout',)) and pass "
-                    "rng=jax.random.key(...) to apply",
-                ) from e
-            if not state_collections:
-                return result
-            out, updates = result
-            for collection in state_collections:
-                for path, new in trees.flatten(updates.get(collection, {})).items():
-                    if new is not trees.lookup(variables[collection], path):
-                        assign(path, new)
-        return out
 
-    return call
+def _state_collections(mutable: Any, variables: Mapping) -> list[str]:
+    """The collections ``apply`` may change, as ``mutable`` names them."""
+    if mutable is True:
+        return [c for c in variables if c != "params"]
+    if mutable is False:
+        return []
+    names = [mutable] if isinstance(mutable, str) else mutable
+    return [c for c in names if c in variables]
+
+
+def _assign_updates(variables: Mapping, updates: Mapping, collections: list[str]) -> None:
+    """``js.assign`` of every state variable the module's apply changed."""
+    for collection in collections:
+        for path, new in trees.flatten(updates.get(collection, {})).items():
+            if new is not trees.lookup(variables[collection], path):
+                assign(path, new)
 
 
 @contextlib.contextmanager

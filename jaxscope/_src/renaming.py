@@ -354,24 +354,7 @@ def load_like(
             owners.setdefault(model_path, []).append(index)
     missing = [p for p in owners if p not in plan.taken]
     unused = [name for name, new in plan.renamed.items() if new not in owners]
-    mismatched = []
-    cast = {}
-    for model_path, name in plan.taken.items():
-        entry = entries[name]
-        for index in owners.get(model_path, ()):
-            template = templates[index][model_path]
-            want_shape = tuple(np.shape(template))
-            want = np.dtype(jnp.result_type(template))
-            if entry.shape != want_shape:
-                why = f"{source.side} shape {entry.shape}, model shape {want_shape}"
-            elif kind(entry.dtype) != kind(want):
-                why = f"{source.side} dtype {entry.dtype_name}, model dtype {want}"
-            else:
-                if entry.dtype != want:
-                    cast[model_path] = (str(entry.dtype), str(want))
-                continue
-            if (model_path, name, why) not in mismatched:
-                mismatched.append((model_path, name, why))
+    mismatched, cast = _compare(plan, entries, templates, owners, source.side)
     report = LoadReport(
         loaded={p: n for p, n in plan.taken.items() if p in owners},
         skipped=tuple(plan.skipped),
@@ -387,8 +370,51 @@ def load_like(
             report=report, nearest=nearest, suggestion=suggestion, **source.mismatch_fields
         )
 
+    result = _read_into(templates, owners, report.loaded, read)
+    return (result[0] if single else type(like)(result)), report
+
+
+def _compare(
+    plan: Plan,
+    entries: Mapping[str, Entry],
+    templates: list[dict[str, Any]],
+    owners: dict[str, list[int]],
+    side: str,
+) -> tuple[list[tuple[str, str, str]], dict[str, tuple[str, str]]]:
+    """``(mismatched, cast)``: the taken entries whose shape or dtype kind
+    differs from their model variable's (model path, entry, why), and those
+    of the same kind but another dtype (model path -> (from, to))."""
+    mismatched: list[tuple[str, str, str]] = []
+    cast = {}
+    for model_path, name in plan.taken.items():
+        entry = entries[name]
+        for index in owners.get(model_path, ()):
+            template = templates[index][model_path]
+            want_shape = tuple(np.shape(template))
+            want = np.dtype(jnp.result_type(template))
+            if entry.shape != want_shape:
+                why = f"{side} shape {entry.shape}, model shape {want_shape}"
+            elif kind(entry.dtype) != kind(want):
+                why = f"{side} dtype {entry.dtype_name}, model dtype {want}"
+            else:
+                if entry.dtype != want:
+                    cast[model_path] = (str(entry.dtype), str(want))
+                continue
+            if (model_path, name, why) not in mismatched:
+                mismatched.append((model_path, name, why))
+    return mismatched, cast
+
+
+def _read_into(
+    templates: list[dict[str, Any]],
+    owners: dict[str, list[int]],
+    loaded: Mapping[str, str],
+    read: Callable[[str], Any],
+) -> list[Any]:
+    """The templates' trees with each loaded entry read once, cast to its
+    variable's dtype and placed with its sharding."""
     outs = [dict(flat_template) for flat_template in templates]
-    for model_path, name in report.loaded.items():
+    for model_path, name in loaded.items():
         value = read(name)
         for index in owners[model_path]:
             template = templates[index][model_path]
@@ -399,8 +425,7 @@ def load_like(
                 if sharding is not None
                 else jnp.asarray(cast_value)
             )
-    result = [trees.unflatten(flat) for flat in outs]
-    return (result[0] if single else type(like)(result)), report
+    return [trees.unflatten(flat) for flat in outs]
 
 
 def suggest_rule(source_name: str, model_path: str) -> tuple[str, str] | None:

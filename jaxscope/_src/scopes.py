@@ -320,6 +320,63 @@ class name_scope(_ScopeManager):
         return frame.op_path + "/"
 
 
+def _checked_arguments(
+    name_or_scope: Any,
+    default_name: str | None,
+    reuse: Reuse | None,
+    auxiliary_name_scope: Any,
+    custom_getter: Callable | None,
+) -> Reuse | None:
+    """``variable_scope``'s arguments checked as TF1 checks them; returns
+    ``reuse`` with ``False`` read as ``None`` (as in TF1, ``False`` cannot
+    turn reuse off)."""
+    if reuse is False:
+        reuse = None
+    elif reuse is not None and reuse is not True and reuse is not AUTO_REUSE:
+        raise errors.ScopeArgumentError(
+            function=f"js.variable_scope({name_or_scope!r})",
+            argument="reuse",
+            problem=f"must be True, False, None or js.AUTO_REUSE, got {reuse!r}",
+            fix="pass one of those",
+        )
+    if name_or_scope is None:
+        if default_name is None:
+            raise errors.ArgumentTypeError(
+                function="js.variable_scope",
+                problem="a name_or_scope or a default_name is required",
+                fix="js.variable_scope('layer') or js.variable_scope(None, default_name='layer')",
+            )
+        if reuse:
+            raise errors.ScopeArgumentError(
+                function=f"js.variable_scope(default_name={default_name!r})",
+                argument="reuse",
+                problem=f"cannot be {reuse!r}: a uniquified name is always new",
+                fix="reuse by name (js.variable_scope('layer', reuse=True)) or by a captured scope "
+                "object",
+            )
+        trees.check_name(default_name, "scope")
+    elif isinstance(name_or_scope, str):
+        trees.check_name(name_or_scope, "scope")
+    elif not isinstance(name_or_scope, VariableScope):
+        raise errors.ArgumentTypeError(
+            function="js.variable_scope",
+            argument="name_or_scope",
+            problem=f"must be a str or a VariableScope, got {type(name_or_scope).__name__}",
+            fix="js.variable_scope('name'), or re-enter a scope captured with "
+            "`with js.variable_scope(...) as scope`",
+        )
+    if auxiliary_name_scope is not True and auxiliary_name_scope is not False:
+        raise errors.ArgumentTypeError(
+            function=f"js.variable_scope({name_or_scope!r})",
+            argument="auxiliary_name_scope",
+            problem=f"must be True or False, got {auxiliary_name_scope!r}",
+            fix="pass a bool",
+        )
+    if custom_getter is not None:
+        _check_custom_getter(custom_getter, name_or_scope)
+    return reuse
+
+
 class variable_scope(_ScopeManager):
     """Opens a variable scope: a context manager yielding a ``VariableScope``.
 
@@ -390,50 +447,9 @@ class variable_scope(_ScopeManager):
         partitioner: Callable | None = None,
         auxiliary_name_scope: bool = True,
     ):
-        if reuse is False:
-            reuse = None  # as in TF1, False cannot turn reuse off
-        elif reuse is not None and reuse is not True and reuse is not AUTO_REUSE:
-            raise errors.ScopeArgumentError(
-                function=f"js.variable_scope({name_or_scope!r})",
-                argument="reuse",
-                problem=f"must be True, False, None or js.AUTO_REUSE, got {reuse!r}",
-                fix="pass one of those",
-            )
-        if name_or_scope is None:
-            if default_name is None:
-                raise errors.ArgumentTypeError(
-                    function="js.variable_scope",
-                    problem="a name_or_scope or a default_name is required",
-                    fix="js.variable_scope('layer') or js.variable_scope(None, default_name='layer')",
-                )
-            if reuse:
-                raise errors.ScopeArgumentError(
-                    function=f"js.variable_scope(default_name={default_name!r})",
-                    argument="reuse",
-                    problem=f"cannot be {reuse!r}: a uniquified name is always new",
-                    fix="reuse by name (js.variable_scope('layer', reuse=True)) or by a captured scope "
-                    "object",
-                )
-            trees.check_name(default_name, "scope")
-        elif isinstance(name_or_scope, str):
-            trees.check_name(name_or_scope, "scope")
-        elif not isinstance(name_or_scope, VariableScope):
-            raise errors.ArgumentTypeError(
-                function="js.variable_scope",
-                argument="name_or_scope",
-                problem=f"must be a str or a VariableScope, got {type(name_or_scope).__name__}",
-                fix="js.variable_scope('name'), or re-enter a scope captured with "
-                "`with js.variable_scope(...) as scope`",
-            )
-        if auxiliary_name_scope is not True and auxiliary_name_scope is not False:
-            raise errors.ArgumentTypeError(
-                function=f"js.variable_scope({name_or_scope!r})",
-                argument="auxiliary_name_scope",
-                problem=f"must be True or False, got {auxiliary_name_scope!r}",
-                fix="pass a bool",
-            )
-        if custom_getter is not None:
-            _check_custom_getter(custom_getter, name_or_scope)
+        reuse = _checked_arguments(
+            name_or_scope, default_name, reuse, auxiliary_name_scope, custom_getter
+        )
         self._name_or_scope = name_or_scope
         self._default_name = default_name
         self._reuse = reuse

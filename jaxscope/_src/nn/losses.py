@@ -15,6 +15,29 @@ def _div_no_nan(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(den == 0, jnp.zeros_like(num), num / safe)
 
 
+def _check_reductions(
+    average_across_timesteps: bool,
+    average_across_batch: bool,
+    sum_over_timesteps: bool,
+    sum_over_batch: bool,
+) -> None:
+    """At most one reduction per axis, as TF1's ``sequence_loss`` checks."""
+    if average_across_timesteps and sum_over_timesteps:
+        raise errors.ArgumentError(
+            function="js.nn.sequence_loss",
+            argument="average_across_timesteps and sum_over_timesteps",
+            problem="cannot both be True",
+            fix="set at most one of them",
+        )
+    if average_across_batch and sum_over_batch:
+        raise errors.ArgumentError(
+            function="js.nn.sequence_loss",
+            argument="average_across_batch and sum_over_batch",
+            problem="cannot both be True",
+            fix="set at most one of them",
+        )
+
+
 def sequence_loss(
     logits: jax.Array,
     targets: jax.Array,
@@ -77,20 +100,9 @@ def sequence_loss(
             f"{jnp.shape(weights)}",
             fix="pass one target id and one weight per batch entry and time step",
         )
-    if average_across_timesteps and sum_over_timesteps:
-        raise errors.ArgumentError(
-            function="js.nn.sequence_loss",
-            argument="average_across_timesteps and sum_over_timesteps",
-            problem="cannot both be True",
-            fix="set at most one of them",
-        )
-    if average_across_batch and sum_over_batch:
-        raise errors.ArgumentError(
-            function="js.nn.sequence_loss",
-            argument="average_across_batch and sum_over_batch",
-            problem="cannot both be True",
-            fix="set at most one of them",
-        )
+    _check_reductions(
+        average_across_timesteps, average_across_batch, sum_over_timesteps, sum_over_batch
+    )
     batch_time = logits.shape[:2]
     flat_logits = logits.reshape(-1, logits.shape[-1])
     flat_targets = targets.reshape(-1)
