@@ -63,11 +63,15 @@ def sweeps_run(results_md):
     return _quick(results_md, "sweeps")
 
 
-@pytest.fixture(scope="module")
-def memory_run(results_md):
+def _quick_measuring_memory(results_md, name):
     if not sys.platform.startswith("linux"):
         pytest.skip("peak memory reads /proc/self/status")
-    return _quick(results_md, "memory")
+    return _quick(results_md, name)
+
+
+@pytest.fixture(scope="module")
+def memory_run(results_md):
+    return _quick_measuring_memory(results_md, "memory")
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +81,7 @@ def decode_run(results_md):
 
 @pytest.fixture(scope="module")
 def checkpoint_io_run(results_md):
-    if not sys.platform.startswith("linux"):
-        pytest.skip("peak memory reads /proc/self/status")
-    return _quick(results_md, "checkpoint_io")
+    return _quick_measuring_memory(results_md, "checkpoint_io")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
