@@ -25,7 +25,7 @@ from jaxscope._src import errors
 from jaxscope._src.scope_counts import ScopeCounts
 
 with jax.ensure_compile_time_eval():
-    _EAGER = find_top_trace(None)  # JAX's trace of operations run one by one
+    EAGER = find_top_trace(None)  # JAX's trace of operations run one by one
 
 
 class Mode(enum.Enum):
@@ -84,7 +84,7 @@ class Body:
     eager: bool = field(init=False)
 
     def __post_init__(self):
-        self.eager = self.trace() is _EAGER
+        self.eager = self.trace() is EAGER
 
 
 @dataclass(eq=False)
@@ -139,7 +139,7 @@ def trace_now() -> weakref.ref:
 def tracing() -> bool:
     """Whether JAX is tracing (``jit``, ``make_jaxpr``, a ``scan`` body, ...)
     rather than running operations one by one."""
-    return find_top_trace(None) is not _EAGER
+    return find_top_trace(None) is not EAGER
 
 
 class _Local(threading.local):
@@ -179,13 +179,23 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Location(tuple):
-    """``(file, line)`` of a call, shown as ``file:line`` (formatted only when
-    an error message needs it)."""
+    """Where a call was made: ``(code, offset)``, its code object and the
+    offset of its instruction, shown as ``file:line``. The line is worked
+    out only when an error message needs it: every variable records where
+    it was created, and few are ever shown."""
 
     __slots__ = ()
 
     def __str__(self) -> str:
-        return f"{self[0]}:{self[1]}"
+        code, offset = self
+        if code is None:
+            return "<unknown>:0"
+        line = next((n for start, end, n in code.co_lines() if start <= offset < end), None)
+        return f"{code.co_filename}:{code.co_firstlineno if line is None else line}"
+
+
+_new_location = tuple.__new__
+_UNKNOWN = _new_location(Location, (None, 0))
 
 
 def user_location(depth: int = 1) -> Location:
@@ -197,5 +207,5 @@ def user_location(depth: int = 1) -> Location:
     while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
         f = f.f_back
     if f is None:
-        return Location(("<unknown>", 0))
-    return Location((f.f_code.co_filename, f.f_lineno))
+        return _UNKNOWN
+    return _new_location(Location, (f.f_code, f.f_lasti))

@@ -28,6 +28,7 @@ from jaxscope._src.scope_settings import AUTO_REUSE, Reuse, ScopeSettings
 
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)
+_APPLY = Mode.APPLY
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
 # leaf skips the isinstance checks, which cost about a microsecond each.
 _ARRAY_TYPES: set[type] = set()
@@ -190,6 +191,16 @@ def get_variable(
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
     frame = frames[-1]
     scope = frame.current_scope
+    if (
+        frame.mode is _APPLY
+        and scope._settings.plain
+        and trainable is True
+        and sharding is None
+        and (initializer is None or callable(initializer))
+    ):
+        value = _plain_lookup(frame, scope, name, shape, dtype, regularizer, constraint)
+        if value is not None:
+            return value
     request = resolve(
         scope._name,
         scope._settings,
@@ -203,6 +214,136 @@ def get_variable(
         sharding,
     )
     return obtain(frame, request)
+
+
+def _plain_lookup(
+    frame: context.Frame,
+    scope: Any,
+    name: str,
+    shape: Any,
+    dtype: Any,
+    regularizer: Callable | None,
+    constraint: Callable | None,
+) -> jax.Array | None:
+    """The plain case of ``apply``, in fewer steps: a valid name of one
+    component, a list or tuple of ints as shape, an array of the asked
+    shape and dtype in the params tree, a scope without custom getter,
+    partitioner or concrete initializer, no lifted body replaying or
+    discovering. Checked as :func:`obtain` checks it; ``None``, having
+    changed nothing, where anything is unusual: :func:`obtain` then
+    decides, and raises."""
+    body = frame.body
+    if (
+        body.replay is not None
+        or body.stack is not None
+        or type(name) is not str
+        or name not in trees.VALID_NAMES
+        or "/" in name
+        or (shape is not None and (shape := _plain_shape(shape)) is None)
+    ):
+        return None
+    settings = scope._settings
+    if dtype is None and settings.dtype_set:
+        dtype = settings.dtype
+    full = f"{scope._name}/{name}" if scope._name else name
+    record = frame.records.get(full)
+    if record is not None:  # obtained earlier in this call: a reuse
+        value = record.value
+        return value if settings.reuse and _plain_match(value, shape, dtype) else None
+    reuse = settings.reuse
+    if reuse is not True:  # a creation (AUTO_REUSE's too), checked as init checks it
+        if find_top_trace(None) is not body.trace() or (not reuse and shape is None):
+            return None
+        if not reuse and dtype is None:
+            dtype = _FLOAT32
+    params = frame.param_nodes.get(scope._name)
+    if params is None and (params := _scope_node(frame.param_nodes, scope)) is None:
+        return None
+    value = params.get(name)
+    if type(value) not in _ARRAY_TYPES or not _plain_match(value, shape, dtype):
+        return None
+    names = frame.name_nodes.get(scope._name)
+    if names is None:
+        names = _scope_names_node(frame, scope, full)
+    if name in names:  # a conflict, or a name being created: obtain says which
+        return None
+    names[name] = full
+    _plain_record(frame, settings, full, value, regularizer, constraint)
+    return value
+
+
+def _plain_record(
+    frame: context.Frame,
+    settings: ScopeSettings,
+    name: str,
+    value: jax.Array,
+    regularizer: Callable | None,
+    constraint: Callable | None,
+) -> None:
+    """:func:`_record` for :func:`_plain_lookup`."""
+    frame.records[name] = VariableRecord(
+        name,
+        value,
+        value.shape,
+        value.dtype,
+        True,
+        # get_variable's caller (the user's code), or the first outside jaxscope.
+        context.user_location(4),
+        value,
+        settings.constraint if constraint is None else constraint,
+    )
+    if regularizer is not None or (regularizer := settings.regularizer) is not None:
+        frame.regularizers.append((name, regularizer))
+
+
+def _scope_node(index: dict[str, dict], scope: Any) -> dict | None:
+    """``scope``'s node in ``index`` (``frame.param_nodes``), found from its
+    parent's node where it was entered by name (one step), else walked
+    down by :func:`trees.indexed_subtree`."""
+    parent = scope._parent
+    if parent is not None and scope._mark is None:
+        node = index.get(parent._name)
+        if node is not None:
+            name = scope._name
+            node = node.get(name[len(parent._name) + 1 :] if parent._name else name)
+            if type(node) is dict:
+                index[name] = node
+                return node
+    return trees.indexed_subtree(index, scope._name)
+
+
+def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict:
+    """``scope``'s node in the call's tree of names, made where missing: from
+    its parent's node where it was entered by name (one step), else by
+    :func:`_scope_names` (which raises where a variable holds the path)."""
+    parent = scope._parent
+    if parent is not None and scope._mark is None:
+        node = frame.name_nodes.get(parent._name)
+        if node is not None:
+            name = scope._name
+            leaf = name[len(parent._name) + 1 :] if parent._name else name
+            child = node.get(leaf)
+            if child is None:
+                child = node[leaf] = {}
+            if type(child) is dict:
+                frame.name_nodes[name] = child
+                return child
+    return _scope_names(frame, scope._name, full)
+
+
+def _plain_shape(shape: Any) -> tuple[int, ...] | None:
+    """``shape`` as a tuple where it is a list or tuple of non-negative ints."""
+    if type(shape) is tuple or type(shape) is list:
+        for d in shape:
+            if type(d) is not int or d < 0:
+                return None
+        return tuple(shape)
+    return None
+
+
+def _plain_match(value: Any, shape: tuple | None, dtype: Any) -> bool:
+    """Whether ``value`` has the shape and dtype asked for (``None``: any)."""
+    return (shape is None or value.shape == shape) and (dtype is None or value.dtype == dtype)
 
 
 def resolve(
