@@ -198,14 +198,20 @@ _new_location = tuple.__new__
 _UNKNOWN = _new_location(Location, (None, 0))
 
 
-def user_location(depth: int = 1) -> Location:
-    """Where the innermost caller outside jaxscope is, looking outwards from
-    ``sys._getframe(depth)`` (this function's caller is 1): the frames
-    closer than ``depth`` must be jaxscope's. Only the frames looked at are
-    materialized, so a caller that knows its depth makes this cheap."""
-    f = sys._getframe(depth)
+def caller_location(f: Any) -> Location:
+    """Where the Python frame ``f`` is, or the first frame outside jaxscope
+    from ``f`` outwards: a caller that holds its caller's frame skips the
+    frames up to it."""
     while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
         f = f.f_back
     if f is None:
         return _UNKNOWN
     return _new_location(Location, (f.f_code, f.f_lasti))
+
+
+def user_location(depth: int = 1) -> Location:
+    """Where the innermost caller outside jaxscope is, looking outwards from
+    ``sys._getframe(depth)`` (this function's caller is 1): the frames
+    closer than ``depth`` must be jaxscope's. Only the frames looked at are
+    materialized, so a caller that knows its depth makes this cheap."""
+    return caller_location(sys._getframe(depth))

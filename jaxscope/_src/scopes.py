@@ -483,33 +483,33 @@ class variable_scope(_ScopeManager):
         partitioner: Callable | None = None,
         auxiliary_name_scope: bool = True,
     ):
-        if (
-            type(name_or_scope) is not str
-            or name_or_scope not in trees.VALID_NAMES
-            or reuse is not None
-            or custom_getter is not None
-            or auxiliary_name_scope is not True
-        ):  # else nothing to check: a name found valid before, and no flags
-            reuse = _checked_arguments(
-                name_or_scope, default_name, reuse, auxiliary_name_scope, custom_getter
-            )
         self._name_or_scope = name_or_scope
         self._default_name = default_name
-        self._reuse = reuse
-        # The settings given, as keywords for dataclasses.replace on entering.
-        self._changes = _NO_CHANGES
-        if not (initializer is regularizer is constraint is partitioner is dtype is None):
-            self._changes = _given_settings(
-                initializer=initializer,
-                regularizer=regularizer,
-                constraint=constraint,
-                partitioner=partitioner,
-                dtype=dtype,
-            )
         self._custom_getter = custom_getter
-        # Given no setting: the entered scope shares its parent's settings.
-        self._inherits_all = not self._changes and custom_getter is None and reuse is None
         self._auxiliary = auxiliary_name_scope
+        if (
+            reuse is custom_getter is initializer is regularizer is constraint is None
+            and partitioner is dtype is None
+            and auxiliary_name_scope is True
+            and type(name_or_scope) is str
+            and name_or_scope in trees.VALID_NAMES
+        ):  # the usual case: a name found valid before, nothing else to check
+            self._reuse = None
+            self._changes = _NO_CHANGES
+            self._inherits_all = True  # the entered scope shares its parent's settings
+            return
+        self._reuse = _checked_arguments(
+            name_or_scope, default_name, reuse, auxiliary_name_scope, custom_getter
+        )
+        # The settings given, as keywords for dataclasses.replace on entering.
+        self._changes = _given_settings(
+            initializer=initializer,
+            regularizer=regularizer,
+            constraint=constraint,
+            partitioner=partitioner,
+            dtype=dtype,
+        )
+        self._inherits_all = not self._changes and custom_getter is None and self._reuse is None
 
     def __enter__(self) -> VariableScope:
         frames = context.local.frames  # inline context.current_or_none(): every entry runs it
@@ -518,12 +518,25 @@ class variable_scope(_ScopeManager):
         frame = frames[-1]
         parent = frame.current_scope
         target = self._name_or_scope
-        if isinstance(target, VariableScope):
+        if type(target) is not str and isinstance(target, VariableScope):
             scope = self._captured(frame, target)
             op_name = scope._name.rpartition("/")[2]
-        else:
-            scope = self._named(frame, parent, target)
-            op_name = scope._op_path
+        else:  # by name, or a numbered default name
+            scope = _new_scope(VariableScope)
+            counts = frame.scope_counts
+            parent_node = parent._counts_node
+            if parent_node is None:  # the root, or a scope made by a template
+                parent_node = parent._counts_node = counts.node(parent._name)
+            if target is None:
+                target = counts.unique_name(self._default_name, parent_node)
+            scope._frame = frame
+            scope._name = f"{parent._name}/{target}" if parent._name else target
+            scope._settings = (
+                parent._settings if self._inherits_all else self._scope_settings(parent._settings)
+            )
+            scope._counts_node = counts.open(target, parent_node)
+            scope._mark = None
+            op_name = target
         scope._owner = self
         scope._parent = parent
         if self._auxiliary and op_name:
@@ -541,29 +554,6 @@ class variable_scope(_ScopeManager):
             scope._op_path = path
         frame.current_scope = scope
         frame.scope_stack.append(scope)
-        return scope
-
-    def _named(
-        self, frame: context.Frame, parent: VariableScope, name: str | None
-    ) -> VariableScope:
-        """The scope entered by ``name`` (``None``: this object's numbered
-        ``default_name``) under ``parent``, counted; its ``_op_path`` holds
-        its last name component until entering sets it."""
-        counts = frame.scope_counts
-        parent_node = parent._counts_node
-        if parent_node is None:  # the root, or a scope made by a template
-            parent_node = parent._counts_node = counts.node(parent._name)
-        if name is None:
-            name = counts.unique_name(self._default_name, parent_node)
-        scope = _new_scope(VariableScope)
-        scope._frame = frame
-        scope._name = f"{parent._name}/{name}" if parent._name else name
-        scope._settings = (
-            parent._settings if self._inherits_all else self._scope_settings(parent._settings)
-        )
-        scope._counts_node = counts.open(name, parent_node)
-        scope._op_path = name
-        scope._mark = None
         return scope
 
     def _captured(self, frame: context.Frame, target: VariableScope) -> VariableScope:
@@ -607,6 +597,8 @@ def _given_settings(**settings: Any) -> dict[str, Any]:
     """The settings given to ``variable_scope`` (those not None), as
     keywords of ``ScopeSettings``; a given dtype counts as set."""
     given = {name: value for name, value in settings.items() if value is not None}
+    if not given:
+        return _NO_CHANGES
     if "dtype" in given:
         given["dtype_set"] = True
     return given

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import inspect
 import operator
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -29,6 +30,9 @@ from jaxscope._src.scope_settings import AUTO_REUSE, Reuse, ScopeSettings
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)
 _APPLY = Mode.APPLY
+_local = context.local
+_caller = context.caller_location
+_VALID_NAMES = trees.VALID_NAMES  # emptied when full, never replaced
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
 # leaf skips the isinstance checks, which cost about a microsecond each.
 _ARRAY_TYPES: set[type] = set()
@@ -186,16 +190,16 @@ def get_variable(
     >>> jax.tree.map(jnp.shape, params)
     {'dense': {'b': (4,), 'w': (3, 4)}}
     """
-    frames = context.local.frames  # context.current, inlined: every variable comes here
+    frames = _local.frames  # context.current, inlined: every variable comes here
     if not frames:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
     frame = frames[-1]
     scope = frame.current_scope
     if (
         frame.mode is _APPLY
-        and scope._settings.plain
         and trainable is True
         and sharding is None
+        and scope._settings.plain
         and (initializer is None or callable(initializer))
     ):
         value = _plain_lookup(frame, scope, name, shape, dtype, regularizer, constraint)
@@ -237,63 +241,67 @@ def _plain_lookup(
         body.replay is not None
         or body.stack is not None
         or type(name) is not str
-        or name not in trees.VALID_NAMES
+        or name not in _VALID_NAMES
         or "/" in name
         or (shape is not None and (shape := _plain_shape(shape)) is None)
     ):
         return None
     settings = scope._settings
-    if dtype is None and settings.dtype_set:
-        dtype = settings.dtype
-    full = f"{scope._name}/{name}" if scope._name else name
+    reuse = settings.reuse
+    dtype = settings.dtype if dtype is None and settings.dtype_set else dtype
+    scope_name = scope._name
+    full = f"{scope_name}/{name}" if scope_name else name
     record = frame.records.get(full)
     if record is not None:  # obtained earlier in this call: a reuse
-        value = record.value
-        return value if settings.reuse and _plain_match(value, shape, dtype) else None
-    reuse = settings.reuse
-    if reuse is not True:  # a creation (AUTO_REUSE's too), checked as init checks it
-        if find_top_trace(None) is not body.trace() or (not reuse and shape is None):
-            return None
-        if not reuse and dtype is None:
-            dtype = _FLOAT32
-    params = frame.param_nodes.get(scope._name)
+        return _plain_reuse(record.value, reuse, shape, dtype)
+    # A creation (AUTO_REUSE's too) is checked as init checks it, asking for
+    # float32 by default.
+    if reuse is not True and (
+        find_top_trace(None) is not body.trace() or (not reuse and shape is None)
+    ):
+        return None
+    dtype = _FLOAT32 if dtype is None and not reuse else dtype
+    params = frame.param_nodes.get(scope_name)
     if params is None and (params := _scope_node(frame.param_nodes, scope)) is None:
         return None
     value = params.get(name)
-    if type(value) not in _ARRAY_TYPES or not _plain_match(value, shape, dtype):
+    if type(value) not in _ARRAY_TYPES:
         return None
-    names = frame.name_nodes.get(scope._name)
+    value_shape, value_dtype = value.shape, value.dtype
+    if (shape is not None and value_shape != shape) or (dtype is not None and value_dtype != dtype):
+        return None
+    names = frame.name_nodes.get(scope_name)
     if names is None:
         names = _scope_names_node(frame, scope, full)
     if name in names:  # a conflict, or a name being created: obtain says which
         return None
     names[name] = full
-    _plain_record(frame, settings, full, value, regularizer, constraint)
+    origin = _caller(sys._getframe(2))  # get_variable's caller
+    constraint = settings.constraint if constraint is None else constraint
+    frame.records[full] = VariableRecord(
+        full, value, value_shape, value_dtype, True, origin, value, constraint
+    )
+    if regularizer is not None or (regularizer := settings.regularizer) is not None:
+        frame.regularizers.append((full, regularizer))
     return value
 
 
-def _plain_record(
-    frame: context.Frame,
-    settings: ScopeSettings,
-    name: str,
-    value: jax.Array,
-    regularizer: Callable | None,
-    constraint: Callable | None,
-) -> None:
-    """:func:`_record` for :func:`_plain_lookup`."""
-    frame.records[name] = VariableRecord(
-        name,
-        value,
-        value.shape,
-        value.dtype,
-        True,
-        # get_variable's caller (the user's code), or the first outside jaxscope.
-        context.user_location(4),
-        value,
-        settings.constraint if constraint is None else constraint,
-    )
-    if regularizer is not None or (regularizer := settings.regularizer) is not None:
-        frame.regularizers.append((name, regularizer))
+def _plain_reuse(value: jax.Array, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
+    """A name obtained earlier in the call, on the plain path: its value
+    where reuse is on and it has the asked shape and dtype, else ``None``."""
+    if not reuse or (shape is not None and value.shape != shape):
+        return None
+    return value if dtype is None or value.dtype == dtype else None
+
+
+def _plain_shape(shape: Any) -> tuple[int, ...] | None:
+    """``shape`` as a tuple where it is a list or tuple of non-negative ints."""
+    if type(shape) is tuple or type(shape) is list:
+        for d in shape:
+            if type(d) is not int or d < 0:
+                return None
+        return tuple(shape)
+    return None
 
 
 def _scope_node(index: dict[str, dict], scope: Any) -> dict | None:
@@ -329,21 +337,6 @@ def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict:
                 frame.name_nodes[name] = child
                 return child
     return _scope_names(frame, scope._name, full)
-
-
-def _plain_shape(shape: Any) -> tuple[int, ...] | None:
-    """``shape`` as a tuple where it is a list or tuple of non-negative ints."""
-    if type(shape) is tuple or type(shape) is list:
-        for d in shape:
-            if type(d) is not int or d < 0:
-                return None
-        return tuple(shape)
-    return None
-
-
-def _plain_match(value: Any, shape: tuple | None, dtype: Any) -> bool:
-    """Whether ``value`` has the shape and dtype asked for (``None``: any)."""
-    return (shape is None or value.shape == shape) and (dtype is None or value.dtype == dtype)
 
 
 def resolve(
