@@ -175,7 +175,7 @@ def current_or_none() -> Frame | None:
     return frames[-1] if frames else None
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Location(tuple):
@@ -202,7 +202,7 @@ def caller_location(f: Any) -> Location:
     """Where the Python frame ``f`` is, or the first frame outside jaxscope
     from ``f`` outwards: a caller that holds its caller's frame skips the
     frames up to it."""
-    while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while f is not None and f.f_code.co_filename.startswith(PACKAGE_DIR):
         f = f.f_back
     if f is None:
         return _UNKNOWN

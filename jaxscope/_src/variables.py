@@ -32,10 +32,16 @@ _FLOAT32 = np.dtype(np.float32)
 _APPLY = Mode.APPLY
 _local = context.local
 _caller = context.caller_location
+_Location = context.Location
+_new_location = tuple.__new__  # a Location from (code, offset), without a Python call
+_PACKAGE = context.PACKAGE_DIR
 _VALID_NAMES = trees.VALID_NAMES  # emptied when full, never replaced
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
-# leaf skips the isinstance checks, which cost about a microsecond each.
+# leaf skips the isinstance checks, which cost about a microsecond each; and
+# those of them that are jax.Arrays (tracers too), whose ``aval`` holds the
+# shape and dtype (read there by the plain lookup, a step shorter).
 _ARRAY_TYPES: set[type] = set()
+_JAX_ARRAY_TYPES: set[type] = set()
 
 
 def canonical_dtype(dtype: Any) -> np.dtype:
@@ -199,6 +205,9 @@ def get_variable(
         frame.mode is _APPLY
         and trainable is True
         and sharding is None
+        and type(name) is str
+        and name in _VALID_NAMES
+        and "/" not in name
         and scope._settings.plain
         and (initializer is None or callable(initializer))
     ):
@@ -230,19 +239,16 @@ def _plain_lookup(
     constraint: Callable | None,
 ) -> jax.Array | None:
     """The plain case of ``apply``, in fewer steps: a valid name of one
-    component, a list or tuple of ints as shape, an array of the asked
-    shape and dtype in the params tree, a scope without custom getter,
-    partitioner or concrete initializer, no lifted body replaying or
-    discovering. Checked as :func:`obtain` checks it; ``None``, having
-    changed nothing, where anything is unusual: :func:`obtain` then
-    decides, and raises."""
+    component (its caller checked that, and the scope: no custom getter,
+    partitioner or concrete initializer), a list or tuple of ints as
+    shape, a ``jax.Array`` of the asked shape and dtype in the params tree,
+    no lifted body replaying or discovering. Checked as :func:`obtain`
+    checks it; ``None``, having changed nothing, where anything is unusual:
+    :func:`obtain` then decides, and raises."""
     body = frame.body
     if (
         body.replay is not None
         or body.stack is not None
-        or type(name) is not str
-        or name not in _VALID_NAMES
-        or "/" in name
         or (shape is not None and (shape := _plain_shape(shape)) is None)
     ):
         return None
@@ -265,9 +271,10 @@ def _plain_lookup(
     if params is None and (params := _scope_node(frame.param_nodes, scope)) is None:
         return None
     value = params.get(name)
-    if type(value) not in _ARRAY_TYPES:
+    if type(value) not in _JAX_ARRAY_TYPES:  # numpy leaves take the full path
         return None
-    value_shape, value_dtype = value.shape, value.dtype
+    aval = value.aval
+    value_shape, value_dtype = aval.shape, aval.dtype
     if (shape is not None and value_shape != shape) or (dtype is not None and value_dtype != dtype):
         return None
     names = frame.name_nodes.get(scope_name)
@@ -276,7 +283,12 @@ def _plain_lookup(
     if name in names:  # a conflict, or a name being created: obtain says which
         return None
     names[name] = full
-    origin = _caller(sys._getframe(2))  # get_variable's caller
+    caller = sys._getframe(2)  # get_variable's caller: the user's code, or a jaxscope layer
+    code = caller.f_code
+    if code.co_filename.startswith(_PACKAGE):
+        origin = _caller(caller)
+    else:
+        origin = _new_location(_Location, (code, caller.f_lasti))
     constraint = settings.constraint if constraint is None else constraint
     frame.records[full] = VariableRecord(
         full, value, value_shape, value_dtype, True, origin, value, constraint
@@ -950,6 +962,8 @@ def _check_leaf(name: str, value: Any) -> Any:
         return value
     if isinstance(value, (jax.Array, np.ndarray, np.generic)):
         _ARRAY_TYPES.add(type(value))
+        if isinstance(value, jax.Array):
+            _JAX_ARRAY_TYPES.add(type(value))
     else:
         hint = " (jax.eval_shape's results only describe arrays)"
         raise errors.InvalidParamsError(
