@@ -170,12 +170,7 @@ class VariableScope:
             frame.scope_counts.restore(self._mark)
         elif self._counts_node[BELOW] is not None:  # TF1 resets the counts below
             frame.scope_counts.forget_below(self._counts_node)
-        if self._old_op_path is not None:
-            frame.op_path = self._old_op_path
-        named = self._named
-        if named is not None:
-            self._named = None
-            named.__exit__(exc_type, exc, tb)
+        _exit_op_scope(self, frame, exc_type, exc, tb)
 
     def _close_op_scope(self, exc: tuple = (None, None, None)) -> None:
         _close_op_scope(self, exc)
@@ -229,18 +224,23 @@ class _Entry:
         self._old_op_path = None  # the call's op-name path to restore, when opened
 
     def _close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._old_op_path is not None:
-            frame.op_path = self._old_op_path
-        named = self._named
-        if named is not None:
-            self._named = None
-            named.__exit__(exc_type, exc, tb)
+        _exit_op_scope(self, frame, exc_type, exc, tb)
 
     def _close_op_scope(self, exc: tuple = (None, None, None)) -> None:
         _close_op_scope(self, exc)
 
     def _describe(self) -> str:
         return self._owner._describe(self)
+
+
+def _exit_op_scope(entry: Any, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Restores the op-name path an entry changed and exits its JAX name scope."""
+    if entry._old_op_path is not None:
+        frame.op_path = entry._old_op_path
+    named = entry._named
+    if named is not None:
+        entry._named = None
+        named.__exit__(exc_type, exc, tb)
 
 
 def _close_op_scope(entry: Any, exc: tuple) -> None:
