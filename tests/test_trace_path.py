@@ -7,6 +7,8 @@ calls give the same values and scope names, nothing is traced again, and no
 name is left behind for later programs.
 """
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -218,3 +220,108 @@ def test_a_params_tree_with_a_leaf_where_a_scope_belongs_is_refused():
 
     with pytest.raises(js.errors.InvalidParamsError, match="'a'"):
         js.transform(model).apply({"a": jnp.ones(2)})
+
+
+# --- apply's plain lookups: checked as the full path checks them ------------------
+
+MODES = ["init", "apply", "jit_apply"]
+
+
+def _run(mode, model, params, *args):
+    f = js.transform(model)
+    if mode == "init":
+        return f.init(0, *args)
+    return (f.apply if mode == "apply" else jax.jit(f.apply))(params, *args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_float_dimension_is_refused_in_every_mode(mode):
+    def model():
+        with js.variable_scope("a"):
+            return js.get_variable("w", [2.0])
+
+    with pytest.raises(js.errors.ArgumentTypeError, match="a/w"):
+        _run(mode, model, {"a": {"w": jnp.ones(2)}})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_variable_a_layer_made_twice_names_the_users_line(mode):
+    def model(x):
+        with js.variable_scope("net"):
+            x = js.nn.dense(x, 2, name="d")
+        first = inspect.currentframe().f_lineno - 1
+        with js.variable_scope("net"):
+            with pytest.raises(js.errors.VariableExistsError) as info:
+                js.nn.dense(x, 2, name="d")
+        assert f"{__file__}:{first}" in str(info.value)
+        return x
+
+    params = js.transform(model).init(0, jnp.ones((1, 2)))
+    _run(mode, model, params, jnp.ones((1, 2)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_scope_named_like_a_variable_is_a_conflict_at_its_first_variable(mode):
+    def model():
+        js.get_variable("a", [1])
+        with js.variable_scope("a"):
+            return js.get_variable("b", [1])
+
+    with pytest.raises(js.errors.NameConflictError, match="a is already a variable"):
+        _run(mode, model, {"a": jnp.ones(1)})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_lookup_leaves_its_scope_usable(mode):
+    def model():
+        with js.variable_scope("a"):
+            with pytest.raises(js.errors.ShapeMismatchError if mode != "init" else ValueError):
+                js.get_variable("w", [3] if mode != "init" else [-1])
+            w = js.get_variable("w", [2])
+            with pytest.raises(js.errors.NameConflictError, match="a/w is already a variable"):
+                js.get_variable("w/x", [1])
+        return w
+
+    out = _run(mode, model, {"a": {"w": jnp.ones(2)}})
+    assert (out if mode == "init" else {"a": {"w": out}})["a"]["w"].shape == (2,)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dtypes_asked_by_name_type_or_scope_are_checked_in_every_mode(mode):
+    def model():
+        with js.variable_scope("a"):
+            w = js.get_variable("w", [2], dtype="float32")
+            v = js.get_variable("v", [2], dtype=jnp.float32)
+        with js.variable_scope("a", reuse=True, dtype=jnp.float16):
+            with pytest.raises(js.errors.DtypeMismatchError, match="a/w"):
+                js.get_variable("w", [2])
+        return w + v
+
+    _run(mode, model, {"a": {"w": jnp.ones(2), "v": jnp.ones(2)}})
+
+
+def test_scopes_below_a_reentered_captured_scope_find_their_variables(both):
+    def fn(x):
+        with js.variable_scope("outer") as outer:
+            pass
+        with js.variable_scope("other"):
+            with js.variable_scope(outer):
+                with js.variable_scope("inner"):
+                    w = js.get_variable("w", [2], initializer=js.initializers.ones)
+        return x * w
+
+    runs = both(fn, jnp.ones(2))
+    assert list(runs.params) == ["outer"] and list(runs.params["outer"]) == ["inner"]
+
+
+def test_numpy_params_are_found_by_an_eager_apply():
+    import numpy as np
+
+    def model():
+        with js.variable_scope("a"):
+            return js.get_variable("w", [2]) + js.get_variable("b", [2])
+
+    out = js.transform(model).apply(
+        {"a": {"w": np.ones(2, np.float32), "b": np.ones(2, np.float32)}}
+    )
+    assert jnp.array_equal(out, 2 * jnp.ones(2))

@@ -25,7 +25,7 @@ from jaxscope._src import errors
 from jaxscope._src.scope_counts import ScopeCounts
 
 with jax.ensure_compile_time_eval():
-    _EAGER = find_top_trace(None)  # JAX's trace of operations run one by one
+    EAGER = find_top_trace(None)  # JAX's trace of operations run one by one
 
 
 class Mode(enum.Enum):
@@ -84,7 +84,7 @@ class Body:
     eager: bool = field(init=False)
 
     def __post_init__(self):
-        self.eager = self.trace() is _EAGER
+        self.eager = self.trace() is EAGER
 
 
 @dataclass(eq=False)
@@ -139,7 +139,7 @@ def trace_now() -> weakref.ref:
 def tracing() -> bool:
     """Whether JAX is tracing (``jit``, ``make_jaxpr``, a ``scan`` body, ...)
     rather than running operations one by one."""
-    return find_top_trace(None) is not _EAGER
+    return find_top_trace(None) is not EAGER
 
 
 class _Local(threading.local):
@@ -175,17 +175,38 @@ def current_or_none() -> Frame | None:
     return frames[-1] if frames else None
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Location(tuple):
-    """``(file, line)`` of a call, shown as ``file:line`` (formatted only when
-    an error message needs it)."""
+    """Where a call was made: ``(code, offset)``, its code object and the
+    offset of its instruction, shown as ``file:line``. The line is worked
+    out only when an error message needs it: every variable records where
+    it was created, and few are ever shown."""
 
     __slots__ = ()
 
     def __str__(self) -> str:
-        return f"{self[0]}:{self[1]}"
+        code, offset = self
+        if code is None:
+            return "<unknown>:0"
+        line = next((n for start, end, n in code.co_lines() if start <= offset < end), None)
+        return f"{code.co_filename}:{code.co_firstlineno if line is None else line}"
+
+
+_new_location = tuple.__new__
+_UNKNOWN = _new_location(Location, (None, 0))
+
+
+def caller_location(f: Any) -> Location:
+    """Where the Python frame ``f`` is, or the first frame outside jaxscope
+    from ``f`` outwards: a caller that holds its caller's frame skips the
+    frames up to it."""
+    while f is not None and f.f_code.co_filename.startswith(PACKAGE_DIR):
+        f = f.f_back
+    if f is None:
+        return _UNKNOWN
+    return _new_location(Location, (f.f_code, f.f_lasti))
 
 
 def user_location(depth: int = 1) -> Location:
@@ -193,9 +214,4 @@ def user_location(depth: int = 1) -> Location:
     ``sys._getframe(depth)`` (this function's caller is 1): the frames
     closer than ``depth`` must be jaxscope's. Only the frames looked at are
     materialized, so a caller that knows its depth makes this cheap."""
-    f = sys._getframe(depth)
-    while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
-        f = f.f_back
-    if f is None:
-        return Location(("<unknown>", 0))
-    return Location((f.f_code.co_filename, f.f_lineno))
+    return caller_location(sys._getframe(depth))

@@ -46,6 +46,15 @@ class ScopeSettings:
     # Whether a scope set ``dtype``: the root's float32 default is not asked
     # for, so a reuse does not check a stored variable's dtype against it.
     dtype_set: bool = False
+    # Whether get_variable may take its plain path in this scope (no custom
+    # getter, no partitioner, no concrete initializer): decided once per
+    # settings object, not per variable.
+    plain: bool = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self):
+        plain = self.custom_getter is None and self.partitioner is None
+        initializer = self.initializer
+        object.__setattr__(self, "plain", plain and (initializer is None or callable(initializer)))
 
 
 ROOT = ScopeSettings()

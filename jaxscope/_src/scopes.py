@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 from jax.extend import source_info_util
+from jax.extend.core import find_top_trace
 
 from jaxscope._src import context, errors, trees, variables
 from jaxscope._src.scope_counts import BELOW, CountNode
@@ -41,7 +42,20 @@ class VariableScope:
     (2,)
     """
 
-    __slots__ = ("_frame", "_name", "_original_name_scope", "_settings", "_counts_node")
+    __slots__ = (
+        "_frame",
+        "_name",
+        "_settings",
+        "_counts_node",
+        "_op_path",
+        # While entered, a scope is its own entry on the call's scope stack
+        # (see _Entry): what its exit restores.
+        "_owner",
+        "_parent",
+        "_named",
+        "_old_op_path",
+        "_mark",
+    )
 
     def __init__(
         self,
@@ -52,11 +66,14 @@ class VariableScope:
     ):
         self._frame = frame
         self._name = name
-        self._original_name_scope = original_name_scope
         # Read by get_variable (jaxscope._src.variables) and by sub-scopes.
         self._settings = settings
         # This scope's node in the call's default_name counts, while it is open.
         self._counts_node: CountNode | None = None
+        # The op-name path of original_name_scope, without its trailing "/".
+        self._op_path = original_name_scope[:-1]
+        self._parent = None  # the scope current when this one was entered
+        self._mark = None  # entered as a captured scope: the counts mark to restore
 
     def _change(self, **settings: Any) -> None:
         self._settings = dataclasses.replace(self._settings, **settings)
@@ -76,7 +93,7 @@ class VariableScope:
     def original_name_scope(self) -> str:
         """The op-name scope opened when this scope was first entered,
         with a trailing ``/`` (``""`` at the root)."""
-        return self._original_name_scope
+        return f"{self._op_path}/" if self._op_path else ""
 
     @property
     def reuse(self) -> Reuse:
@@ -144,6 +161,26 @@ class VariableScope:
     def __repr__(self) -> str:
         return f"VariableScope(name={self._name!r}, reuse={self._settings.reuse!r})"
 
+    # As an entry of the call's scope stack (the protocol of _Entry).
+
+    def _close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Restores what entering changed, innermost state first."""
+        frame.current_scope = self._parent
+        if self._mark is not None:  # TF1 restores the table as it was on entry
+            frame.scope_counts.restore(self._mark)
+        elif self._counts_node[BELOW] is not None:  # TF1 resets the counts below
+            frame.scope_counts.forget_below(self._counts_node)
+        _exit_op_scope(self, frame, exc_type, exc, tb)
+
+    def _close_op_scope(self, exc: tuple = (None, None, None)) -> None:
+        _close_op_scope(self, exc)
+
+    def _describe(self) -> str:
+        return f"js.variable_scope({self._name!r})"
+
+
+_new_scope = object.__new__
+
 
 def get_variable_scope() -> VariableScope:
     """The current variable scope (the root scope, named ``""``, at the top)."""
@@ -173,70 +210,69 @@ def _compose_getters(inner: Callable | None, outer: Callable | None) -> Callable
 
 
 class _Entry:
-    """One entry of a ``variable_scope`` or ``name_scope`` object, kept on the
-    call's scope stack: what its exit restores. The object itself keeps no
-    per-entry state, so it can be entered again while open (recursion) or
-    from several threads."""
+    """One entry of a ``name_scope`` object, kept on the call's scope stack:
+    what its exit restores. (A ``variable_scope`` entry is the
+    ``VariableScope`` it opens, with the same methods.) The object itself
+    keeps no per-entry state, so it can be entered again while open
+    (recursion) or from several threads."""
 
-    __slots__ = ("owner", "named", "old_op_path", "scope", "old_scope", "counts")
+    __slots__ = ("_owner", "_named", "_old_op_path")
 
-    def __init__(self, owner: Any, scope: Any = None, old_scope: Any = None):
-        self.owner = owner
-        self.named = None  # the JAX name-stack context, when one was entered
-        self.old_op_path = None  # the call's op-name path to restore, when opened
-        self.scope = scope  # the VariableScope, for a variable_scope entry
-        self.old_scope = old_scope
-        self.counts = None  # the counts mark to return to (a captured scope)
+    def __init__(self, owner: Any):
+        self._owner = owner
+        self._named = None  # the JAX name-stack context, when one was entered
+        self._old_op_path = None  # the call's op-name path to restore, when opened
 
-    def open_op_scope(self, frame: context.Frame | None, name: str) -> None:
-        """Opens the op-name scope ``name``, nested in the current one, or
-        absolute where ``name`` ends with ``/`` (as in TF1).
+    def _close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+        _exit_op_scope(self, frame, exc_type, exc, tb)
 
-        JAX's name stack is entered only while JAX traces: operations run
-        one by one have no names to show, and an eager call skips its cost.
-        The call's own op-name path (``original_name_scope``) is kept
-        either way."""
-        absolute = name[-1] == "/"
+    def _close_op_scope(self, exc: tuple = (None, None, None)) -> None:
+        _close_op_scope(self, exc)
+
+    def _describe(self) -> str:
+        return self._owner._describe(self)
+
+
+def _exit_op_scope(entry: Any, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Restores the op-name path an entry changed and exits its JAX name scope."""
+    if entry._old_op_path is not None:
+        frame.op_path = entry._old_op_path
+    named = entry._named
+    if named is not None:
+        entry._named = None
+        named.__exit__(exc_type, exc, tb)
+
+
+def _close_op_scope(entry: Any, exc: tuple) -> None:
+    """Exits an entry's JAX name scope (also of an entry its call left open)."""
+    if entry._named is not None:
+        named, entry._named = entry._named, None
+        named.__exit__(*exc)
+
+
+def _open_op_scope(frame: context.Frame | None, entry: Any, name: str) -> None:
+    """Opens the op-name scope ``name`` for ``entry``, nested in the current
+    one, or absolute where ``name`` ends with ``/`` (as in TF1).
+
+    JAX's name stack is entered only while JAX traces: operations run one
+    by one have no names to show, and an eager call skips its cost. The
+    call's own op-name path (``original_name_scope``) is kept either way."""
+    absolute = name[-1] == "/"
+    if absolute:
+        name = path = name[:-1]
+    elif frame is not None and frame.op_path:
+        path = f"{frame.op_path}/{name}"
+    else:
+        path = name
+    if (frame is not None and not frame.body.eager) or context.tracing():
         if absolute:
-            name = path = name[:-1]
-        elif frame is not None and frame.op_path:
-            path = f"{frame.op_path}/{name}"
+            entry._named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
         else:
-            path = name
-        if (frame is not None and not frame.body.eager) or context.tracing():
-            if absolute:
-                self.named = source_info_util.set_name_stack(source_info_util.new_name_stack(name))
-            else:
-                self.named = jax.named_scope(name)
-            self.named.__enter__()
-        if frame is not None:
-            self.old_op_path = frame.op_path
-            frame.op_path = path
-
-    def close(self, frame: context.Frame, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Restores what entering changed, innermost state first."""
-        scope = self.scope
-        if scope is not None:
-            frame.current_scope = self.old_scope
-            if self.counts is not None:  # TF1 restores the table as it was on entry
-                frame.scope_counts.restore(self.counts)
-            elif scope._counts_node[BELOW] is not None:  # TF1 resets the counts below
-                frame.scope_counts.forget_below(scope._counts_node)
-        if self.old_op_path is not None:
-            frame.op_path = self.old_op_path
-        named = self.named
-        if named is not None:
-            self.named = None
-            named.__exit__(exc_type, exc, tb)
-
-    def close_op_scope(self, exc: tuple = (None, None, None)) -> None:
-        """Exits the op-name scope (also of an entry its call left open)."""
-        if self.named is not None:
-            named, self.named = self.named, None
-            named.__exit__(*exc)
-
-    def describe(self) -> str:
-        return self.owner._describe(self)
+            entry._named = jax.named_scope(name)
+        entry._named.__enter__()
+    if frame is not None:
+        entry._old_op_path = frame.op_path
+        frame.op_path = path
 
 
 class _Frameless(threading.local):
@@ -261,23 +297,23 @@ class _ScopeManager:
         frames = context.local.frames  # inline context.current_or_none(): every exit runs it
         frame = frames[-1] if frames else None
         stack = frame.scope_stack if frame is not None else _frameless.entries
-        if stack and stack[-1].owner is self:  # the usual case: exited in order
-            stack.pop().close(frame, exc_type, exc, tb)
+        if stack and stack[-1]._owner is self:  # the usual case: exited in order
+            stack.pop()._close(frame, exc_type, exc, tb)
             return
-        index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].owner is self), None)
+        index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i]._owner is self), None)
         if exc_type is not None:
             # An exception is unwinding: close what this entry holds open, and
             # never mask the exception.
             if index is not None:
                 while len(stack) > index:
-                    stack.pop().close(frame, exc_type, exc, tb)
+                    stack.pop()._close(frame, exc_type, exc, tb)
             return
         # Refused exits change nothing: the scopes can still exit in order.
         if index is None:
             raise errors.ScopeNestingError(scope=self._describe(None))
         raise errors.ScopeNestingError(
-            scope=self._describe(stack[index]),
-            still_open=[entry.describe() for entry in stack[index + 1 :]],
+            scope=stack[index]._describe(),
+            still_open=[entry._describe() for entry in stack[index + 1 :]],
         )
 
 
@@ -313,7 +349,7 @@ class name_scope(_ScopeManager):
     def __enter__(self) -> str:
         frame = context.current_or_none()
         entry = _Entry(self)
-        entry.open_op_scope(frame, self._name)
+        _open_op_scope(frame, entry, self._name)
         self._push(frame, entry)
         if frame is None:
             return self._name if self._name.endswith("/") else self._name + "/"
@@ -447,26 +483,33 @@ class variable_scope(_ScopeManager):
         partitioner: Callable | None = None,
         auxiliary_name_scope: bool = True,
     ):
-        reuse = _checked_arguments(
-            name_or_scope, default_name, reuse, auxiliary_name_scope, custom_getter
-        )
         self._name_or_scope = name_or_scope
         self._default_name = default_name
-        self._reuse = reuse
-        # The settings given, as keywords for dataclasses.replace on entering.
-        self._changes = {}
-        if not (initializer is regularizer is constraint is partitioner is dtype is None):
-            self._changes = _given_settings(
-                initializer=initializer,
-                regularizer=regularizer,
-                constraint=constraint,
-                partitioner=partitioner,
-                dtype=dtype,
-            )
         self._custom_getter = custom_getter
-        # Given no setting: the entered scope shares its parent's settings.
-        self._inherits_all = not self._changes and custom_getter is None and reuse is None
         self._auxiliary = auxiliary_name_scope
+        if (
+            reuse is custom_getter is initializer is regularizer is constraint is None
+            and partitioner is dtype is None
+            and auxiliary_name_scope is True
+            and type(name_or_scope) is str
+            and name_or_scope in trees.VALID_NAMES
+        ):  # the usual case: a name found valid before, nothing else to check
+            self._reuse = None
+            self._changes = _NO_CHANGES
+            self._inherits_all = True  # the entered scope shares its parent's settings
+            return
+        self._reuse = _checked_arguments(
+            name_or_scope, default_name, reuse, auxiliary_name_scope, custom_getter
+        )
+        # The settings given, as keywords for dataclasses.replace on entering.
+        self._changes = _given_settings(
+            initializer=initializer,
+            regularizer=regularizer,
+            constraint=constraint,
+            partitioner=partitioner,
+            dtype=dtype,
+        )
+        self._inherits_all = not self._changes and custom_getter is None and self._reuse is None
 
     def __enter__(self) -> VariableScope:
         frames = context.local.frames  # inline context.current_or_none(): every entry runs it
@@ -474,46 +517,60 @@ class variable_scope(_ScopeManager):
             context.current("js.variable_scope")  # raises
         frame = frames[-1]
         parent = frame.current_scope
-        counts = frame.scope_counts
         target = self._name_or_scope
-        captured = isinstance(target, VariableScope)
-        if captured:
-            target._check_alive()
-            full = target._name
-            settings = target._settings
-            if not self._inherits_all:
-                settings = self._scope_settings(settings)
-            scope = VariableScope(frame, full, settings, target._original_name_scope)
-            op_name = full.rpartition("/")[2]
-            scope._counts_node = counts.open(full)
-        else:
+        if type(target) is not str and isinstance(target, VariableScope):
+            scope = self._captured(frame, target)
+            op_name = scope._name.rpartition("/")[2]
+        else:  # by name, or a numbered default name
+            scope = _new_scope(VariableScope)
+            counts = frame.scope_counts
             parent_node = parent._counts_node
-            if parent_node is None:  # the root, or a scope got by get_variable_scope
+            if parent_node is None:  # the root, or a scope made by a template
                 parent_node = parent._counts_node = counts.node(parent._name)
             if target is None:
                 target = counts.unique_name(self._default_name, parent_node)
-            full = f"{parent._name}/{target}" if parent._name else target
-            settings = parent._settings
-            if not self._inherits_all:
-                settings = self._scope_settings(settings)
-            scope = VariableScope(frame, full, settings)
-            op_name = target
+            scope._frame = frame
+            scope._name = f"{parent._name}/{target}" if parent._name else target
+            scope._settings = (
+                parent._settings if self._inherits_all else self._scope_settings(parent._settings)
+            )
             scope._counts_node = counts.open(target, parent_node)
-
-        entry = _Entry(self, scope, parent)
-        if captured:
-            entry.counts = counts.mark()  # after the count, as TF1 snapshots it
+            scope._mark = None
+            op_name = target
+        scope._owner = self
+        scope._parent = parent
         if self._auxiliary and op_name:
-            entry.open_op_scope(frame, op_name)
-        if not captured and frame.op_path:
-            scope._original_name_scope = frame.op_path + "/"
+            op_path = scope._old_op_path = frame.op_path
+            path = frame.op_path = f"{op_path}/{op_name}" if op_path else op_name
+            if frame.body.eager and find_top_trace(None) is context.EAGER:  # see _open_op_scope
+                scope._named = None
+            else:
+                scope._named = named = jax.named_scope(op_name)
+                named.__enter__()
+        else:
+            scope._named = scope._old_op_path = None
+            path = frame.op_path
+        if scope._mark is None:  # entered by name: its op-name scope is the one opened
+            scope._op_path = path
         frame.current_scope = scope
-        frame.scope_stack.append(entry)
+        frame.scope_stack.append(scope)
         return scope
 
-    def _describe(self, entry: _Entry | None) -> str:
-        if entry is not None:
-            return f"js.variable_scope({entry.scope.name!r})"
+    def _captured(self, frame: context.Frame, target: VariableScope) -> VariableScope:
+        """A copy of the captured scope ``target``, counted, with a mark to
+        restore the count table to on exit."""
+        target._check_alive()
+        settings = target._settings
+        if not self._inherits_all:
+            settings = self._scope_settings(settings)
+        scope = VariableScope(frame, target._name, settings)
+        scope._op_path = target._op_path
+        counts = frame.scope_counts
+        scope._counts_node = counts.open(target._name)
+        scope._mark = counts.mark()  # after the count, as TF1 snapshots it
+        return scope
+
+    def _describe(self, entry: Any = None) -> str:
         target = self._name_or_scope
         if isinstance(target, VariableScope):
             target = target.name
@@ -533,10 +590,15 @@ class variable_scope(_ScopeManager):
         return dataclasses.replace(inherited, reuse=reuse, **changes)
 
 
+_NO_CHANGES: dict[str, Any] = {}  # shared, never changed
+
+
 def _given_settings(**settings: Any) -> dict[str, Any]:
     """The settings given to ``variable_scope`` (those not None), as
     keywords of ``ScopeSettings``; a given dtype counts as set."""
     given = {name: value for name, value in settings.items() if value is not None}
+    if not given:
+        return _NO_CHANGES
     if "dtype" in given:
         given["dtype_set"] = True
     return given

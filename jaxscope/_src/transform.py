@@ -96,11 +96,11 @@ def _run(
         context.pop(frame)
         open_scopes = list(frame.scope_stack)
         for entry in reversed(open_scopes):  # leave JAX's op-name stack as found
-            entry.close_op_scope()
+            entry._close_op_scope()
     if open_scopes:
         raise errors.ScopeNestingError(
             function=getattr(fn, "__name__", "fn"),
-            still_open=[entry.describe() for entry in open_scopes],
+            still_open=[entry._describe() for entry in open_scopes],
         )
     return out, frame
 

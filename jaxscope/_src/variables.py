@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import inspect
 import operator
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -28,9 +29,19 @@ from jaxscope._src.scope_settings import AUTO_REUSE, Reuse, ScopeSettings
 
 _dtype_cache: dict[Any, np.dtype] = {}
 _FLOAT32 = np.dtype(np.float32)
+_APPLY = Mode.APPLY
+_local = context.local
+_caller = context.caller_location
+_Location = context.Location
+_new_location = tuple.__new__  # a Location from (code, offset), without a Python call
+_PACKAGE = context.PACKAGE_DIR
+_VALID_NAMES = trees.VALID_NAMES  # emptied when full, never replaced
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
-# leaf skips the isinstance checks, which cost about a microsecond each.
+# leaf skips the isinstance checks, which cost about a microsecond each; and
+# those of them that are jax.Arrays (tracers too), whose ``aval`` holds the
+# shape and dtype (read there by the plain lookup, a step shorter).
 _ARRAY_TYPES: set[type] = set()
+_JAX_ARRAY_TYPES: set[type] = set()
 
 
 def canonical_dtype(dtype: Any) -> np.dtype:
@@ -185,11 +196,24 @@ def get_variable(
     >>> jax.tree.map(jnp.shape, params)
     {'dense': {'b': (4,), 'w': (3, 4)}}
     """
-    frames = context.local.frames  # context.current, inlined: every variable comes here
+    frames = _local.frames  # context.current, inlined: every variable comes here
     if not frames:
         context.current(f"js.get_variable({name!r})")  # raises NoTransformError
     frame = frames[-1]
     scope = frame.current_scope
+    if (
+        frame.mode is _APPLY
+        and trainable is True
+        and sharding is None
+        and type(name) is str
+        and name in _VALID_NAMES
+        and "/" not in name
+        and scope._settings.plain
+        and (initializer is None or callable(initializer))
+    ):
+        value = _plain_lookup(frame, scope, name, shape, dtype, regularizer, constraint)
+        if value is not None:
+            return value
     request = resolve(
         scope._name,
         scope._settings,
@@ -203,6 +227,128 @@ def get_variable(
         sharding,
     )
     return obtain(frame, request)
+
+
+def _plain_lookup(
+    frame: context.Frame,
+    scope: Any,
+    name: str,
+    shape: Any,
+    dtype: Any,
+    regularizer: Callable | None,
+    constraint: Callable | None,
+) -> jax.Array | None:
+    """The plain case of ``apply``, in fewer steps: a valid name of one
+    component (its caller checked that, and the scope: no custom getter,
+    partitioner or concrete initializer), a list or tuple of ints as
+    shape, a ``jax.Array`` of the asked shape and dtype in the params tree,
+    no lifted body replaying or discovering. Checked as :func:`obtain`
+    checks it; ``None``, having changed nothing, where anything is unusual:
+    :func:`obtain` then decides, and raises."""
+    body = frame.body
+    if (
+        body.replay is not None
+        or body.stack is not None
+        or (shape is not None and (shape := _plain_shape(shape)) is None)
+    ):
+        return None
+    settings = scope._settings
+    reuse = settings.reuse
+    dtype = settings.dtype if dtype is None and settings.dtype_set else dtype
+    scope_name = scope._name
+    full = f"{scope_name}/{name}" if scope_name else name
+    record = frame.records.get(full)
+    if record is not None:  # obtained earlier in this call: a reuse
+        return _plain_reuse(record.value, reuse, shape, dtype)
+    # A creation (AUTO_REUSE's too) is checked as init checks it, asking for
+    # float32 by default.
+    if reuse is not True and (
+        find_top_trace(None) is not body.trace() or (not reuse and shape is None)
+    ):
+        return None
+    dtype = _FLOAT32 if dtype is None and not reuse else dtype
+    params = frame.param_nodes.get(scope_name)
+    if params is None and (params := _scope_node(frame.param_nodes, scope)) is None:
+        return None
+    value = params.get(name)
+    if type(value) not in _JAX_ARRAY_TYPES:  # numpy leaves take the full path
+        return None
+    aval = value.aval
+    value_shape, value_dtype = aval.shape, aval.dtype
+    if (shape is not None and value_shape != shape) or (dtype is not None and value_dtype != dtype):
+        return None
+    names = frame.name_nodes.get(scope_name)
+    if names is None:
+        names = _scope_names_node(frame, scope, full)
+    if name in names:  # a conflict, or a name being created: obtain says which
+        return None
+    names[name] = full
+    caller = sys._getframe(2)  # get_variable's caller: the user's code, or a jaxscope layer
+    code = caller.f_code
+    if code.co_filename.startswith(_PACKAGE):
+        origin = _caller(caller)
+    else:
+        origin = _new_location(_Location, (code, caller.f_lasti))
+    constraint = settings.constraint if constraint is None else constraint
+    frame.records[full] = VariableRecord(
+        full, value, value_shape, value_dtype, True, origin, value, constraint
+    )
+    if regularizer is not None or (regularizer := settings.regularizer) is not None:
+        frame.regularizers.append((full, regularizer))
+    return value
+
+
+def _plain_reuse(value: jax.Array, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
+    """A name obtained earlier in the call, on the plain path: its value
+    where reuse is on and it has the asked shape and dtype, else ``None``."""
+    if not reuse or (shape is not None and value.shape != shape):
+        return None
+    return value if dtype is None or value.dtype == dtype else None
+
+
+def _plain_shape(shape: Any) -> tuple[int, ...] | None:
+    """``shape`` as a tuple where it is a list or tuple of non-negative ints."""
+    if type(shape) is tuple or type(shape) is list:
+        for d in shape:
+            if type(d) is not int or d < 0:
+                return None
+        return tuple(shape)
+    return None
+
+
+def _scope_node(index: dict[str, dict], scope: Any) -> dict | None:
+    """``scope``'s node in ``index`` (``frame.param_nodes``), found from its
+    parent's node where it was entered by name (one step), else walked
+    down by :func:`trees.indexed_subtree`."""
+    parent = scope._parent
+    if parent is not None and scope._mark is None:
+        node = index.get(parent._name)
+        if node is not None:
+            name = scope._name
+            node = node.get(name[len(parent._name) + 1 :] if parent._name else name)
+            if type(node) is dict:
+                index[name] = node
+                return node
+    return trees.indexed_subtree(index, scope._name)
+
+
+def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict:
+    """``scope``'s node in the call's tree of names, made where missing: from
+    its parent's node where it was entered by name (one step), else by
+    :func:`_scope_names` (which raises where a variable holds the path)."""
+    parent = scope._parent
+    if parent is not None and scope._mark is None:
+        node = frame.name_nodes.get(parent._name)
+        if node is not None:
+            name = scope._name
+            leaf = name[len(parent._name) + 1 :] if parent._name else name
+            child = node.get(leaf)
+            if child is None:
+                child = node[leaf] = {}
+            if type(child) is dict:
+                frame.name_nodes[name] = child
+                return child
+    return _scope_names(frame, scope._name, full)
 
 
 def resolve(
@@ -816,6 +962,8 @@ def _check_leaf(name: str, value: Any) -> Any:
         return value
     if isinstance(value, (jax.Array, np.ndarray, np.generic)):
         _ARRAY_TYPES.add(type(value))
+        if isinstance(value, jax.Array):
+            _JAX_ARRAY_TYPES.add(type(value))
     else:
         hint = " (jax.eval_shape's results only describe arrays)"
         raise errors.InvalidParamsError(
