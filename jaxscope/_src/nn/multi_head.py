@@ -37,7 +37,8 @@ class KVCache(NamedTuple):
     ``js.scan``), through a ``js.layer_stack`` as a per-layer input and
     output (stacked caches have a leading layer axis), and reorder its rows
     between beams with ``jax.tree.map``. Its capacity is fixed (static
-    shapes): size it for the longest decode. The heads come before the
+    shapes): size it for the longest decode, or :meth:`grow` it between
+    segments of the decoding loop. The heads come before the
     positions (``[..., heads, capacity, size]``, unlike the ``[..., S, heads,
     size]`` of the heads computed without a cache), so that a step reads
     each head's keys as one block, without transposing the whole cache. A self-attention cache starts
@@ -111,6 +112,45 @@ class KVCache(NamedTuple):
             jnp.zeros((), jnp.int32),
             origin,
         )
+
+    def grow(self, capacity: int) -> KVCache:
+        """This cache with room for ``capacity`` positions, at least its own:
+        the filled positions kept, the added ones empty.
+
+        Attention through a cache costs what attending to its whole capacity
+        costs, filled or not. A long decode can instead start with a small
+        cache and grow it in steps, running its loop in segments (one
+        ``js.while_loop`` per capacity): each step then attends to little
+        more than the positions filled so far, at the price of compiling
+        the loop's body once per segment (``examples/seq2seq`` grows its
+        caches by a quarter at a time, in multiples of 16 positions).
+
+        >>> cache = js.nn.KVCache.zeros([2], 4, num_heads=1, key_size=2)
+        >>> grown = cache.grow(8)
+        >>> grown.key.shape, int(grown.length)
+        ((2, 1, 8, 2), 0)
+        """
+        added = capacity - self.key.shape[-2]
+        if added == 0:
+            return self
+        if added < 0:
+            raise errors.ArgumentError(
+                function="KVCache.grow",
+                argument="capacity",
+                problem=f"{capacity} is less than the cache's capacity {self.key.shape[-2]}",
+                fix="grow a cache only to a larger capacity (or make a new one with "
+                "js.nn.KVCache.zeros)",
+            )
+
+        def pad(x: jax.Array) -> jax.Array:
+            return jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, added), (0, 0)])
+
+        origin = self.origin
+        if origin is not None:  # an empty position is in its beam's own row
+            beam = jnp.arange(origin.shape[-2], dtype=origin.dtype)[:, None]
+            empty = jnp.broadcast_to(beam, (*origin.shape[:-1], added))
+            origin = jnp.concatenate([origin, empty], axis=-1)
+        return self._replace(key=pad(self.key), value=pad(self.value), origin=origin)
 
     def take_rows(self, rows: jax.Array) -> KVCache:
         """The cache of the rows ``rows`` (indices into the batch axes,
