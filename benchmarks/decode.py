@@ -16,16 +16,18 @@ no sequence ends early) for a batch of random sources, with:
   loop reading the stacked params by index, each layer's cache an array of
   its own in the decoding loop's carry (updated in place by XLA; caches
   stacked by layer would be copied at every step), and beam search
-  reordering only the indices of the beam that holds each position.
+  reordering only the indices of the beam that holds each position. It
+  grows its caches in the example's segments (``models._segment_ends``):
+  both decoders run the same algorithm.
 
 All are checked to give the same tokens first. Each call is jitted and
 compiled before timing; samples are interleaved round-robin over every
 decoder and length, and the medians reported: wall-clock, and the process's
 CPU time (less sensitive to other load on a shared machine). The cost per
 token is the time of one decode over L: re-running the prefix makes it grow
-linearly with L; with a cache, only attending to a longer cache grows (in
-beam search, each beam's query over every beam's row of its example). Targets: ``benchmarks/targets.toml``,
-``[decode]``.
+linearly with L; with a cache, only attending to a longer prefix grows (in
+beam search, each beam's query over every beam's row of its example).
+Targets: ``benchmarks/targets.toml``, ``[decode]``.
 """
 
 from __future__ import annotations
@@ -418,11 +420,15 @@ def report(per_token: dict[tuple, harness.Samples], args: argparse.Namespace) ->
             "mostly measures the other jobs. Both cached decoders keep each layer's "
             "cache an array of its own, which XLA updates in place (the example through "
             "`js.layer_stack(..., per_layer_lists=True)`; caches stacked by layer are "
-            "copied in and out of the stack at every step). Beam search's caches stay "
-            "where they were written: reordering the beams moves only the indices of "
-            "the beam holding each position (`KVCache.zeros(..., beams=True)`), and "
-            "each beam's query attends to every beam's row of its example (beam size "
-            "times the arithmetic of the attention, none of the copying).",
+            "copied in and out of the stack at every step). Both grow their caches "
+            "in segments (16 positions at first, then a quarter more at a time: "
+            "`KVCache.grow`, one `while_loop` per segment), so that a step attends "
+            "to little more than the positions filled so far. Beam search's caches "
+            "stay where they were written: reordering the beams moves only the "
+            "indices of the beam holding each position (`KVCache.zeros(..., "
+            "beams=True)`), and each beam's query attends to every beam's row of its "
+            "example, one product per beam (beam size times the reading of the "
+            "cache, none of the copying).",
             "",
             harness.table(
                 [
