@@ -438,9 +438,10 @@ def _while_in_segments(cond: Callable, body: Callable, loop: tuple, max_len: int
     decoder's state last in ``loop``. A state holding key/value caches,
     made with room for the first segment's steps, runs in segments
     (:func:`_segment_ends`), its caches grown to the segment's end first:
-    a step attends to at most a quarter more positions than it needs to
-    (and no more than 16), where caches of ``max_len`` positions would have
-    every step attend to all of them. Each segment compiles the body anew."""
+    step ``t`` attends to at most 16 or ``t / 4`` positions more than the
+    ``t + 1`` it needs, where caches of ``max_len`` positions would have
+    every step attend to all of them. Each segment compiles the body anew,
+    and draws its own stream of ``js.next_rng_key()`` keys."""
     leaves = jax.tree.leaves(loop[-1], is_leaf=_is_cache)
     if not any(map(_is_cache, leaves)):
         return js.while_loop(cond, body, loop)

@@ -51,9 +51,9 @@ class KVCache(NamedTuple):
     values where they were written and keeps, per beam and position, the
     beam whose row holds that position (``origin``): :meth:`take_rows`
     moves only these indices, and the attention reads each beam's history
-    through them (each query against every beam of its example, then the
-    right one picked: ``beam_size`` times the arithmetic of the scores,
-    none of the copying).
+    through them (each beam's queries against every beam's row of its
+    example, then the right one picked: ``beam_size`` times the reading and
+    arithmetic of the attention, none of the copying).
 
     Attributes:
         key: ``[..., num_heads, capacity, key_size]``.
