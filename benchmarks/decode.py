@@ -16,16 +16,18 @@ no sequence ends early) for a batch of random sources, with:
   loop reading the stacked params by index, each layer's cache an array of
   its own in the decoding loop's carry (updated in place by XLA; caches
   stacked by layer would be copied at every step), and beam search
-  reordering only the indices of the beam that holds each position.
+  reordering only the indices of the beam that holds each position. It
+  grows its caches in the example's segments (``models._segment_ends``):
+  both decoders run the same algorithm.
 
 All are checked to give the same tokens first. Each call is jitted and
 compiled before timing; samples are interleaved round-robin over every
 decoder and length, and the medians reported: wall-clock, and the process's
 CPU time (less sensitive to other load on a shared machine). The cost per
 token is the time of one decode over L: re-running the prefix makes it grow
-linearly with L; with a cache, only attending to a longer cache grows (in
-beam search, each beam's query over every beam's row of its example). Targets: ``benchmarks/targets.toml``,
-``[decode]``.
+linearly with L; with a cache, only attending to a longer prefix grows (in
+beam search, each beam's query over every beam's row of its example).
+Targets: ``benchmarks/targets.toml``, ``[decode]``.
 """
 
 from __future__ import annotations
@@ -99,18 +101,59 @@ def _positions(positions: jax.Array, dim: int) -> jax.Array:
 def _attend_beams(p: dict, y: jax.Array, k: jax.Array, v: jax.Array, origin, visible, heads):
     """Self-attention of the beams' new positions ``y`` [N * K, 1, D] over
     caches ``k``, ``v`` [N, K, H, S, d] whose position ``s`` of beam ``b``
-    lies in the row of beam ``origin[n, b, s]``: every beam's query against
+    lies in the row of beam ``origin[n, b, s]``: each beam's query against
     every beam's row of its example, then the score of the row that holds
-    each position (no copy of the caches)."""
+    each position (no copy of the caches). One product per beam: XLA runs
+    these faster on CPU than one product of every beam's query at once."""
     n, beams, _, length, size = k.shape
     q = _heads(_dense(y, p["query"]), heads).reshape(n, beams, heads, size)
-    q = jnp.broadcast_to(q.transpose(0, 2, 1, 3)[:, None], (n, beams, heads, beams, size))
-    scores = jnp.einsum("nchbd,nchsd->nchbs", q, k) / math.sqrt(size)
-    held = origin[:, None, None] == jnp.arange(beams)[:, None, None, None]  # [n, c, 1, b, S]
-    scores = jnp.sum(jnp.where(held, scores, 0.0), axis=1)  # [n, H, b, S]
+    rows = jnp.arange(beams)[:, None, None]
+    held = [origin[:, b, None, None, :] == rows for b in range(beams)]  # [n, c, 1, S] each
+
+    def every_row(b):  # beam b's query, once for each row of its example: [n, c, H, d]
+        return jnp.broadcast_to(q[:, b, None], (n, beams, heads, size))
+
+    scores = jnp.stack(
+        [
+            jnp.sum(jnp.where(held[b], jnp.einsum("nchd,nchsd->nchs", every_row(b), k), 0.0), 1)
+            for b in range(beams)
+        ],
+        axis=1,
+    )  # [n, b, H, S]
+    scores = scores / math.sqrt(size)
     weights = jax.nn.softmax(jnp.where(visible, scores, jnp.finfo(scores.dtype).min), axis=-1)
-    out = jnp.einsum("nchbs,nchsd->nchbd", jnp.where(held, weights[:, None], 0.0), v).sum(1)
-    return _dense(out.transpose(0, 2, 1, 3).reshape(n * beams, 1, heads * size), p["output"])
+    out = jnp.stack(
+        [
+            jnp.einsum("nchs,nchsd->nchd", jnp.where(held[b], weights[:, b, None], 0.0), v).sum(1)
+            for b in range(beams)
+        ],
+        axis=1,
+    )  # [n, b, H, d]
+    return _dense(out.reshape(n * beams, 1, heads * size), p["output"])
+
+
+def _grow(caches: list, capacity: int) -> list:
+    """Self-attention caches [..., heads, positions, size] padded to ``capacity`` positions."""
+    pad = lambda x: jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, capacity - x.shape[-2]), (0, 0)])  # noqa: E731
+    return jax.tree.map(pad, caches)
+
+
+def _grow_origin(origin: jax.Array, capacity: int) -> jax.Array:
+    """Beam origins [N, K, positions] extended to ``capacity``, each beam's own row."""
+    n, beams, length = origin.shape
+    own = jnp.broadcast_to(jnp.arange(beams)[:, None], (n, beams, capacity - length))
+    return jnp.concatenate([origin, own], axis=-1)
+
+
+def _segment(body: Callable, loop: tuple, end: int, grow: Callable) -> tuple:
+    """The decoding loop ``loop`` = (t, ..., finished, cache) run on to step
+    ``end`` (or until every row has finished), its caches grown to ``end``
+    positions first."""
+
+    def cond(loop):
+        return (loop[0] < end) & ~jnp.all(loop[-2])
+
+    return jax.lax.while_loop(cond, body, (*loop[:-1], grow(loop[-1])))
 
 
 class HandWritten:
@@ -145,11 +188,11 @@ class HandWritten:
         layers = params["decoder"]["layers"]
         return [jax.tree.map(lambda a, i=i: a[i], layers) for i in range(self.cfg.num_layers)]
 
-    def start(self, params: dict, memory: jax.Array, beams: int = 1):
+    def start(self, params: dict, memory: jax.Array, capacity: int, beams: int = 1):
         """Each layer's keys and values of the memory, and empty
-        self-attention caches, heads-major: [B, heads, positions, head
-        size], or [B / beams, beams, ...] and the origins [B / beams, beams,
-        positions] for beam search."""
+        self-attention caches of ``capacity`` positions, heads-major: [B,
+        heads, positions, head size], or [B / beams, beams, ...] and the
+        origins [B / beams, beams, positions] for beam search."""
         cfg = self.cfg
         memory_kv = [
             _keys_values(lp["cross_attention"]["multihead_attention"], memory, cfg.num_heads)
@@ -157,11 +200,11 @@ class HandWritten:
         ]
         batch = [memory.shape[0] // beams, beams] if beams > 1 else [memory.shape[0]]
         size = cfg.embed_dim // cfg.num_heads
-        empty = jnp.zeros((*batch, cfg.num_heads, cfg.max_tgt_len, size), memory.dtype)
+        empty = jnp.zeros((*batch, cfg.num_heads, capacity, size), memory.dtype)
         caches = [(empty, empty)] * cfg.num_layers
         if beams == 1:
             return memory_kv, caches
-        origin = jnp.broadcast_to(jnp.arange(beams)[:, None], (*batch, cfg.max_tgt_len))
+        origin = jnp.broadcast_to(jnp.arange(beams)[:, None], (*batch, capacity))
         return memory_kv, (caches, origin)
 
     def step(self, params, memory_kv, memory_mask, cache, token, t):
@@ -170,12 +213,12 @@ class HandWritten:
         table = p["embedding"]["embeddings"]
         encoding = _positions(jnp.reshape(t, [1]), cfg.embed_dim)
         x = table[token][:, None] * math.sqrt(cfg.embed_dim) + encoding
-        visible = jnp.arange(cfg.max_tgt_len) <= t
         beams = isinstance(cache, tuple)
         if beams:
             cache, origin = cache
             written = jnp.broadcast_to(jnp.arange(origin.shape[1])[:, None], (*origin.shape[:2], 1))
             origin = jax.lax.dynamic_update_slice_in_dim(origin, written, t, axis=2)
+        visible = jnp.arange(cache[0][0].shape[-2]) <= t
         new = []
         for lp, (mk, mv), (ck, cv) in zip(self.layer_params(params), memory_kv, cache, strict=True):
             a = lp["self_attention"]
@@ -204,12 +247,9 @@ class HandWritten:
     def greedy(self, params, src, src_mask, min_len=0):
         batch, max_len = src.shape[0], self.cfg.max_tgt_len
         memory = self.encode(params, src, src_mask)
-        memory_kv, cache = self.start(params, memory)
+        ends = models._segment_ends(max_len)  # the example's, for the same algorithm
+        memory_kv, cache = self.start(params, memory, ends[0])
         memory_mask = src_mask[:, None, None, :]
-
-        def cond(loop):
-            t, _, _, finished, _ = loop
-            return (t < max_len) & ~jnp.all(finished)
 
         def body(loop):
             t, token, out, finished, cache = loop
@@ -220,20 +260,19 @@ class HandWritten:
             return t + 1, token, out, finished | (token == EOS_ID), cache
 
         out = jnp.full((batch, max_len), PAD_ID, jnp.int32)
-        start = (0, jnp.full(batch, BOS_ID, jnp.int32), out, jnp.zeros(batch, bool), cache)
-        return jax.lax.while_loop(cond, body, start)[2]
+        loop = (0, jnp.full(batch, BOS_ID, jnp.int32), out, jnp.zeros(batch, bool), cache)
+        for end in ends:
+            loop = _segment(body, loop, end, lambda cache, end=end: _grow(cache, end))
+        return loop[2]
 
     def beam(self, params, src, src_mask, beam_size=4, min_len=0):
         """Beam search without length penalty: the best beam's tokens."""
         batch, max_len, k = src.shape[0], self.cfg.max_tgt_len, beam_size
         memory = jnp.repeat(self.encode(params, src, src_mask), k, axis=0)
-        memory_kv, cache = self.start(params, memory, beams=k)
+        ends = models._segment_ends(max_len)
+        memory_kv, cache = self.start(params, memory, ends[0], beams=k)
         memory_mask = jnp.repeat(src_mask, k, axis=0)[:, None, None, :]
         first_row = jnp.arange(batch)[:, None] * k
-
-        def cond(loop):
-            t, _, _, finished, _ = loop
-            return (t < max_len) & ~jnp.all(finished)
 
         def body(loop):
             t, out, scores, finished, cache = loop
@@ -255,8 +294,11 @@ class HandWritten:
 
         out = jnp.full((batch, k, max_len), PAD_ID, jnp.int32)
         scores = jnp.where(jnp.arange(k) == 0, 0.0, NEG_INF) * jnp.ones((batch, 1))
-        start = (0, out, scores, jnp.zeros((batch, k), bool), cache)
-        return jax.lax.while_loop(cond, body, start)[1][:, 0]
+        loop = (0, out, scores, jnp.zeros((batch, k), bool), cache)
+        for end in ends:
+            grow = lambda cache, end=end: (_grow(cache[0], end), _grow_origin(cache[1], end))  # noqa: E731
+            loop = _segment(body, loop, end, grow)
+        return loop[1][:, 0]
 
 
 # --- measuring ---------------------------------------------------------------------
@@ -378,11 +420,15 @@ def report(per_token: dict[tuple, harness.Samples], args: argparse.Namespace) ->
             "mostly measures the other jobs. Both cached decoders keep each layer's "
             "cache an array of its own, which XLA updates in place (the example through "
             "`js.layer_stack(..., per_layer_lists=True)`; caches stacked by layer are "
-            "copied in and out of the stack at every step). Beam search's caches stay "
-            "where they were written: reordering the beams moves only the indices of "
-            "the beam holding each position (`KVCache.zeros(..., beams=True)`), and "
-            "each beam's query attends to every beam's row of its example (beam size "
-            "times the arithmetic of the attention, none of the copying).",
+            "copied in and out of the stack at every step). Both grow their caches "
+            "in segments (16 positions at first, then a quarter more at a time: "
+            "`KVCache.grow`, one `while_loop` per segment), so that a step attends "
+            "to little more than the positions filled so far. Beam search's caches "
+            "stay where they were written: reordering the beams moves only the "
+            "indices of the beam holding each position (`KVCache.zeros(..., "
+            "beams=True)`), and each beam's query attends to every beam's row of its "
+            "example, one product per beam (beam size times the reading of the "
+            "cache, none of the copying).",
             "",
             harness.table(
                 [

@@ -476,6 +476,26 @@ def test_layer_stack_runs_inside_lifted_loops_as_the_unrolled_program(loop):
     np.testing.assert_allclose(out[1], expected[2][1], rtol=1e-6, atol=1e-6)
 
 
+def test_layer_stack_runs_in_successive_loops_as_the_unrolled_program():
+    # A decode in segments: the stack in two loops, the second reusing the
+    # variables the first obtained (in init and in apply).
+    def model(x):
+        def body(state):
+            i, x, caches = state
+            with js.variable_scope("layers", reuse=js.AUTO_REUSE):
+                stack = js.layer_stack(LAYERS, with_per_layer_inputs=True)
+                return (i + 1, *stack(cached_layer)(x, caches))
+
+        state = js.while_loop(lambda s: s[0] < 1, body, (0, x, jnp.zeros((LAYERS, *x.shape))))
+        return js.while_loop(lambda s: s[0] < T, body, state)[1:]
+
+    params, _, out, _ = run(model, XS[0])
+    expected = run(unrolled_decoding("while_loop"), XS[0])
+    same(params["layers"], js.stack_layers(expected[0]["layers"]))
+    np.testing.assert_allclose(out[0], expected[2][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out[1], expected[2][1], rtol=1e-6, atol=1e-6)
+
+
 def test_layer_stack_inside_a_loop_applies_trained_params():
     f = js.transform(decoding("while_loop"))
     params = f.init(0, XS[0])

@@ -161,14 +161,17 @@ def test_caches_reorder_with_tree_map_like_any_decoder_state():
 EXAMPLES, BEAMS = 2, 3
 
 
-def beam_decode(x, beams):
+def beam_decode(x, beams, grow_at=None):
     """Self-attention decoding of ``x`` [EXAMPLES * BEAMS, T, D] one position
     at a time, the beams of each example reordered after every step (as beam
-    search does), through a cache made with ``beams`` or a plain one."""
+    search does), through a cache made with ``beams`` or a plain one; with
+    ``grow_at``, a cache of that many positions, grown to ``T`` after as many
+    steps (the weights then padded to ``T`` positions)."""
     rows = EXAMPLES * BEAMS
     self_attention(x, js.nn.causal_mask(T))  # creates the variables
     shape = [EXAMPLES, BEAMS] if beams else [rows]
-    cache = js.nn.KVCache.zeros(shape, T, num_heads=HEADS, key_size=D // HEADS, beams=beams)
+    capacity = grow_at or T
+    cache = js.nn.KVCache.zeros(shape, capacity, num_heads=HEADS, key_size=D // HEADS, beams=beams)
     # Each step's choice of parents: beams of the same example, some repeated.
     parents = np.random.default_rng(2).integers(0, BEAMS, (T, EXAMPLES, BEAMS))
     parents = jnp.asarray(parents + np.arange(EXAMPLES)[:, None] * BEAMS).reshape(T, rows)
@@ -178,9 +181,13 @@ def beam_decode(x, beams):
         out, weights, cache = self_attention(
             x_t[:, None], return_weights=True, cache=cache, reuse=True
         )
-        return cache.take_rows(rows_t), (out[:, 0], weights)
+        padded = jnp.pad(weights, [(0, 0)] * 3 + [(0, T - weights.shape[-1])])
+        return cache.take_rows(rows_t), (out[:, 0], padded)
 
-    return js.scan(step, cache, (jnp.swapaxes(x, 0, 1), parents))[1]
+    inputs = (jnp.swapaxes(x, 0, 1), parents)
+    cache, first = js.scan(step, cache, jax.tree.map(lambda a: a[:capacity], inputs))
+    _, rest = js.scan(step, cache.grow(T), jax.tree.map(lambda a: a[capacity:], inputs))
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), first, rest)
 
 
 def test_a_beam_cache_attends_as_a_cache_whose_rows_are_copied():
@@ -196,3 +203,25 @@ def test_a_beam_cache_moves_only_its_origins_between_beams():
     moved = cache.take_rows(jnp.array([1, 1]))
     np.testing.assert_array_equal(moved.key, cache.key)  # where they were written
     np.testing.assert_array_equal(moved.origin, [[[1, 1, 1], [1, 1, 1]]])
+
+
+@pytest.mark.parametrize("beams", [False, True], ids=["plain", "beams"])
+def test_a_cache_grown_mid_decode_attends_as_one_of_the_full_capacity(beams):
+    x = randn(EXAMPLES * BEAMS, T, D)
+    grown = run_both(lambda x: beam_decode(x, beams, grow_at=2), x).out_jit
+    full = run_both(lambda x: beam_decode(x, beams), x).out_jit
+    jax.tree.map(close, grown, full)
+
+
+def test_growing_a_cache_keeps_its_filled_positions():
+    cache = empty_cache(capacity=2)._replace(length=jnp.int32(2))
+    cache = cache._replace(key=cache.key + 1.0)
+    grown = cache.grow(5)
+    assert grown.key.shape == (B, HEADS, 5, D // HEADS) and int(grown.length) == 2
+    np.testing.assert_array_equal(grown.key[:, :, :2], 1.0)
+    np.testing.assert_array_equal(grown.key[:, :, 2:], 0.0)
+
+
+def test_growing_a_cache_to_less_than_its_capacity_names_the_fix():
+    with pytest.raises(js.errors.ArgumentError, match=r"capacity.*3 is less than.*6.*larger"):
+        empty_cache().grow(3)

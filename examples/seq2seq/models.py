@@ -58,6 +58,7 @@ from jaxscope import nn
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 _NEG_INF = -1e9  # a log-probability that never wins, without inf arithmetic
+_SEGMENT = 16  # positions: the unit in which decoding grows its key/value caches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +132,9 @@ class Memory(NamedTuple):
 class _Parts(NamedTuple):
     encode: Callable[..., Memory]  # (src, src_mask, is_training) -> Memory
     decode_train: Callable  # (memory, tgt_in, is_training) -> (logits, attention)
-    decode_start: Callable  # (memory, beam_size) -> (context, state): once, before the loop
+    # (memory, beam_size, capacity) -> (context, state): once, before the loop; capacity:
+    # the positions a key/value cache holds at first (see _while_in_segments)
+    decode_start: Callable
     decode_step: Callable  # (context, state, seq, t) -> (logits [B, V] at t, state)
     select: Callable  # (state, rows [B']) -> the state of those rows (beam search)
 
@@ -214,7 +217,7 @@ def _rnn_parts(cfg: ModelConfig) -> _Parts:
         logits = project(jnp.swapaxes(outputs, 0, 1))
         return logits, jnp.swapaxes(weights, 0, 1)
 
-    def decode_start(memory, beam_size):
+    def decode_start(memory, beam_size, capacity):
         keys, carry = start(memory)
         return (memory, keys), carry
 
@@ -349,11 +352,12 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         js.layer_stack, cfg.num_layers, with_per_layer_inputs=True, per_layer_lists=True
     )
 
-    def decode_start(memory, beam_size):
+    def decode_start(memory, beam_size, capacity):
         """The memory's keys and values in every layer, computed once, and
-        empty self-attention caches; for beam search (``beam_size`` rows per
-        example, beam-major), caches that reorder the beams through their
-        ``origin`` indices rather than by copying their rows."""
+        empty self-attention caches of ``capacity`` positions; for beam
+        search (``beam_size`` rows per example, beam-major), caches that
+        reorder the beams through their ``origin`` indices rather than by
+        copying their rows."""
 
         def memory_layer(x):
             with js.variable_scope("cross_attention"):
@@ -367,7 +371,7 @@ def _transformer_parts(cfg: ModelConfig) -> _Parts:
         rows = memory.values.shape[0]
         empty = nn.KVCache.zeros(
             [rows // beam_size, beam_size] if beam_size > 1 else [rows],
-            cfg.max_tgt_len,
+            capacity,
             num_heads=cfg.num_heads,
             key_size=d // cfg.num_heads,
             dtype=memory.values.dtype,
@@ -397,7 +401,7 @@ def _uncached(parts: _Parts) -> _Parts:
     decoder over the whole prefix (the output buffer, causally masked) and
     takes the logits at ``t``."""
 
-    def decode_start(memory, beam_size):
+    def decode_start(memory, beam_size, capacity):
         return memory, ()
 
     def decode_step(memory, state, seq, t):
@@ -408,6 +412,49 @@ def _uncached(parts: _Parts) -> _Parts:
 
 
 # Search: model-agnostic, over a decode_step.
+
+
+def _segment_ends(max_len: int) -> list[int]:
+    """The last step (exclusive) of each segment of a decode of ``max_len``
+    steps through key/value caches: 16, 32, ..., then growing by a quarter
+    at a time in multiples of 16 (..., 128, 160, 192, 240, ...), and ``max_len``.
+
+    >>> _segment_ends(12), _segment_ends(40), _segment_ends(256)[-5:]
+    ([12], [16, 32, 40], [128, 160, 192, 240, 256])
+    """
+    ends, end = [], _SEGMENT
+    while end < max_len:
+        ends.append(end)
+        end += max(_SEGMENT, end // 4 // _SEGMENT * _SEGMENT)
+    return [*ends, max_len]
+
+
+def _is_cache(x: Any) -> bool:
+    return isinstance(x, nn.KVCache)
+
+
+def _while_in_segments(cond: Callable, body: Callable, loop: tuple, max_len: int) -> tuple:
+    """``js.while_loop(cond, body, loop)`` over the steps ``loop[0]``, the
+    decoder's state last in ``loop``. A state holding key/value caches,
+    made with room for the first segment's steps, runs in segments
+    (:func:`_segment_ends`), its caches grown to the segment's end first:
+    step ``t`` attends to at most 16 or ``t / 4`` positions more than the
+    ``t + 1`` it needs, where caches of ``max_len`` positions would have
+    every step attend to all of them. Each segment compiles the body anew,
+    and draws its own stream of ``js.next_rng_key()`` keys."""
+    leaves = jax.tree.leaves(loop[-1], is_leaf=_is_cache)
+    if not any(map(_is_cache, leaves)):
+        return js.while_loop(cond, body, loop)
+    for end in _segment_ends(max_len):
+        state = jax.tree.map(
+            lambda x, end=end: x.grow(end) if _is_cache(x) else x, loop[-1], is_leaf=_is_cache
+        )
+
+        def within(loop, end=end):
+            return cond(loop) & (loop[0] < end)
+
+        loop = js.while_loop(within, body, (*loop[:-1], state))
+    return loop
 
 
 def _log_probs(logits: jax.Array, t: jax.Array, min_len: Any) -> jax.Array:
@@ -450,7 +497,7 @@ def _one_at_a_time(
         return t + 1, seq, finished | (token == EOS_ID), state
 
     start = (jnp.int32(0), seq, jnp.zeros(batch, bool), state)
-    return js.while_loop(cond, body, start)[1][:, 1:]
+    return _while_in_segments(cond, body, start, max_len)[1][:, 1:]
 
 
 def _greatest(log_probs: jax.Array) -> jax.Array:
@@ -515,7 +562,7 @@ def _beam_search(
 
     finished = jnp.zeros((batch, beam_size), bool)
     start = (jnp.int32(0), seq, raw, lengths, finished, state)
-    _, seq, raw, lengths, _, _ = js.while_loop(cond, body, start)
+    _, seq, raw, lengths, _, _ = _while_in_segments(cond, body, start, max_len)
     # top_k keeps the beams sorted by their ranking score: beam 0 is the best.
     return Hypotheses(seq[:, :, 1:], raw / length_penalty(lengths, alpha))
 
@@ -575,7 +622,8 @@ def build(cfg: ModelConfig, *, cached: bool = True) -> Seq2Seq:
             memory = parts.encode(src, src_mask, False)
         memory = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), memory)
         with js.variable_scope("decoder", reuse=True):
-            context, state = parts.decode_start(memory, copies)
+            capacity = _segment_ends(cfg.max_tgt_len)[0]
+            context, state = parts.decode_start(memory, copies, capacity)
             return search(functools.partial(parts.decode_step, context), state)
 
     def greedy(src, src_mask, min_len=0):

@@ -848,13 +848,30 @@ def _stack_variables(
     (its output checked), or, traced again inside another lifted body,
     found by the stack's key."""
     frame = lifted.frame
+    earlier = [r for r in frame.records.values() if _of(r, stack.key)]
     if not lifted.discover:
-        return [r for r in frame.records.values() if _of(r, stack.key)]
-    out = lifted.trace(one_layer, (_abstract(x), *slices))
+        return earlier
+    # Called again in this call (in a second loop, say): the variables an
+    # earlier call stacked reach this discovery as their layer slices.
+    with _layer_slices(earlier):
+        out = lifted.trace(one_layer, (_abstract(x), *slices))
     _check_layer_output(spec.num_layers, spec.per_layer, _abstract(x), out)
     created = lifted.created()
     stack.adopt(frame, created)
-    return created
+    return earlier + created
+
+
+@contextlib.contextmanager
+def _layer_slices(records: list[VariableRecord]):
+    """While a layer is discovered: stacked ``records`` hold layer 0's slice."""
+    stacked = [record.value for record in records]
+    for record in records:
+        record.value = record.value[0]
+    try:
+        yield
+    finally:
+        for record, value in zip(records, stacked, strict=True):
+            record.value = value
 
 
 def _run_layers(

@@ -37,7 +37,8 @@ class KVCache(NamedTuple):
     ``js.scan``), through a ``js.layer_stack`` as a per-layer input and
     output (stacked caches have a leading layer axis), and reorder its rows
     between beams with ``jax.tree.map``. Its capacity is fixed (static
-    shapes): size it for the longest decode. The heads come before the
+    shapes): size it for the longest decode, or :meth:`grow` it between
+    segments of the decoding loop. The heads come before the
     positions (``[..., heads, capacity, size]``, unlike the ``[..., S, heads,
     size]`` of the heads computed without a cache), so that a step reads
     each head's keys as one block, without transposing the whole cache. A self-attention cache starts
@@ -50,9 +51,9 @@ class KVCache(NamedTuple):
     values where they were written and keeps, per beam and position, the
     beam whose row holds that position (``origin``): :meth:`take_rows`
     moves only these indices, and the attention reads each beam's history
-    through them (each query against every beam of its example, then the
-    right one picked: ``beam_size`` times the arithmetic of the scores,
-    none of the copying).
+    through them (each beam's queries against every beam's row of its
+    example, then the right one picked: ``beam_size`` times the reading and
+    arithmetic of the attention, none of the copying).
 
     Attributes:
         key: ``[..., num_heads, capacity, key_size]``.
@@ -111,6 +112,45 @@ class KVCache(NamedTuple):
             jnp.zeros((), jnp.int32),
             origin,
         )
+
+    def grow(self, capacity: int) -> KVCache:
+        """This cache with room for ``capacity`` positions, at least its own:
+        the filled positions kept, the added ones empty.
+
+        Attention through a cache costs what attending to its whole capacity
+        costs, filled or not. A long decode can instead start with a small
+        cache and grow it in steps, running its loop in segments (one
+        ``js.while_loop`` per capacity): each step then attends to little
+        more than the positions filled so far, at the price of compiling
+        the loop's body once per segment (``examples/seq2seq`` grows its
+        caches by a quarter at a time, in multiples of 16 positions).
+
+        >>> cache = js.nn.KVCache.zeros([2], 4, num_heads=1, key_size=2)
+        >>> grown = cache.grow(8)
+        >>> grown.key.shape, int(grown.length)
+        ((2, 1, 8, 2), 0)
+        """
+        added = capacity - self.key.shape[-2]
+        if added == 0:
+            return self
+        if added < 0:
+            raise errors.ArgumentError(
+                function="KVCache.grow",
+                argument="capacity",
+                problem=f"{capacity} is less than the cache's capacity {self.key.shape[-2]}",
+                fix="grow a cache only to a larger capacity (or make a new one with "
+                "js.nn.KVCache.zeros)",
+            )
+
+        def pad(x: jax.Array) -> jax.Array:
+            return jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, added), (0, 0)])
+
+        origin = self.origin
+        if origin is not None:  # an empty position is in its beam's own row
+            beam = jnp.arange(origin.shape[-2], dtype=origin.dtype)[:, None]
+            empty = jnp.broadcast_to(beam, (*origin.shape[:-1], added))
+            origin = jnp.concatenate([origin, empty], axis=-1)
+        return self._replace(key=pad(self.key), value=pad(self.value), origin=origin)
 
     def take_rows(self, rows: jax.Array) -> KVCache:
         """The cache of the rows ``rows`` (indices into the batch axes,
@@ -432,39 +472,64 @@ def _beam_attention(
     q: jax.Array, cache: KVCache, mask: jax.Array | None, drop: Any
 ) -> tuple[jax.Array, jax.Array]:
     """The heads ``q`` ``[..., T, H, d]`` attending to a cache with beam
-    origins: each query against every beam's row of its example (a batched
-    product over the cache as it lies: no copy of it), then, per position,
-    the score of the beam that holds it. Returns the heads ``[..., T, H,
-    value_size]`` and the weights ``[..., H, T, capacity]``, in ``q``'s
-    batch axes."""
+    origins: each beam's queries against every beam's row of its example
+    (batched products over the cache as it lies: no copy of it), then, per
+    position, the score of the beam that holds it. Returns the heads
+    ``[..., T, H, value_size]`` and the weights ``[..., H, T, capacity]``,
+    in ``q``'s batch axes."""
     beams, capacity = cache.origin.shape[-2:]
     steps, heads, key_size = q.shape[-3:]
     value_size = cache.value.shape[-1]
     n = math.prod(cache.key.shape[:-4])  # the examples
     keys = cache.key.reshape(n, beams, heads, capacity, key_size)
     values = cache.value.reshape(n, beams, heads, capacity, value_size)
-    # [n, c, H, (b, T), d]: every query of example n, against beam c's row.
-    queries = q.reshape(n, beams, steps, heads, key_size).transpose(0, 3, 1, 2, 4)
-    queries = queries.reshape(n, 1, heads, beams * steps, key_size)
-    queries = jnp.broadcast_to(queries, (n, beams, heads, beams * steps, key_size))
-    scores = jnp.einsum("nchqd,nchsd->nchqs", queries, keys) / math.sqrt(key_size)
-    # held[n, c, 0, (b, t), s]: beam c's row holds position s of beam b.
-    origin = cache.origin.reshape(n, beams, 1, capacity)
-    origin = jnp.broadcast_to(origin, (n, beams, steps, capacity))
-    beam = jnp.arange(beams).reshape(1, beams, 1, 1, 1)
-    held = origin.reshape(n, 1, 1, beams * steps, capacity) == beam
-    scores = jnp.sum(jnp.where(held, scores, 0.0), axis=1)  # [n, H, (b, T), S]
+    origin = cache.origin.reshape(n, beams, capacity)
+    queries = q.reshape(n, beams, steps, heads, key_size).transpose(0, 1, 3, 2, 4)
+    scores = _beam_scores(queries, keys, origin) / math.sqrt(key_size)  # [n, H, b, T, S]
+    scores = scores.reshape(n, heads, beams * steps, capacity)
     if mask is not None:
         mask = jnp.broadcast_to(mask, (*cache.key.shape[:-3], heads, steps, capacity))
         mask = mask.reshape(n, beams, heads, steps, capacity).transpose(0, 2, 1, 3, 4)
         mask = mask.reshape(scores.shape)
     weights = masked_softmax(scores, mask)
-    spread = jnp.where(held, drop(weights)[:, None], 0.0)
-    out = jnp.einsum("nchqs,nchsd->nchqd", spread, values).sum(axis=1)
-    out = out.reshape(n, heads, beams, steps, value_size).transpose(0, 2, 3, 1, 4)
+    dropped = drop(weights).reshape(n, heads, beams, steps, capacity)
+    out = _beam_values(dropped, values, origin)  # [n, b, H, T, value_size]
+    out = out.transpose(0, 1, 3, 2, 4)
     weights = weights.reshape(n, heads, beams, steps, capacity).transpose(0, 2, 1, 3, 4)
     batch = q.shape[:-3]
     return out.reshape(*batch, *out.shape[-3:]), weights.reshape(*batch, *weights.shape[-3:])
+
+
+def _held(origin: jax.Array, beam: int) -> jax.Array:
+    """``[n, c, 1, 1, S]``: whether beam ``c``'s row holds position ``s`` of
+    beam ``beam``, given the origins ``[n, beams, S]``."""
+    rows = jnp.arange(origin.shape[1]).reshape(1, -1, 1, 1, 1)
+    return origin[:, beam, None, None, None, :] == rows
+
+
+# One product per beam (its queries against every row of its example) rather
+# than one of all beams' queries at once: XLA runs these faster on CPU.
+def _beam_scores(queries: jax.Array, keys: jax.Array, origin: jax.Array) -> jax.Array:
+    """The scores ``[n, H, b, T, S]`` of queries ``[n, b, H, T, d]`` against
+    keys ``[n, c, H, S, d]``, position ``s`` of beam ``b`` read in the row
+    ``origin[n, b, s]``."""
+    scores = []
+    for beam in range(queries.shape[1]):
+        query = jnp.broadcast_to(queries[:, beam, None], (*keys.shape[:3], *queries.shape[-2:]))
+        every_row = jnp.einsum("nchtd,nchsd->nchts", query, keys)
+        scores.append(jnp.sum(jnp.where(_held(origin, beam), every_row, 0.0), axis=1))
+    return jnp.stack(scores, axis=2)
+
+
+def _beam_values(weights: jax.Array, values: jax.Array, origin: jax.Array) -> jax.Array:
+    """The weighted sums ``[n, b, H, T, d]`` of values ``[n, c, H, S, d]``
+    under weights ``[n, H, b, T, S]``, position ``s`` of beam ``b`` read in
+    the row ``origin[n, b, s]``."""
+    out = []
+    for beam in range(weights.shape[2]):
+        spread = jnp.where(_held(origin, beam), weights[:, None, :, beam], 0.0)
+        out.append(jnp.einsum("nchts,nchsd->nchtd", spread, values).sum(axis=1))
+    return jnp.stack(out, axis=1)
 
 
 def _fits_fused(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> bool:
