@@ -300,6 +300,49 @@ def test_dtypes_asked_by_name_type_or_scope_are_checked_in_every_mode(mode):
     _run(mode, model, {"a": {"w": jnp.ones(2), "v": jnp.ones(2)}})
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_scopes_of_several_components_and_scopes_without_variables_find_theirs(mode):
+    def model():
+        with js.variable_scope("a/b"):
+            w = js.get_variable("w", [2])
+            with js.variable_scope("c"), js.variable_scope("d/e"):
+                v = js.get_variable("v", [2])
+        with js.variable_scope("a"), js.variable_scope("b"):  # the same scope, a new entry
+            with pytest.raises(js.errors.VariableExistsError, match="a/b/w"):
+                js.get_variable("w", [2])
+            u = js.get_variable("u", [2])
+        return w, v, u
+
+    params = js.transform(model).init(0)
+    assert sorted(params["a"]["b"]) == ["c", "u", "w"]
+    out = _run(mode, model, params)
+    if mode != "init":
+        b = params["a"]["b"]
+        for got, want in zip(out, (b["w"], b["c"]["d"]["e"]["v"], b["u"]), strict=True):
+            assert jnp.array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_variable_named_like_an_open_scope_is_a_conflict_after_lookups_below_it(mode):
+    def model():
+        with js.variable_scope("a"):
+            js.get_variable("x", [2])  # a's node known before b is entered
+            with js.variable_scope("b"):
+                w = js.get_variable("w", [2])
+            with js.variable_scope("c"), js.variable_scope("d"):  # c's node not known
+                js.get_variable("w", [2])
+            with pytest.raises(js.errors.NameConflictError, match="a/c"):
+                js.get_variable("c", [2])
+            with pytest.raises(js.errors.NameConflictError, match="a/b"):
+                js.get_variable("b", [2])
+        with pytest.raises(js.errors.NameConflictError, match="'a'|a/b/w"):
+            js.get_variable("a", [2])
+        return w
+
+    ones = jnp.ones(2)
+    _run(mode, model, {"a": {"x": ones, "b": {"w": ones}, "c": {"d": {"w": ones}}}})
+
+
 def test_scopes_below_a_reentered_captured_scope_find_their_variables(both):
     def fn(x):
         with js.variable_scope("outer") as outer:
