@@ -32,8 +32,6 @@ _FLOAT32 = np.dtype(np.float32)
 _APPLY = Mode.APPLY
 _local = context.local
 _caller = context.caller_location
-_Location = context.Location
-_new_location = tuple.__new__  # a Location from (code, offset), without a Python call
 _PACKAGE = context.PACKAGE_DIR
 _VALID_NAMES = trees.VALID_NAMES  # emptied when full, never replaced
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
@@ -257,9 +255,10 @@ def _plain_lookup(
     dtype = settings.dtype if dtype is None and settings.dtype_set else dtype
     scope_name = scope._name
     full = f"{scope_name}/{name}" if scope_name else name
-    record = frame.records.get(full)
+    records = frame._records
+    record = records.get(full)
     if record is not None:  # obtained earlier in this call: a reuse
-        return _plain_reuse(record.value, reuse, shape, dtype)
+        return _plain_reuse(record, reuse, shape, dtype)
     # A creation (AUTO_REUSE's too) is checked as init checks it, asking for
     # float32 by default.
     if reuse is not True and (
@@ -288,19 +287,20 @@ def _plain_lookup(
     if code.co_filename.startswith(_PACKAGE):
         origin = _caller(caller)
     else:
-        origin = _new_location(_Location, (code, caller.f_lasti))
+        origin = (code, caller.f_lasti)  # made a Location with the record
     constraint = settings.constraint if constraint is None else constraint
-    frame.records[full] = VariableRecord(
-        full, value, value_shape, value_dtype, True, origin, value, constraint
-    )
+    records[full] = (value, value_shape, value_dtype, origin, constraint)
+    frame.found.append(full)
     if regularizer is not None or (regularizer := settings.regularizer) is not None:
         frame.regularizers.append((full, regularizer))
     return value
 
 
-def _plain_reuse(value: jax.Array, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
-    """A name obtained earlier in the call, on the plain path: its value
-    where reuse is on and it has the asked shape and dtype, else ``None``."""
+def _plain_reuse(record: Any, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
+    """A name obtained earlier in the call (its record, or the tuple a plain
+    lookup keeps), on the plain path: its value where reuse is on and it
+    has the asked shape and dtype, else ``None``."""
+    value = record[0] if type(record) is tuple else record.value
     if not reuse or (shape is not None and value.shape != shape):
         return None
     return value if dtype is None or value.dtype == dtype else None
