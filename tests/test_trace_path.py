@@ -261,6 +261,39 @@ def test_a_variable_a_layer_made_twice_names_the_users_line(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_variable_asked_for_twice_names_the_users_first_line(mode):
+    def model():
+        with js.variable_scope("a"):
+            w = js.get_variable("w", [2])
+            first = inspect.currentframe().f_lineno - 1
+            with pytest.raises(js.errors.VariableExistsError) as info:
+                js.get_variable("w", [2])
+        assert f"{__file__}:{first}" in str(info.value)
+        with js.variable_scope("a", reuse=True):
+            assert js.get_variable("w", [2]) is w  # the very same array
+        return w
+
+    _run(mode, model, {"a": {"w": jnp.ones(2)}})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_regularizers_and_records_follow_the_order_variables_were_obtained(mode):
+    def model():
+        with js.variable_scope("a", regularizer=jnp.sum):
+            js.get_variable("w", [2])  # plain in apply
+            js.get_variable("c", [2], initializer=[1.0, 2.0])  # a concrete value: the full path
+            js.get_variable("v", [2])
+        return js.get_regularization_losses()
+
+    params = js.transform(model).init(0)
+    assert list(params["a"]) == ["w", "c", "v"]
+    losses = _run(mode, model, params)
+    if mode != "init":
+        expected = [jnp.sum(params["a"][name]) for name in ("w", "c", "v")]
+        assert [float(loss) for loss in losses] == [float(e) for e in expected]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_scope_named_like_a_variable_is_a_conflict_at_its_first_variable(mode):
     def model():
         js.get_variable("a", [1])
