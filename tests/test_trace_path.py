@@ -261,6 +261,39 @@ def test_a_variable_a_layer_made_twice_names_the_users_line(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_variable_asked_for_twice_names_the_users_first_line(mode):
+    def model():
+        with js.variable_scope("a"):
+            w = js.get_variable("w", [2])
+            first = inspect.currentframe().f_lineno - 1
+            with pytest.raises(js.errors.VariableExistsError) as info:
+                js.get_variable("w", [2])
+        assert f"{__file__}:{first}" in str(info.value)
+        with js.variable_scope("a", reuse=True):
+            assert js.get_variable("w", [2]) is w  # the very same array
+        return w
+
+    _run(mode, model, {"a": {"w": jnp.ones(2)}})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_regularizers_and_records_follow_the_order_variables_were_obtained(mode):
+    def model():
+        with js.variable_scope("a", regularizer=jnp.sum):
+            js.get_variable("w", [2])  # plain in apply
+            js.get_variable("c", [2], initializer=[1.0, 2.0])  # a concrete value: the full path
+            js.get_variable("v", [2])
+        return js.get_regularization_losses()
+
+    params = js.transform(model).init(0)
+    assert list(params["a"]) == ["w", "c", "v"]
+    losses = _run(mode, model, params)
+    if mode != "init":
+        expected = [jnp.sum(params["a"][name]) for name in ("w", "c", "v")]
+        assert [float(loss) for loss in losses] == [float(e) for e in expected]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_scope_named_like_a_variable_is_a_conflict_at_its_first_variable(mode):
     def model():
         js.get_variable("a", [1])
@@ -298,6 +331,49 @@ def test_dtypes_asked_by_name_type_or_scope_are_checked_in_every_mode(mode):
         return w + v
 
     _run(mode, model, {"a": {"w": jnp.ones(2), "v": jnp.ones(2)}})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_scopes_of_several_components_and_scopes_without_variables_find_theirs(mode):
+    def model():
+        with js.variable_scope("a/b"):
+            w = js.get_variable("w", [2])
+            with js.variable_scope("c"), js.variable_scope("d/e"):
+                v = js.get_variable("v", [2])
+        with js.variable_scope("a"), js.variable_scope("b"):  # the same scope, a new entry
+            with pytest.raises(js.errors.VariableExistsError, match="a/b/w"):
+                js.get_variable("w", [2])
+            u = js.get_variable("u", [2])
+        return w, v, u
+
+    params = js.transform(model).init(0)
+    assert sorted(params["a"]["b"]) == ["c", "u", "w"]
+    out = _run(mode, model, params)
+    if mode != "init":
+        b = params["a"]["b"]
+        for got, want in zip(out, (b["w"], b["c"]["d"]["e"]["v"], b["u"]), strict=True):
+            assert jnp.array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_variable_named_like_an_open_scope_is_a_conflict_after_lookups_below_it(mode):
+    def model():
+        with js.variable_scope("a"):
+            js.get_variable("x", [2])  # a's node known before b is entered
+            with js.variable_scope("b"):
+                w = js.get_variable("w", [2])
+            with js.variable_scope("c"), js.variable_scope("d"):  # c's node not known
+                js.get_variable("w", [2])
+            with pytest.raises(js.errors.NameConflictError, match="a/c"):
+                js.get_variable("c", [2])
+            with pytest.raises(js.errors.NameConflictError, match="a/b"):
+                js.get_variable("b", [2])
+        with pytest.raises(js.errors.NameConflictError, match="'a'|a/b/w"):
+            js.get_variable("a", [2])
+        return w
+
+    ones = jnp.ones(2)
+    _run(mode, model, {"a": {"x": ones, "b": {"w": ones}, "c": {"d": {"w": ones}}}})
 
 
 def test_scopes_below_a_reentered_captured_scope_find_their_variables(both):

@@ -96,7 +96,13 @@ class Frame:
     allow_state: bool
     params: dict | None = None  # the trees given to apply
     state: dict | None = None
-    records: dict[str, VariableRecord] = field(default_factory=dict)
+    # What the call knows of each variable, by full name in creation order
+    # (read through ``records``): apply's plain lookups store a tuple (see
+    # ``found``), made a VariableRecord when anything else reads them.
+    _records: dict[str, Any] = field(default_factory=dict)
+    # The names whose entries in _records are still tuples of (value,
+    # shape, dtype, creation site, constraint), in creation order.
+    found: list[str] = field(default_factory=list)
     # The names obtained so far as a tree of components, each leaf holding
     # its full name ({"a": {"w": "a/w"}}): finds a name that would be both a
     # variable and a scope, and gives init's trees their shape.
@@ -123,6 +129,22 @@ class Frame:
         self.body = Body(trace_now())
         self.name_nodes = {"": self.names}
         self.param_nodes = {"": self.params} if type(self.params) is dict else {}
+
+    @property
+    def records(self) -> dict[str, VariableRecord]:
+        """A record of each variable obtained so far, by full name, in
+        creation order."""
+        if self.found:
+            records = self._records
+            for name in self.found:
+                value, shape, dtype, origin, constraint = records[name]
+                if type(origin) is not Location:
+                    origin = _new_location(Location, origin)
+                records[name] = VariableRecord(
+                    name, value, shape, dtype, True, origin, value, constraint
+                )
+            self.found.clear()
+        return self._records
 
     def in_outer_trace(self) -> bool:
         """Whether JAX is tracing at the level the current body started at,

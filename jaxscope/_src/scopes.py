@@ -55,6 +55,13 @@ class VariableScope:
         "_named",
         "_old_op_path",
         "_mark",
+        # Entered by name: the name it adds to its parent's; None otherwise.
+        "_leaf",
+        # Its nodes in apply's params tree and in the call's tree of names,
+        # once a plain lookup has needed them (a call's scope objects belong
+        # to it): see variables._plain_lookup.
+        "_params_node",
+        "_names_node",
     )
 
     def __init__(
@@ -74,6 +81,7 @@ class VariableScope:
         self._op_path = original_name_scope[:-1]
         self._parent = None  # the scope current when this one was entered
         self._mark = None  # entered as a captured scope: the counts mark to restore
+        self._leaf = self._params_node = self._names_node = None
 
     def _change(self, **settings: Any) -> None:
         self._settings = dataclasses.replace(self._settings, **settings)
@@ -535,8 +543,8 @@ class variable_scope(_ScopeManager):
                 parent._settings if self._inherits_all else self._scope_settings(parent._settings)
             )
             scope._counts_node = counts.open(target, parent_node)
-            scope._mark = None
-            op_name = target
+            scope._mark = scope._params_node = scope._names_node = None
+            scope._leaf = op_name = target
         scope._owner = self
         scope._parent = parent
         if self._auxiliary and op_name:

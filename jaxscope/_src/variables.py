@@ -32,8 +32,6 @@ _FLOAT32 = np.dtype(np.float32)
 _APPLY = Mode.APPLY
 _local = context.local
 _caller = context.caller_location
-_Location = context.Location
-_new_location = tuple.__new__  # a Location from (code, offset), without a Python call
 _PACKAGE = context.PACKAGE_DIR
 _VALID_NAMES = trees.VALID_NAMES  # emptied when full, never replaced
 # Types seen to be arrays (jax.Array, tracers, numpy), so that the common
@@ -257,9 +255,10 @@ def _plain_lookup(
     dtype = settings.dtype if dtype is None and settings.dtype_set else dtype
     scope_name = scope._name
     full = f"{scope_name}/{name}" if scope_name else name
-    record = frame.records.get(full)
+    records = frame._records
+    record = records.get(full)
     if record is not None:  # obtained earlier in this call: a reuse
-        return _plain_reuse(record.value, reuse, shape, dtype)
+        return _plain_reuse(record, reuse, shape, dtype)
     # A creation (AUTO_REUSE's too) is checked as init checks it, asking for
     # float32 by default.
     if reuse is not True and (
@@ -267,8 +266,8 @@ def _plain_lookup(
     ):
         return None
     dtype = _FLOAT32 if dtype is None and not reuse else dtype
-    params = frame.param_nodes.get(scope_name)
-    if params is None and (params := _scope_node(frame.param_nodes, scope)) is None:
+    params = scope._params_node
+    if params is None and (params := _scope_params(frame, scope)) is None:
         return None
     value = params.get(name)
     if type(value) not in _JAX_ARRAY_TYPES:  # numpy leaves take the full path
@@ -277,9 +276,9 @@ def _plain_lookup(
     value_shape, value_dtype = aval.shape, aval.dtype
     if (shape is not None and value_shape != shape) or (dtype is not None and value_dtype != dtype):
         return None
-    names = frame.name_nodes.get(scope_name)
-    if names is None:
-        names = _scope_names_node(frame, scope, full)
+    names = scope._names_node
+    if names is None and (names := _scope_names_node(frame, scope, full)) is None:
+        return None
     if name in names:  # a conflict, or a name being created: obtain says which
         return None
     names[name] = full
@@ -288,19 +287,20 @@ def _plain_lookup(
     if code.co_filename.startswith(_PACKAGE):
         origin = _caller(caller)
     else:
-        origin = _new_location(_Location, (code, caller.f_lasti))
+        origin = (code, caller.f_lasti)  # made a Location with the record
     constraint = settings.constraint if constraint is None else constraint
-    frame.records[full] = VariableRecord(
-        full, value, value_shape, value_dtype, True, origin, value, constraint
-    )
+    records[full] = (value, value_shape, value_dtype, origin, constraint)
+    frame.found.append(full)
     if regularizer is not None or (regularizer := settings.regularizer) is not None:
         frame.regularizers.append((full, regularizer))
     return value
 
 
-def _plain_reuse(value: jax.Array, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
-    """A name obtained earlier in the call, on the plain path: its value
-    where reuse is on and it has the asked shape and dtype, else ``None``."""
+def _plain_reuse(record: Any, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
+    """A name obtained earlier in the call (its record, or the tuple a plain
+    lookup keeps), on the plain path: its value where reuse is on and it
+    has the asked shape and dtype, else ``None``."""
+    value = record[0] if type(record) is tuple else record.value
     if not reuse or (shape is not None and value.shape != shape):
         return None
     return value if dtype is None or value.dtype == dtype else None
@@ -316,39 +316,78 @@ def _plain_shape(shape: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _scope_node(index: dict[str, dict], scope: Any) -> dict | None:
-    """``scope``'s node in ``index`` (``frame.param_nodes``), found from its
-    parent's node where it was entered by name (one step), else walked
+def _unknown_chain(scope: Any, slot: str) -> tuple[Any, list]:
+    """The scopes entered by name from ``scope`` outwards that do not know
+    their node ``slot`` yet, innermost first, and the scope beyond them:
+    one that knows it, or one not entered by name."""
+    chain = []
+    while scope._leaf is not None and getattr(scope, slot) is None:
+        chain.append(scope)
+        scope = scope._parent
+    return scope, chain
+
+
+def _scope_params(frame: context.Frame, scope: Any) -> dict | None:
+    """``scope``'s node in apply's params tree, kept by the scope (a call's
+    scope objects belong to it); ``None`` where there is none. A scope
+    entered by name finds it from its parent's in one step; others walk
     down by :func:`trees.indexed_subtree`."""
-    parent = scope._parent
-    if parent is not None and scope._mark is None:
-        node = index.get(parent._name)
-        if node is not None:
-            name = scope._name
-            node = node.get(name[len(parent._name) + 1 :] if parent._name else name)
-            if type(node) is dict:
-                index[name] = node
-                return node
-    return trees.indexed_subtree(index, scope._name)
+    leaf = scope._leaf
+    if leaf is not None and (node := scope._parent._params_node) is not None:
+        child = node.get(leaf)  # the common case: the parent's node known
+        if type(child) is dict:
+            scope._params_node = child
+            return child
+    outer, chain = _unknown_chain(scope, "_params_node")
+    node = outer._params_node
+    if node is None:
+        node = outer._params_node = trees.indexed_subtree(frame.param_nodes, outer._name)
+    for entered in reversed(chain):
+        leaf = entered._leaf
+        child = node.get(leaf) if node is not None else None
+        if type(child) is not dict and "/" in leaf:  # a name of several components
+            child = trees.indexed_subtree(frame.param_nodes, entered._name)
+        if type(child) is not dict:
+            return None
+        entered._params_node = node = child
+    return node
 
 
-def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict:
-    """``scope``'s node in the call's tree of names, made where missing: from
-    its parent's node where it was entered by name (one step), else by
-    :func:`_scope_names` (which raises where a variable holds the path)."""
-    parent = scope._parent
-    if parent is not None and scope._mark is None:
-        node = frame.name_nodes.get(parent._name)
-        if node is not None:
-            name = scope._name
-            leaf = name[len(parent._name) + 1 :] if parent._name else name
-            child = node.get(leaf)
-            if child is None:
-                child = node[leaf] = {}
-            if type(child) is dict:
-                frame.name_nodes[name] = child
-                return child
-    return _scope_names(frame, scope._name, full)
+def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict | None:
+    """``scope``'s node in the call's tree of names, made where missing and
+    kept by the scope. ``None`` where a variable holds a prefix of the
+    scope's name (:func:`obtain` raises). A scope entered by name finds it
+    from its parent's in one step; others by :func:`_scope_names`.
+
+    A kept node always holds a name (the caller claims one in it at once),
+    so :func:`_unclaim`, which takes out only nodes it leaves empty, never
+    takes out a kept one."""
+    leaf = scope._leaf
+    if leaf is not None and (node := scope._parent._names_node) is not None and "/" not in leaf:
+        child = node.get(leaf)  # the common case: the parent's node known
+        if child is None:
+            child = node[leaf] = {}
+        if type(child) is dict:
+            scope._names_node = child
+            return child
+        return None
+    outer, chain = _unknown_chain(scope, "_names_node")
+    node = outer._names_node
+    if node is None:
+        node = frame.name_nodes.get(outer._name)
+        if node is None:
+            node = _scope_names(frame, outer._name, full)
+        outer._names_node = node
+    for entered in reversed(chain):
+        leaf = entered._leaf
+        if "/" in leaf:  # a name of several components
+            child = _scope_names(frame, entered._name, full)
+        elif (child := node.get(leaf)) is None:
+            child = node[leaf] = {}
+        elif type(child) is not dict:
+            return None
+        entered._names_node = node = child
+    return node
 
 
 def resolve(
