@@ -22,7 +22,8 @@ compile sweep reports wall-clock time.
   or 63 more scopes, so the variables sit at nesting depth 1, 8 or 64: the
   trace-time overhead per variable over the pure-JAX MLP reading the same
   nested params tree, and over that MLP opening the same ``jax.named_scope`` s
-  (what JAX charges for a deeper name stack, for reference).
+  (what JAX charges for a deeper name stack, for reference); the median
+  over 5 fresh processes.
 - ``default_name``: 100, 1,000 and 2,000 sibling ``js.nn.dense`` layers
   named by ``default_name`` (``dense``, ``dense_1``, ...): trace time per
   scope, and pure JAX's for the same layers.
@@ -211,9 +212,12 @@ def _nested_mlp(layers: int, width: int, nesting: int) -> tuple[js.Transformed, 
     return js.transform(model), pure, functools.partial(pure, named=True)
 
 
-def nesting(quick: bool, repeats: int) -> _Section:
+NESTING_PROCESSES = 5
+
+
+def nesting_medians(quick: bool, repeats: int) -> dict[str, dict[int, float]]:
+    """One process's median CPU time per trace of each way at each depth."""
     depths, layers, width = SIZES["nesting"][quick], QUICK_MLP_LAYERS if quick else MLP_LAYERS, 16
-    section = _Section(f"Nesting depth: {layers}-layer MLP, {2 * layers} variables")
     x = jnp.ones((8, width), jnp.float32)
     calls = {}
     for d in depths:
@@ -223,12 +227,46 @@ def nesting(quick: bool, repeats: int) -> _Section:
         calls["named", d] = _trace(named, params, x)
         calls["jaxscope", d] = _trace(f.apply, params, x)
     timed = harness.interleave(calls, repeats)
-    base = {d: timed["pure JAX", d].cpu_median for d in depths}
-    named_base = {d: timed["named", d].cpu_median for d in depths}
-    over = {d: (timed["jaxscope", d].cpu_median - base[d]) / (2 * layers) for d in depths}
-    over_named = {
-        d: (timed["jaxscope", d].cpu_median - named_base[d]) / (2 * layers) for d in depths
-    }
+    medians: dict[str, dict[int, float]] = {}
+    for (way, d), samples in timed.items():
+        medians.setdefault(way, {})[d] = samples.cpu_median
+    return medians
+
+
+def nesting(quick: bool, repeats: int) -> _Section:
+    depths, layers = SIZES["nesting"][quick], QUICK_MLP_LAYERS if quick else MLP_LAYERS
+    section = _Section(f"Nesting depth: {layers}-layer MLP, {2 * layers} variables")
+    if quick:
+        runs = [nesting_medians(quick, repeats)]
+    else:
+        runs = []
+        for _ in range(NESTING_PROCESSES):
+            records, _ = harness.isolated(
+                "benchmarks.sweeps", ["--nesting-process", str(repeats)], timeout=600
+            )
+            runs.append({way: {int(d): t for d, t in by.items()} for way, by in records[0].items()})
+
+    def per_variable(way: str, base: str, d: int) -> float:
+        return statistics.median((run[way][d] - run[base][d]) / (2 * layers) for run in runs)
+
+    def growth(base: str) -> float:
+        lo, hi = depths[0], depths[-1]
+        ratios = [
+            (run["jaxscope"][hi] - run[base][hi]) / (run["jaxscope"][lo] - run[base][lo])
+            if run["jaxscope"][lo] > run[base][lo]
+            else math.nan
+            for run in runs
+        ]
+        return statistics.median(ratios)
+
+    def median(way: str, d: int) -> float:
+        return statistics.median(run[way][d] for run in runs)
+
+    base = {d: median("pure JAX", d) for d in depths}
+    named_base = {d: median("named", d) for d in depths}
+    over = {d: per_variable("jaxscope", "pure JAX", d) for d in depths}
+    over_named = {d: per_variable("jaxscope", "named", d) for d in depths}
+    scoped = {d: median("jaxscope", d) for d in depths}
     section.lines += [
         harness.table(
             [
@@ -244,7 +282,7 @@ def nesting(quick: bool, repeats: int) -> _Section:
                     str(d),
                     harness.format_time(base[d]),
                     harness.format_time(named_base[d]),
-                    harness.format_time(timed["jaxscope", d].cpu_median),
+                    harness.format_time(scoped[d]),
                     _us(over[d]),
                     _us(over_named[d]),
                 ]
@@ -259,17 +297,22 @@ def nesting(quick: bool, repeats: int) -> _Section:
         "charges for a deeper name stack, and the outer scopes' entries are jaxscope's "
         "entries beyond JAX's.",
     ]
+    if len(runs) > 1:
+        section.lines += [
+            "",
+            f"Each of {len(runs)} fresh processes takes its medians; the table shows their "
+            "medians, the ratios below the median of each process's ratio: a process's times "
+            "differ from another's by a few percent (its memory layout, its hash seed), about "
+            "as much as the overhead itself.",
+        ]
     section.judge(
         f"overhead per variable, depth {depths[-1]} over depth {depths[0]}",
-        over[depths[-1]] / over[depths[0]] if over[depths[0]] > 0 else math.nan,
+        growth("pure JAX"),
         "nesting_64_over_1",
-    )
-    ratio_named = (
-        over_named[depths[-1]] / over_named[depths[0]] if over_named[depths[0]] > 0 else math.nan
     )
     section.verdicts.append(
         f"overhead per variable over pure JAX + `jax.named_scope`, depth {depths[-1]} over "
-        f"depth {depths[0]}: {ratio_named:.2f}x (for reference)"
+        f"depth {depths[0]}: {growth('named'):.2f}x (for reference)"
     )
     section.figures["overhead_s_per_variable"] = over
     section.figures["overhead_over_named_scope_s_per_variable"] = over_named
@@ -613,9 +656,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
         help="seconds each layer_stack compile process may take (default 180)",
     )
     parser.add_argument("--compile-points", help=argparse.SUPPRESS)
+    parser.add_argument("--nesting-process", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.compile_points:
         compile_points([int(d) for d in args.compile_points.split(",")])
+        return None
+    if args.nesting_process:
+        print(json.dumps(nesting_medians(False, args.nesting_process)))
         return None
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     if set(chosen) - set(SWEEPS):
