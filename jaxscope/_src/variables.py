@@ -334,7 +334,9 @@ def _scope_params(frame: context.Frame, scope: Any) -> dict | None:
     down by :func:`trees.indexed_subtree`."""
     leaf = scope._leaf
     if leaf is not None and (node := scope._parent._params_node) is not None:
-        child = node.get(leaf)  # the common case: the parent's node known
+        # The common case, the parent's node known: the walk below's one
+        # step without its list (about 2% of an eager apply, measured).
+        child = node.get(leaf)
         if type(child) is dict:
             scope._params_node = child
             return child
@@ -364,7 +366,7 @@ def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict | Non
     takes out a kept one."""
     leaf = scope._leaf
     if leaf is not None and (node := scope._parent._names_node) is not None and "/" not in leaf:
-        child = node.get(leaf)  # the common case: the parent's node known
+        child = node.get(leaf)  # the common case, as in _scope_params
         if child is None:
             child = node[leaf] = {}
         if type(child) is dict:
