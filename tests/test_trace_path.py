@@ -401,3 +401,27 @@ def test_numpy_params_are_found_by_an_eager_apply():
         {"a": {"w": np.ones(2, np.float32), "b": np.ones(2, np.float32)}}
     )
     assert jnp.array_equal(out, 2 * jnp.ones(2))
+
+
+@pytest.mark.parametrize("first", ["param", "state"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_state_variable_where_a_params_scope_is_a_conflict_in_either_order(first, jit):
+    # The params and state trees each hold a leaf or a scope at "a/w": apply's
+    # plain lookup of the parameter and the full path's claim of the state
+    # variable see each other, whichever comes first.
+    def model():
+        with js.variable_scope("a"):
+            js.get_variable("v", [2])  # a plain lookup before either
+            if first == "state":
+                js.get_variable("w", [2], trainable=False)
+            with js.variable_scope("w"):
+                js.get_variable("x", [2])
+            if first == "param":
+                js.get_variable("w", [2], trainable=False)
+
+    f = js.transform_with_state(model)
+    ones = jnp.ones(2)
+    params, state = {"a": {"v": ones, "w": {"x": ones}}}, {"a": {"w": ones}}
+    apply = jax.jit(f.apply) if jit else f.apply
+    with pytest.raises(js.errors.NameConflictError, match="a/w"):
+        apply(params, state)

@@ -107,6 +107,11 @@ class Frame:
     # its full name ({"a": {"w": "a/w"}}): finds a name that would be both a
     # variable and a scope, and gives init's trees their shape.
     names: dict = field(default_factory=dict)
+    # Whether ``names`` holds every name obtained so far. apply's plain
+    # lookups leave theirs out until the first name claimed otherwise (see
+    # variables._claim), which enters them all: two of them cannot conflict,
+    # each being an array leaf of the params tree.
+    names_complete: bool = False
     # The sub-trees of ``names`` by scope name ("" is ``names``), and those
     # of ``params`` found so far: a name's claim and lookup walk one
     # component, however deep its scope (see trees.indexed_subtree).

@@ -276,12 +276,8 @@ def _plain_lookup(
     value_shape, value_dtype = aval.shape, aval.dtype
     if (shape is not None and value_shape != shape) or (dtype is not None and value_dtype != dtype):
         return None
-    names = scope._names_node
-    if names is None and (names := _scope_names_node(frame, scope, full)) is None:
-        return None
-    if name in names:  # a conflict, or a name being created: obtain says which
-        return None
-    names[name] = full
+    if frame.names_complete and not _plain_claim(frame, scope, name, full):
+        return None  # else the call's first claim enters the name (see _claim)
     caller = sys._getframe(2)  # get_variable's caller: the user's code, or a jaxscope layer
     code = caller.f_code
     if code.co_filename.startswith(_PACKAGE):
@@ -294,6 +290,19 @@ def _plain_lookup(
     if regularizer is not None or (regularizer := settings.regularizer) is not None:
         frame.regularizers.append((full, regularizer))
     return value
+
+
+def _plain_claim(frame: context.Frame, scope: Any, name: str, full: str) -> bool:
+    """Claims a plain lookup's name in the call's tree of names, once the
+    tree is complete; ``False``, having changed nothing, for a conflict or a
+    name being created (:func:`obtain` says which)."""
+    names = scope._names_node
+    if names is None and (names := _scope_names_node(frame, scope, full)) is None:
+        return False
+    if name in names:
+        return False
+    names[name] = full
+    return True
 
 
 def _plain_reuse(record: Any, reuse: Reuse, shape: tuple | None, dtype: Any) -> Any:
@@ -874,6 +883,10 @@ def _claim(frame: context.Frame, name: str) -> None:
     name), or raises ``NameConflictError`` if it would be both a variable and
     a scope. Its scope's node comes from ``frame.name_nodes``: a new scope
     walks down from its nearest known ancestor, a known one not at all."""
+    if not frame.names_complete:  # first enter the names of apply's plain lookups
+        frame.names_complete = True
+        for found in frame._records:  # all of them: only plain lookups skip the claim
+            _claim(frame, found)
     scope, _, leaf = name.rpartition("/")
     node = frame.name_nodes.get(scope)
     if node is None:
