@@ -23,7 +23,7 @@ compile sweep reports wall-clock time.
   trace-time overhead per variable over the pure-JAX MLP reading the same
   nested params tree, and over that MLP opening the same ``jax.named_scope`` s
   (what JAX charges for a deeper name stack, for reference); the median
-  over 5 fresh processes.
+  over 15 fresh processes.
 - ``default_name``: 100, 1,000 and 2,000 sibling ``js.nn.dense`` layers
   named by ``default_name`` (``dense``, ``dense_1``, ...): trace time per
   scope, and pure JAX's for the same layers.
@@ -212,7 +212,7 @@ def _nested_mlp(layers: int, width: int, nesting: int) -> tuple[js.Transformed, 
     return js.transform(model), pure, functools.partial(pure, named=True)
 
 
-NESTING_PROCESSES = 5
+NESTING_PROCESSES = 15
 
 
 def nesting_medians(quick: bool, repeats: int) -> dict[str, dict[int, float]]:
