@@ -375,7 +375,7 @@ def _scope_names_node(frame: context.Frame, scope: Any, full: str) -> dict | Non
     takes out a kept one."""
     leaf = scope._leaf
     if leaf is not None and (node := scope._parent._names_node) is not None and "/" not in leaf:
-        child = node.get(leaf)  # the common case, as in _scope_params
+        child = node.get(leaf)  # as in _scope_params (hot once the tree is complete)
         if child is None:
             child = node[leaf] = {}
         if type(child) is dict:
